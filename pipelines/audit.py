@@ -1,0 +1,146 @@
+"""The nightly audit, stage by stage: the command line and the Airflow DAG both run these.
+
+ingest -> versions -> facts -> validate -> log -> report. Stages hand each other file paths
+and counts, never frames, so the DAG can run each one as its own task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines import facts as facts_module
+from pipelines import rules, versions
+from pipelines.config import Policy
+from pipelines.db import connect, execute, scalar, transaction
+from pipelines.ingest import IngestReport, ingest
+from pipelines.reports import write_reports
+from pipelines.reprocessing_log import LogChanges, update_log
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    as_of: dt.date
+    ingest: IngestReport
+    audited: bool = False
+    in_scope_lines: int = 0
+    findings_produced: int = 0
+    log_changes: LogChanges | None = None
+    open_findings: list[tuple[str, str, int]] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+
+
+def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
+    latest = scalar(
+        con,
+        "select greatest(coalesce((select max(run_id) from audit.runs), 0), "
+        "coalesce((select max(run_id) from audit.deliveries), 0))",
+    )
+    return int(latest or 0) + 1  # type: ignore[call-overload]
+
+
+def needs_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> bool:
+    """Audit when a delivery arrived since the last audit, or the policy file changed."""
+    latest_delivery = scalar(
+        con, "select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'"
+    )
+    runs = execute(
+        con, "select last_delivery_id, policy_sha256 from audit.runs order by run_id desc limit 1"
+    )
+    last = runs[0] if runs else None
+    if last is None:
+        return bool(latest_delivery)
+    return bool(latest_delivery != last[0] or policy.source_sha256 != last[1])
+
+
+def stage_versions(con: duckdb.DuckDBPyConnection) -> int:
+    return versions.rebuild_claim_versions(con)
+
+
+def stage_facts(con: duckdb.DuckDBPyConnection, policy: Policy, work_dir: Path) -> tuple[Path, int]:
+    facts = facts_module.build_facts_from_db(con, policy)
+    path = work_dir / "facts.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    facts.write_parquet(path)
+    return path, facts.height
+
+
+def stage_validate(facts_path: Path, policy: Policy, work_dir: Path) -> tuple[Path, int]:
+    findings = rules.evaluate(pl.read_parquet(facts_path), policy)
+    path = work_dir / "findings.parquet"
+    findings.write_parquet(path)
+    return path, findings.height
+
+
+def stage_log(
+    con: duckdb.DuckDBPyConnection,
+    facts_path: Path,
+    findings_path: Path,
+    policy: Policy,
+    *,
+    run_id: int,
+    as_of: dt.date,
+) -> LogChanges:
+    facts = pl.read_parquet(facts_path)
+    findings = pl.read_parquet(findings_path)
+    changes = update_log(con, findings, facts, run_id=run_id, as_of=as_of)
+    execute(
+        con,
+        "insert into audit.runs values ($run, $as_of, "
+        "(select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'), "
+        "$policy, $lines, $findings)",
+        {
+            "run": run_id,
+            "as_of": as_of,
+            "policy": policy.source_sha256,
+            "lines": facts.height,
+            "findings": findings.height,
+        },
+    )
+    return changes
+
+
+def open_findings_by_rule(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    rows = con.execute(
+        "select payer, rule_id, count(*) from audit.findings where status = 'open' "
+        "group by all order by payer, rule_id"
+    ).fetchall()
+    return [(str(p), str(r), int(n)) for p, r, n in rows]
+
+
+def run_audit(
+    input_dir: Path, db_file: Path, out_dir: Path, *, as_of: dt.date, policy: Policy
+) -> RunSummary:
+    """The whole nightly audit in one transaction: all of it lands, or none of it."""
+    con = connect(db_file)
+    try:
+        with transaction(con), ExitStack() as stack:
+            run_id = next_run_id(con)
+            summary = RunSummary(
+                as_of=as_of, ingest=ingest(con, input_dir, loaded_on=as_of, run_id=run_id)
+            )
+            if needs_audit(con, policy):
+                work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                stage_versions(con)
+                facts_path, summary.in_scope_lines = stage_facts(con, policy, work_dir)
+                findings_path, summary.findings_produced = stage_validate(
+                    facts_path, policy, work_dir
+                )
+                summary.log_changes = stage_log(
+                    con, facts_path, findings_path, policy, run_id=run_id, as_of=as_of
+                )
+                summary.audited = True
+        summary.open_findings = open_findings_by_rule(con)
+        summary.outputs = write_reports(con, out_dir, as_of=as_of)
+    finally:
+        con.close()
+    return summary

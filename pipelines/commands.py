@@ -1,0 +1,112 @@
+"""What each `claims-audit` command does, and the summary it prints."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from pipelines.audit import RunSummary, run_audit
+from pipelines.config import load_policy
+from pipelines.ingest import InputError
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+class UsageError(Exception):
+    """Bad usage or an input folder that cannot be audited (exit code 2)."""
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = _audit(args.input, args.db, args.out, args.as_of, args.policy)
+    print(format_summary(summary, args.out))
+    rejected = summary.ingest.with_status("rejected", "already_rejected")
+    if args.strict and rejected:
+        raise UsageError(
+            "--strict: rejected file(s): " + "; ".join(f.reason or f.source_file for f in rejected)
+        )
+    return EXIT_OK
+
+
+def _audit(
+    input_dir: Path, db: Path, out: Path, as_of: dt.date | None, policy_file: Path | None
+) -> RunSummary:
+    try:
+        policy = load_policy(policy_file)
+        return run_audit(input_dir, db, out, as_of=as_of or dt.date.today(), policy=policy)
+    except (InputError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from error
+
+
+def demo(args: argparse.Namespace) -> int:
+    from pipelines.synthetic import generate as generate_input
+
+    root: Path = args.dir
+    input_dir, truth = root / "input", root / "ground_truth.csv"
+    stats = generate_input(input_dir, truth, seed=args.seed)
+    print(
+        f"Synthetic input: {stats.claim_lines} claim lines ({stats.in_scope_lines} H0038) "
+        f"in {stats.files} files under {input_dir}; {stats.planted_findings} planted findings "
+        f"listed in {truth}"
+    )
+    summary = _audit(input_dir, root / "audit.duckdb", root / "out", dt.date(2025, 6, 30), None)
+    print(format_summary(summary, root / "out"))
+    return EXIT_OK
+
+
+def generate(args: argparse.Namespace) -> int:
+    from pipelines.synthetic import generate as generate_input
+
+    stats = generate_input(
+        args.input, args.truth, seed=args.seed, members_per_mco=args.members_per_mco
+    )
+    print(f"{stats.claim_lines} claim lines, {stats.planted_findings} planted findings")
+    return EXIT_OK
+
+
+def format_summary(summary: RunSummary, out_dir: Path) -> str:
+    """A summary an analyst can read at a glance; counts only, never a member ID."""
+    files = summary.ingest.files
+    loaded = [f for f in files if f.status == "loaded"]
+    lines = [f"claims-audit run as of {summary.as_of.isoformat()}"]
+    lines.append(
+        f"  deliveries loaded: {len(loaded)} "
+        f"({sum(f.kind == 'claims' for f in loaded)} claim files, "
+        f"{sum(f.kind == 'reference' for f in loaded)} reference files); "
+        f"already loaded and skipped: {len(summary.ingest.with_status('already_loaded'))}"
+    )
+    lines.append(
+        f"  rows read {sum(f.rows_read for f in loaded)}, loaded {sum(f.rows_loaded for f in loaded)}, "
+        f"quarantined {sum(f.rows_quarantined for f in loaded)}"
+    )
+    mismatched = [f for f in loaded if f.payer_mismatches]
+    for f in mismatched:
+        lines.append(
+            f"  note: {f.source_file}: {f.payer_mismatches} rows name another payer; "
+            "the folder's payer was used"
+        )
+    for f in summary.ingest.with_status("rejected"):
+        lines.append(f"  REJECTED {f.reason}")
+    for f in summary.ingest.with_status("already_rejected"):
+        lines.append(f"  rejected earlier, unchanged: {f.source_file}")
+    if summary.audited:
+        changes = summary.log_changes
+        lines.append(
+            f"  audited {summary.in_scope_lines} current H0038 lines: "
+            f"{summary.findings_produced} findings"
+        )
+        if changes is not None:
+            closed = ", ".join(f"{n} {status}" for status, n in sorted(changes.closed.items()))
+            lines.append(
+                f"  log: {changes.opened} new, {changes.reopened} reopened"
+                + (f", closed: {closed}" if closed else "")
+            )
+    else:
+        lines.append("  nothing new to audit: the log is unchanged")
+    lines.append("  open findings by MCO and rule:")
+    if not summary.open_findings:
+        lines.append("    (none)")
+    for payer, rule_id, count in summary.open_findings:
+        lines.append(f"    {payer:<12} {rule_id}  {count}")
+    lines.append(f"  outputs: {out_dir}/findings.csv, reprocessing_log.csv, quarantine.csv, mco/")
+    return "\n".join(lines)

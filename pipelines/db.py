@@ -1,0 +1,60 @@
+"""The DuckDB audit database: opening it, its schema, and all-or-nothing writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.config import read_sql
+
+
+def execute(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run one statement and fetch its result: DuckDB wants each result finished before the next."""
+    return con.execute(query, params).fetchall()
+
+
+def connect(db_file: Path) -> duckdb.DuckDBPyConnection:
+    """Open (creating when missing) the audit database with its schema in place."""
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    # attached under a fixed name: a file called audit.duckdb must not shadow the audit schema
+    con = duckdb.connect()
+    execute(con, "attach $path as claims_audit", {"path": str(db_file)})
+    execute(con, "use claims_audit")
+    execute(con, read_sql("ddl/schema.sql"))
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Commit everything or nothing: a crash or error leaves the database as it was."""
+    execute(con, "begin transaction")
+    try:
+        yield con
+    except BaseException:
+        execute(con, "rollback")
+        raise
+    execute(con, "commit")
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> None:
+    """Execute a file of `sql/`, statement by statement, with named parameters.
+
+    Values always travel as parameters, never inside the SQL text; each statement gets
+    only the parameters it names.
+    """
+    for statement in read_sql(name).split(";\n"):
+        if not statement.strip():
+            continue
+        used = {k: v for k, v in params.items() if f"${k}" in statement}
+        execute(con, statement, used or None)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, query: str, **params: Any) -> Any:
+    rows = execute(con, query, params or None)
+    return rows[0][0] if rows else None

@@ -1,0 +1,333 @@
+"""Load new deliveries into DuckDB: reference snapshots, claim extracts, the manifest.
+
+A delivery is known by the SHA-256 of its content, so a file sent again (under any name)
+loads nothing twice. Every row read is either loaded or quarantined with its reason; a file
+that cannot be loaded at all is rejected with a reason naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.datasets import CLAIMS, REFERENCE_DATASETS, Dataset
+from pipelines.db import execute, scalar
+from pipelines.readers import (
+    PARQUET_SUFFIXES,
+    ROW_COLUMN,
+    TEXT_SUFFIXES,
+    X12_SUFFIXES,
+    FileRejected,
+    read_delivery,
+)
+from pipelines.values import REASON, TypedRows, finish_claim_rows, type_rows
+
+log = logging.getLogger(__name__)
+
+CLAIM_SUFFIXES = TEXT_SUFFIXES | PARQUET_SUFFIXES | X12_SUFFIXES
+
+
+class InputError(Exception):
+    """The input folder cannot be audited at all (exit code 2)."""
+
+
+@dataclass
+class FileOutcome:
+    source_file: str
+    kind: str
+    dataset: str
+    payer: str | None
+    status: str  # loaded | rejected | already_loaded | already_rejected
+    reason: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    payer_mismatches: int = 0
+
+
+@dataclass
+class IngestReport:
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def with_status(self, *statuses: str) -> list[FileOutcome]:
+        return [f for f in self.files if f.status in statuses]
+
+    @property
+    def deliveries_loaded(self) -> int:
+        return len(self.with_status("loaded"))
+
+
+def content_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def reference_file(input_dir: Path, dataset: Dataset) -> Path | None:
+    for suffix in (".csv", ".txt", ".parquet"):
+        candidate = input_dir / "reference" / f"{dataset.name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_input_folder(input_dir: Path) -> None:
+    """Fail before touching the database when the folder cannot be audited."""
+    if not input_dir.is_dir():
+        raise InputError(f"input folder {input_dir} does not exist")
+    missing = [
+        f"reference/{d.name}.csv"
+        for d in REFERENCE_DATASETS
+        if d.required_file and reference_file(input_dir, d) is None
+    ]
+    if missing:
+        raise InputError(
+            f"input folder {input_dir} lacks the required reference file(s) "
+            f"{', '.join(missing)}; see docs/data-contract.md for the layout"
+        )
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection, input_dir: Path, *, loaded_on: dt.date, run_id: int
+) -> IngestReport:
+    check_input_folder(input_dir)
+    report = IngestReport()
+    for dataset in REFERENCE_DATASETS:
+        path = reference_file(input_dir, dataset)
+        if path is not None:
+            report.files.append(_load_reference(con, input_dir, path, dataset, loaded_on, run_id))
+    _require_reference_snapshots(con)
+    mcos = {row[0] for row in con.execute("select payer from ref.mco_implementation").fetchall()}
+    for path in _claim_files(input_dir):
+        report.files.append(_load_claims(con, input_dir, path, mcos, loaded_on, run_id))
+    return report
+
+
+def _claim_files(input_dir: Path) -> list[Path]:
+    """Claim files in delivery order: payer folder, then file name; hidden files are ignored."""
+    claims_dir = input_dir / "claims"
+    if not claims_dir.is_dir():
+        return []
+    return sorted(
+        (p for p in claims_dir.rglob("*") if p.is_file() and not p.name.startswith(".")),
+        key=lambda p: p.relative_to(claims_dir).parts,
+    )
+
+
+def _require_reference_snapshots(con: duckdb.DuckDBPyConnection) -> None:
+    loaded = {
+        row[0]
+        for row in con.execute(
+            "select distinct dataset from audit.deliveries "
+            "where kind = 'reference' and status = 'loaded'"
+        ).fetchall()
+    }
+    unusable = [d.name for d in REFERENCE_DATASETS if d.required_file and d.name not in loaded]
+    if unusable:
+        raise InputError(
+            f"required reference file(s) {', '.join(unusable)} could not be loaded and no "
+            "earlier snapshot exists; fix the file(s) named above and run again"
+        )
+
+
+def _next_delivery_id(con: duckdb.DuckDBPyConnection) -> int:
+    return int(scalar(con, "select coalesce(max(delivery_id), 0) + 1 from audit.deliveries"))
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, outcome: FileOutcome, sha: str, loaded_on: dt.date, run_id: int
+) -> int:
+    delivery_id = _next_delivery_id(con)
+    execute(
+        con,
+        "insert into audit.deliveries values "
+        "($id, $run, $on, $kind, $dataset, $payer, $file, $sha, $status, $reason, "
+        "$read, $loaded, $quarantined, $mismatches)",
+        {
+            "id": delivery_id,
+            "run": run_id,
+            "on": loaded_on,
+            "kind": outcome.kind,
+            "dataset": outcome.dataset,
+            "payer": outcome.payer,
+            "file": outcome.source_file,
+            "sha": sha,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "read": outcome.rows_read,
+            "loaded": outcome.rows_loaded,
+            "quarantined": outcome.rows_quarantined,
+            "mismatches": outcome.payer_mismatches,
+        },
+    )
+    return delivery_id
+
+
+def _known_status(con: duckdb.DuckDBPyConnection, sha: str, dataset: str) -> str | None:
+    """How this exact content was handled before, if it needs no loading now."""
+    if dataset == CLAIMS.name:
+        status = scalar(
+            con,
+            "select status from audit.deliveries where kind = 'claims' "
+            "and content_sha256 = $sha order by delivery_id limit 1",
+            sha=sha,
+        )
+        return None if status is None else str(status)
+    # a reference snapshot is current until a newer one loads: compare with that one
+    history = con.execute(
+        "select content_sha256, status from audit.deliveries where kind = 'reference' "
+        "and dataset = $dataset order by delivery_id desc",
+        {"dataset": dataset},
+    ).fetchall()
+    for known_sha, status in history:
+        if known_sha == sha:
+            return str(status)
+        if status == "loaded":
+            return None
+    return None
+
+
+def _read_and_type(path: Path, dataset: Dataset) -> tuple[TypedRows, pl.DataFrame]:
+    read = read_delivery(path)
+    missing = [c for c in dataset.required_columns if c not in read.rows.columns]
+    if missing:
+        raise FileRejected(f"required column(s) {', '.join(missing)} missing from the header")
+    # an empty reference snapshot is data (nobody in care); an empty extract is a mistake
+    if dataset is CLAIMS and read.rows.height == 0 and read.rejects.height == 0:
+        raise FileRejected("the file has a header but no data rows")
+    return type_rows(read.rows, dataset, read.delimiter), read.rejects
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, delivery_id: int, source_file: str, frames: list[pl.DataFrame]
+) -> None:
+    rows = pl.concat(
+        [f.select(ROW_COLUMN, REASON, "raw_row").cast({ROW_COLUMN: pl.Int64}) for f in frames]
+    ).sort(ROW_COLUMN)
+    if rows.height == 0:
+        return
+    quarantined = rows.select(
+        pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id"),
+        pl.lit(source_file).alias("source_file"),
+        pl.col(ROW_COLUMN).alias("row_number"),
+        REASON,
+        "raw_row",
+    )
+    con.register("quarantined_rows", quarantined)
+    execute(con, "insert into audit.quarantine by name select * from quarantined_rows")
+    con.unregister("quarantined_rows")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    con.register("incoming_rows", frame)
+    # table names come from the fixed dataset catalog, never from input
+    execute(con, f"insert into {table} by name select * from incoming_rows")
+    con.unregister("incoming_rows")
+
+
+def _load_reference(
+    con: duckdb.DuckDBPyConnection,
+    input_dir: Path,
+    path: Path,
+    dataset: Dataset,
+    loaded_on: dt.date,
+    run_id: int,
+) -> FileOutcome:
+    source_file = path.relative_to(input_dir).as_posix()
+    outcome = FileOutcome(source_file, "reference", dataset.name, None, "loaded")
+    sha = content_sha256(path)
+    known = _known_status(con, sha, dataset.name)
+    if known is not None:
+        outcome.status = f"already_{known}"
+        return outcome
+    try:
+        typed, rejects = _read_and_type(path, dataset)
+    except FileRejected as rejection:
+        outcome.status, outcome.reason = "rejected", f"{source_file}: {rejection}"
+        _record(con, outcome, sha, loaded_on, run_id)
+        log.warning("rejected %s", outcome.reason)
+        return outcome
+    _count(outcome, typed, rejects)
+    delivery_id = _record(con, outcome, sha, loaded_on, run_id)
+    # a reference file is a full snapshot: it replaces the previous one
+    execute(con, f"delete from {dataset.table}")
+    _insert(
+        con,
+        dataset.table,
+        typed.loaded.drop("extra_columns").with_columns(
+            pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")
+        ),
+    )
+    _quarantine(con, delivery_id, source_file, [rejects, typed.quarantined])
+    return outcome
+
+
+def _count(outcome: FileOutcome, typed: TypedRows, rejects: pl.DataFrame) -> None:
+    outcome.rows_loaded = typed.loaded.height
+    outcome.rows_quarantined = typed.quarantined.height + rejects.height
+    outcome.rows_read = outcome.rows_loaded + outcome.rows_quarantined
+
+
+def _load_claims(
+    con: duckdb.DuckDBPyConnection,
+    input_dir: Path,
+    path: Path,
+    mcos: set[str],
+    loaded_on: dt.date,
+    run_id: int,
+) -> FileOutcome:
+    source_file = path.relative_to(input_dir).as_posix()
+    relative = path.relative_to(input_dir / "claims").parts
+    payer = relative[0].upper() if len(relative) == 2 else None
+    outcome = FileOutcome(source_file, "claims", CLAIMS.name, payer, "loaded")
+    sha = content_sha256(path)
+    known = _known_status(con, sha, CLAIMS.name)
+    if known is not None:
+        outcome.status = f"already_{known}"
+        return outcome
+    try:
+        if payer is None:
+            raise FileRejected("claim files belong directly in claims/<payer>/")
+        if payer not in mcos:
+            outcome.payer = None  # never carry an unconfigured payer name into outputs
+            raise FileRejected(
+                f"payer folder '{relative[0]}' is not an MCO listed in mco_implementation.csv"
+            )
+        if path.suffix.lower() not in CLAIM_SUFFIXES:
+            raise FileRejected(
+                f"unsupported file type '{path.suffix}' "
+                "(expected .csv, .txt, .parquet, .837, .x12 or .edi)"
+            )
+        typed, rejects = _read_and_type(path, CLAIMS)
+    except FileRejected as rejection:
+        outcome.status, outcome.reason = "rejected", f"{source_file}: {rejection}"
+        _record(con, outcome, sha, loaded_on, run_id)
+        log.warning("rejected %s", outcome.reason)
+        return outcome
+    assert payer is not None
+    lines = finish_claim_rows(typed.loaded, payer)
+    outcome.payer_mismatches = lines.filter(
+        pl.col("payer_in_file").is_not_null()
+        & (pl.col("payer_in_file").str.to_uppercase() != payer)
+    ).height
+    _count(outcome, typed, rejects)
+    delivery_id = _record(con, outcome, sha, loaded_on, run_id)
+    _insert(
+        con,
+        CLAIMS.table,
+        lines.with_columns(pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")),
+    )
+    _quarantine(con, delivery_id, source_file, [rejects, typed.quarantined])
+    log.info(
+        "loaded %s: %d rows read, %d loaded, %d quarantined",
+        source_file,
+        outcome.rows_read,
+        outcome.rows_loaded,
+        outcome.rows_quarantined,
+    )
+    return outcome

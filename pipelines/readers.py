@@ -1,0 +1,142 @@
+"""Read one delivered file into a frame of text values, keeping structural rejects.
+
+Every value comes back as text (codes keep their leading zeros); typing happens later,
+row by row, so that one bad value quarantines one row and not the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+ROW_COLUMN = "source_row"
+TEXT_SUFFIXES = {".csv", ".txt"}
+PARQUET_SUFFIXES = {".parquet"}
+X12_SUFFIXES = {".837", ".x12", ".edi"}
+
+# DuckDB's reject error types, in the words an MCO's data team would use
+_REJECT_REASONS = {
+    "TOO MANY COLUMNS": "too many fields",
+    "MISSING COLUMNS": "too few fields",
+    "INVALID ENCODING": "undecodable bytes (the row is not UTF-8)",
+    "INVALID UNICODE": "undecodable bytes (the row is not UTF-8)",
+    "UNQUOTED VALUE": "badly quoted field",
+    "LINE SIZE OVER MAXIMUM": "row too long",
+}
+
+
+class FileRejected(Exception):
+    """The whole file cannot be loaded; the message says why, naming no member."""
+
+
+@dataclass(frozen=True)
+class FileRead:
+    rows: pl.DataFrame  # text columns named as in the header (lowercased) + source_row
+    rejects: pl.DataFrame  # source_row, reason, raw_row: rows the reader could not split
+    delimiter: str
+
+
+def read_delivery(path: Path) -> FileRead:
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return _read_text(path)
+    if suffix in PARQUET_SUFFIXES:
+        return _read_parquet(path)
+    if suffix in X12_SUFFIXES:
+        return _read_x12(path)
+    raise FileRejected(f"unsupported file type '{suffix}' (expected .csv, .txt or .parquet)")
+
+
+def _header_names(path: Path) -> tuple[list[str], str]:
+    with path.open("rb") as handle:
+        first_line = handle.readline()
+    if not first_line.strip():
+        raise FileRejected("the file is empty (no header row)")
+    try:
+        header = first_line.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise FileRejected("the header row is not UTF-8 text") from error
+    delimiter = "|" if header.count("|") > header.count(",") else ","
+    names = [name.strip().strip('"').strip().lower() for name in header.split(delimiter)]
+    if any(not name for name in names):
+        raise FileRejected("the header row has a blank column name")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise FileRejected(f"the header row repeats column(s) {', '.join(duplicates)}")
+    return names, delimiter
+
+
+def _read_text(path: Path) -> FileRead:
+    names, delimiter = _header_names(path)
+    # a private connection per file: DuckDB's reject tables accumulate per connection
+    reader = duckdb.connect()
+    try:
+        rows = reader.sql(
+            "select * from read_csv($path, header = true, delim = $delim, quote = '\"', "
+            "escape = '\"', columns = $columns, auto_detect = false, strict_mode = true, "
+            "store_rejects = true, encoding = 'utf-8')",
+            params={
+                "path": str(path),
+                "delim": delimiter,
+                "columns": dict.fromkeys(names, "varchar"),
+            },
+        ).pl()
+        rejects = reader.sql(
+            "select line as source_row, any_value(error_type) as error_type, "
+            "any_value(csv_line) as raw_row from reject_errors group by line order by line"
+        ).pl()
+    except duckdb.Error as error:
+        raise FileRejected(f"the file cannot be read as delimited text: {error}") from error
+    finally:
+        reader.close()
+    rejects = rejects.select(
+        pl.col("source_row").cast(pl.Int64),
+        pl.col("error_type")
+        .replace_strict(_REJECT_REASONS, default=pl.lit("unreadable row"))
+        .alias("reason"),
+        "raw_row",
+    )
+    rows = rows.with_columns(_physical_lines(rows.height, rejects["source_row"]).alias(ROW_COLUMN))
+    return FileRead(rows=rows, rejects=rejects, delimiter=delimiter)
+
+
+def _physical_lines(row_count: int, rejected_lines: pl.Series) -> pl.Series:
+    """The file line of each loaded row: its ordinal, past the header and the rejected lines.
+
+    Rows come back in file order; a rejected line r_i (1-based, header = line 1) sits after
+    r_i - i - 1 loaded rows, so loaded row k lands after every reject with fewer rows before it.
+    """
+    ordinals = np.arange(1, row_count + 1, dtype=np.int64)
+    lines = np.sort(rejected_lines.to_numpy().astype(np.int64))
+    rows_before_reject = lines - np.arange(1, lines.size + 1) - 1
+    rejects_before = np.searchsorted(rows_before_reject, ordinals, side="left")
+    return pl.Series(ordinals + 1 + rejects_before, dtype=pl.Int64)
+
+
+def _read_parquet(path: Path) -> FileRead:
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as error:  # polars raises several kinds for a damaged file
+        raise FileRejected(f"the file cannot be read as Parquet: {type(error).__name__}") from error
+    frame = frame.rename({name: name.strip().lower() for name in frame.columns})
+    rows = frame.select(pl.all().cast(pl.String)).with_row_index(ROW_COLUMN, offset=1)
+    rows = rows.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
+    return FileRead(rows=rows, rejects=_no_rejects(), delimiter=",")
+
+
+def _read_x12(path: Path) -> FileRead:
+    from pipelines.x12 import read_837p
+
+    try:
+        rows = read_837p(path)
+    except ValueError as error:
+        raise FileRejected(str(error)) from error
+    return FileRead(rows=rows, rejects=_no_rejects(), delimiter="*")
+
+
+def _no_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema={"source_row": pl.Int64, "reason": pl.String, "raw_row": pl.String})

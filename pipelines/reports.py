@@ -1,0 +1,202 @@
+"""Outputs under --out: findings, the reprocessing log, quarantine, and one folder per MCO.
+
+Every value written to CSV or XLSX is spreadsheet-safe: text that a spreadsheet program
+would run as a formula is written so that it shows as text (OWASP CSV injection guidance).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import xlsxwriter
+
+from pipelines.config import read_sql
+from pipelines.rules import load_suite_definition
+
+FORMULA_TRIGGERS = ("=", "+", "@", "\t", "\r")
+FINDING_COLUMNS = [
+    "payer",
+    "claim_id",
+    "claim_line_number",
+    "member_id",
+    "peer_npi",
+    "service_date",
+    "paid_amount",
+    "rule_id",
+    "severity",
+    "detail",
+    "status",
+    "first_found_date",
+    "last_found_date",
+    "resolved_date",
+    "pre_implementation",
+    "paid_date",
+    "waived_reason",
+    "waived_by",
+]
+
+
+@dataclass(frozen=True)
+class RuleText:
+    rule_id: str
+    title: str
+    bulletin_text: str
+    flagged_when: str
+
+
+def rule_texts() -> list[RuleText]:
+    """One entry per rule, in catalog order, from the expectation suite's own metadata."""
+    seen: dict[str, RuleText] = {}
+    for expectation in load_suite_definition()["expectations"]:
+        meta = expectation["meta"]
+        seen.setdefault(
+            meta["rule_id"],
+            RuleText(meta["rule_id"], meta["title"], meta["bulletin_text"], meta["flagged_when"]),
+        )
+    return list(seen.values())
+
+
+def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix an apostrophe to text a spreadsheet would otherwise evaluate as a formula."""
+    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(
+            pl.any_horizontal([pl.col(name).str.starts_with(t) for t in FORMULA_TRIGGERS])
+        )
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text_columns
+    )
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spreadsheet_safe(frame).write_csv(path, date_format="%Y-%m-%d")
+    return path
+
+
+def all_findings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return (
+        con.sql("select * from audit.findings order by payer, claim_id, claim_line_number, rule_id")
+        .pl()
+        .select(FINDING_COLUMNS)
+    )
+
+
+def reprocessing_log(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    issues = pl.DataFrame(
+        [{"rule_id": r.rule_id, "issue_description": r.title} for r in rule_texts()]
+    )
+    con.register("rule_issues", issues)
+    try:
+        return con.sql(read_sql("reports/reprocessing_log.sql")).pl()
+    finally:
+        con.unregister("rule_issues")
+
+
+def quarantine(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return con.sql(
+        "select source_file, row_number, reason, raw_row from audit.quarantine "
+        "order by delivery_id, row_number"
+    ).pl()
+
+
+def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute("select distinct payer from ref.mco_implementation order by payer")
+    return [str(r[0]) for r in rows.fetchall()]
+
+
+def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
+    """Write every output; an MCO's folder holds only that MCO's rows."""
+    findings = all_findings(con)
+    log_rows = reprocessing_log(con)
+    written = [
+        write_csv(findings, out_dir / "findings.csv"),
+        write_csv(log_rows, out_dir / "reprocessing_log.csv"),
+        write_csv(quarantine(con), out_dir / "quarantine.csv"),
+    ]
+    for payer in configured_mcos(con):
+        folder = out_dir / "mco" / payer
+        own_findings = findings.filter(pl.col("payer") == payer)
+        own_log = log_rows.filter(pl.col("payer") == payer)
+        written += [
+            write_csv(own_findings, folder / "findings.csv"),
+            write_csv(own_log, folder / "reprocessing_log.csv"),
+            write_workbook(
+                payer, own_findings, own_log, folder / f"{payer}_h0038_audit.xlsx", as_of
+            ),
+        ]
+    return written
+
+
+# XLSX -------------------------------------------------------------------------------------
+
+
+def write_workbook(
+    payer: str, findings: pl.DataFrame, log_rows: pl.DataFrame, path: Path, as_of: dt.date
+) -> Path:
+    """One MCO's workbook: summary, findings and the rules quoted from the bulletin."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # input text is never turned into a formula, a number or a link
+    options = {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
+    with xlsxwriter.Workbook(str(path), options) as book:
+        formats = {
+            "header": book.add_format({"bold": True, "bg_color": "#DDE5F0", "border": 1}),
+            "date": book.add_format({"num_format": "yyyy-mm-dd"}),
+            "money": book.add_format({"num_format": "$#,##0.00"}),
+            "title": book.add_format({"bold": True, "font_size": 14}),
+            "wrap": book.add_format({"text_wrap": True, "valign": "top"}),
+        }
+        summary = book.add_worksheet("Summary")
+        summary.write_string(0, 0, f"H0038 Parent Peer Support audit: {payer}", formats["title"])
+        summary.write_string(1, 0, f"As of {as_of.isoformat()}; KMAP General Bulletin 22321")
+        _write_table(summary, spreadsheet_safe(log_rows), formats, first_row=3)
+        sheet = book.add_worksheet("Findings")
+        _write_table(sheet, spreadsheet_safe(findings), formats, first_row=0)
+        rules = book.add_worksheet("Rules")
+        rule_rows = pl.DataFrame([r.__dict__ for r in rule_texts()])
+        _write_table(rules, rule_rows, formats, first_row=0, wide_text=True)
+    return path
+
+
+def _write_table(
+    sheet: Any,
+    frame: pl.DataFrame,
+    formats: dict[str, Any],
+    *,
+    first_row: int,
+    wide_text: bool = False,
+) -> None:
+    for col, name in enumerate(frame.columns):
+        sheet.write_string(first_row, col, name, formats["header"])
+        dtype = frame.schema[name]
+        cell_format = None
+        if dtype == pl.Date:
+            cell_format = formats["date"]
+        elif name.endswith("amount") or name.startswith("amount"):
+            cell_format = formats["money"]
+        for row, value in enumerate(frame[name].to_list(), start=first_row + 1):
+            _write_cell(sheet, row, col, value, cell_format)
+        width = 60 if wide_text and dtype == pl.String else max(12, min(48, len(name) + 4))
+        sheet.set_column(col, col, width, formats["wrap"] if wide_text else None)
+    sheet.freeze_panes(first_row + 1, 0)
+    sheet.autofilter(first_row, 0, first_row + frame.height, max(frame.width - 1, 0))
+
+
+def _write_cell(sheet: Any, row: int, col: int, value: object, cell_format: Any) -> None:
+    if value is None:
+        sheet.write_blank(row, col, None)
+    elif isinstance(value, bool):
+        sheet.write_boolean(row, col, value)
+    elif isinstance(value, dt.date):
+        sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), cell_format)
+    elif isinstance(value, int | float) or hasattr(value, "as_tuple"):
+        sheet.write_number(row, col, float(value), cell_format)  # type: ignore[arg-type]
+    else:
+        sheet.write_string(row, col, str(value))

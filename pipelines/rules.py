@@ -1,0 +1,173 @@
+"""Validate the facts with the Great Expectations suite; failing rows become findings.
+
+The suite under `expectations/` is the rule catalog as data: one expectation per rule (two
+for PPS006, one per severity), each carrying its rule ID, severity, bulletin sentence and
+the template of the `detail` sentence. An exception inside Great Expectations stops the run:
+it must never read as clean data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipelines.config import Policy, project_path
+
+KEY = ["payer", "claim_id", "claim_line_number"]
+SUITE_FILE = "h0038_parent_peer_support.json"
+FINDING_SCHEMA = {
+    "payer": pl.String,
+    "claim_id": pl.String,
+    "claim_line_number": pl.Int32,
+    "rule_id": pl.String,
+    "severity": pl.String,
+    "detail": pl.String,
+}
+
+
+class ValidationError(RuntimeError):
+    """Great Expectations could not evaluate an expectation: the audit result is unknown."""
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    rule_id: str
+    severity: str
+    detail_template: str
+    column: str
+
+
+def suite_path() -> Path:
+    return project_path("expectations", SUITE_FILE)
+
+
+def load_suite_definition(path: Path | None = None) -> dict[str, Any]:
+    with (path or suite_path()).open(encoding="utf-8") as handle:
+        definition: dict[str, Any] = json.load(handle)
+    return definition
+
+
+def rule_checks(definition: dict[str, Any]) -> list[RuleCheck]:
+    return [
+        RuleCheck(
+            rule_id=e["meta"]["rule_id"],
+            severity=e["meta"]["severity"],
+            detail_template=e["meta"]["detail"],
+            column=e["kwargs"]["column"],
+        )
+        for e in definition["expectations"]
+    ]
+
+
+def _columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
+    """The fact columns the suite reads: checked columns and those in row conditions."""
+    read = set(KEY)
+    for expectation in definition["expectations"]:
+        kwargs = expectation["kwargs"]
+        read.add(kwargs["column"])
+        condition = kwargs.get("row_condition") or ""
+        read.update(c for c in facts.columns if c in condition)
+    return [c for c in facts.columns if c in read]
+
+
+def _quiet_gx() -> None:
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -> list[Any]:
+    """Run the suite over the facts; returns one result per expectation, in suite order."""
+    _quiet_gx()
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas("h0038_facts")
+        .add_dataframe_asset("in_scope_lines")
+        .add_batch_definition_whole_dataframe("nightly")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(**definition))
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name="h0038_audit", data=batch, suite=suite)
+    )
+    frame = facts.select(_columns_read(definition, facts)).to_pandas()
+    result = validation.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=policy.as_parameters(),
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": KEY},
+    )
+    by_id = {r.expectation_config.id: r for r in result.results}
+    return [by_id[e.id] for e in suite.expectations]
+
+
+def _raise_on_exception(check: RuleCheck, result: Any) -> None:
+    info = result.exception_info or {}
+    # flat ({"raised_exception": ...}) or nested per metric ({metric: {...}})
+    flat = [info] if "raised_exception" in info else list(info.values())
+    raised = [i for i in flat if isinstance(i, dict) and i.get("raised_exception")]
+    if raised or result.success is None:
+        message = raised[0].get("exception_message") if raised else "no result"
+        raise ValidationError(
+            f"Great Expectations failed on rule {check.rule_id} ({check.column}): {message}"
+        )
+
+
+def findings_from_results(
+    facts: pl.DataFrame, checks: list[RuleCheck], results: list[Any], policy: Policy
+) -> pl.DataFrame:
+    frames = []
+    for check, result in zip(checks, results, strict=True):
+        _raise_on_exception(check, result)
+        if result.success:
+            continue
+        failing = result.result.get("unexpected_index_list")
+        if failing is None:
+            raise ValidationError(f"rule {check.rule_id}: no failing-row keys were returned")
+        keys = pl.DataFrame(
+            [{k: row[k] for k in KEY} for row in failing],
+            schema={"payer": pl.String, "claim_id": pl.String, "claim_line_number": pl.Int32},
+        )
+        flagged = facts.join(keys, on=KEY, how="semi")
+        frames.append(
+            flagged.select(
+                *KEY,
+                pl.lit(check.rule_id).alias("rule_id"),
+                pl.lit(check.severity).alias("severity"),
+                render_detail(check.detail_template, policy).alias("detail"),
+            )
+        )
+    if not frames:
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    return pl.concat(frames).cast(FINDING_SCHEMA).sort(*KEY, "rule_id")
+
+
+def render_detail(template: str, policy: Policy) -> pl.Expr:
+    """A `{column}` template as a polars expression; policy parameters fill their names."""
+    parameters = policy.as_parameters()
+    parts: list[pl.Expr] = []
+    for literal, field, _, _ in string.Formatter().parse(template):
+        if literal:
+            parts.append(pl.lit(literal))
+        if field is None:
+            continue
+        if field in parameters:
+            parts.append(pl.lit(str(parameters[field])))
+        else:
+            parts.append(pl.col(field).cast(pl.String).fill_null("(blank)"))
+    return pl.concat_str(parts)
+
+
+def evaluate(facts: pl.DataFrame, policy: Policy, suite_file: Path | None = None) -> pl.DataFrame:
+    """The findings on the current facts: one row per (line, rule) with severity and detail."""
+    definition = load_suite_definition(suite_file)
+    checks = rule_checks(definition)
+    if facts.height == 0:
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    results = run_suite(facts, policy, definition)
+    return findings_from_results(facts, checks, results, policy)

@@ -1,0 +1,133 @@
+"""Turn text values into typed values, row by row, with a reason for every row that fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.datasets import CLAIMS, Dataset
+from pipelines.readers import ROW_COLUMN
+
+DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d")
+REASON = "reason"
+RAW_ROW = "raw_row"
+
+
+@dataclass(frozen=True)
+class TypedRows:
+    loaded: pl.DataFrame
+    quarantined: pl.DataFrame  # source_row, reason, raw_row
+
+
+def parse_date(column: str) -> pl.Expr:
+    text = pl.col(column)
+    return pl.coalesce(
+        [text.str.strptime(pl.Date, fmt, strict=False, exact=True) for fmt in DATE_FORMATS]
+    )
+
+
+def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows:
+    """Type every contract column; rows with a blank key or an unreadable value are set aside."""
+    contract = list(dataset.columns)
+    extras = [c for c in rows.columns if c not in contract and c != ROW_COLUMN]
+    text = rows.with_columns(
+        [pl.lit(None, dtype=pl.String).alias(c) for c in contract if c not in rows.columns]
+    ).with_columns(
+        # blank and whitespace-only values are absent values
+        [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract]
+    )
+    raw_row = pl.concat_str(
+        [pl.col(c).fill_null("") for c in rows.columns if c != ROW_COLUMN], separator=delimiter
+    )
+    problems = _problems(dataset)
+    # concat_str of all-null parts is "", so an empty reason means a clean row
+    reasons = (
+        pl.concat_str(problems, separator="; ", ignore_nulls=True).replace("", None)
+        if problems
+        else None
+    )
+    typed = text.with_columns(
+        [parse_date(c).alias(c) for c in dataset.date_columns]
+        + [pl.col(c).cast(pl.Int64, strict=False).alias(c) for c in dataset.integer_columns]
+        + [pl.col(c).cast(pl.Decimal(18, 2), strict=False).alias(c) for c in dataset.amount_columns]
+        + [
+            pl.col(c).cast(pl.Decimal(18, 4), strict=False).alias(c)
+            for c in dataset.quantity_columns
+        ]
+        + [pl.col(c).str.to_uppercase().alias(c) for c in dataset.upper_columns]
+        + [
+            (reasons if reasons is not None else pl.lit(None, dtype=pl.String)).alias(REASON),
+            raw_row.alias(RAW_ROW),
+        ]
+    )
+    if extras:
+        typed = typed.with_columns(pl.struct(extras).struct.json_encode().alias("extra_columns"))
+    else:
+        typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias("extra_columns"))
+    kept = [*contract, ROW_COLUMN, "extra_columns"]
+    if dataset is CLAIMS:
+        # the folder names the payer; a payer column is kept only to report disagreement
+        in_file = pl.col("payer").str.strip_chars() if "payer" in rows.columns else pl.lit(None)
+        typed = typed.with_columns(in_file.cast(pl.String).alias("payer_in_file"))
+        kept.append("payer_in_file")
+    bad = pl.col(REASON).is_not_null()
+    return TypedRows(
+        loaded=typed.filter(~bad).select(kept),
+        quarantined=typed.filter(bad).select(ROW_COLUMN, REASON, RAW_ROW),
+    )
+
+
+def _problems(dataset: Dataset) -> list[pl.Expr]:
+    """One expression per way a row can fail; each yields its reason or null."""
+    problems = [
+        pl.when(pl.col(c).is_null()).then(pl.lit(f"{c} is blank")) for c in dataset.key_columns
+    ]
+    formats = "YYYY-MM-DD, MM/DD/YYYY or YYYYMMDD"
+    problems += [
+        pl.when(pl.col(c).is_not_null() & parse_date(c).is_null()).then(
+            pl.lit(f"{c} is not a date ({formats})")
+        )
+        for c in dataset.date_columns
+    ]
+    problems += [
+        pl.when(
+            pl.col(c).is_not_null()
+            & ~(pl.col(c).cast(pl.Int64, strict=False) >= 1).fill_null(False)
+        ).then(pl.lit(f"{c} is not a whole number of at least 1"))
+        for c in dataset.integer_columns
+    ]
+    problems += [
+        pl.when(
+            pl.col(c).is_not_null() & pl.col(c).cast(pl.Decimal(18, 4), strict=False).is_null()
+        ).then(pl.lit(f"{c} is not a number"))
+        for c in (*dataset.amount_columns, *dataset.quantity_columns)
+    ]
+    if dataset is CLAIMS:
+        problems += _claim_problems()
+    return problems
+
+
+def _claim_problems() -> list[pl.Expr]:
+    frequency = pl.col("claim_frequency_code").fill_null("1")
+    start, end = parse_date("claim_line_start_date"), parse_date("claim_line_end_date")
+    return [
+        pl.when(~frequency.is_in(["1", "7", "8"])).then(
+            pl.lit("claim_frequency_code is not 1 (original), 7 (replacement) or 8 (void)")
+        ),
+        pl.when(frequency.is_in(["7", "8"]) & pl.col("original_claim_id").is_null()).then(
+            pl.lit("original_claim_id is blank on a replacement or void")
+        ),
+        pl.when(end.is_not_null() & start.is_not_null() & (end < start)).then(
+            pl.lit("claim_line_end_date is before claim_line_start_date")
+        ),
+    ]
+
+
+def finish_claim_rows(loaded: pl.DataFrame, payer: str) -> pl.DataFrame:
+    """Claim defaults from the contract: frequency 1, end date = start, payer from the folder."""
+    return loaded.with_columns(
+        pl.col("claim_frequency_code").fill_null("1"),
+        pl.col("claim_line_end_date").fill_null(pl.col("claim_line_start_date")),
+        pl.lit(payer).alias("payer"),
+    )

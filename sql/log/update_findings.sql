@@ -1,0 +1,105 @@
+-- fold tonight's findings (registered as current_findings) into the reprocessing log.
+-- a finding is (payer, claim_id, claim_line_number, rule_id); nothing is ever deleted.
+
+create or replace temp table finding_changes as
+with previous_state as (
+    select findings.*, coalesce(version.is_current, false) as claim_is_current
+    from audit.findings as findings
+    left join audit.claim_versions as version using (payer, claim_id)
+),
+produced_again as (
+    -- a closed finding produced again reopens; a waived one stays waived
+    select previous_state.payer, previous_state.claim_id, previous_state.claim_line_number,
+        previous_state.rule_id, previous_state.status as from_status, 'open' as to_status,
+        'produced again' as note
+    from previous_state
+    join current_findings using (payer, claim_id, claim_line_number, rule_id)
+    where previous_state.status not in ('open', 'waived')
+),
+no_longer_produced as (
+    select previous_state.*
+    from previous_state
+    anti join current_findings using (payer, claim_id, claim_line_number, rule_id)
+    where previous_state.status = 'open'
+),
+closed as (
+    select gone.payer, gone.claim_id, gone.claim_line_number, gone.rule_id,
+        'open' as from_status,
+        case
+            when gone.claim_is_current then 'resolved_data_corrected'
+            when successor.claim_id is not null then 'superseded'
+            else 'resolved_reprocessed'
+        end as to_status,
+        case
+            when gone.claim_is_current then 'no longer produced; the claim was not reprocessed'
+            when successor.claim_id is not null then 'replaced by claim ' || successor.claim_id
+            else 'the claim was voided or replaced without this problem'
+        end as note
+    from no_longer_produced as gone
+    left join current_findings as successor
+        on successor.payer = gone.payer
+        and successor.chain_root_id = gone.chain_root_id
+        and successor.claim_line_number = gone.claim_line_number
+        and successor.rule_id = gone.rule_id
+        and not gone.claim_is_current
+),
+first_seen as (
+    select current_findings.payer, current_findings.claim_id,
+        current_findings.claim_line_number, current_findings.rule_id,
+        null as from_status, 'open' as to_status, 'first found' as note
+    from current_findings
+    anti join audit.findings using (payer, claim_id, claim_line_number, rule_id)
+)
+select * from produced_again
+union all select * from closed
+union all select * from first_seen;
+
+insert into audit.finding_history
+select payer, claim_id, claim_line_number, rule_id, $run_id, $as_of, from_status, to_status, note
+from finding_changes;
+
+-- closing keeps the last evidence as it was; the status and date say what happened
+update audit.findings as findings
+set status = changes.to_status, resolved_date = $as_of
+from finding_changes as changes
+where findings.payer = changes.payer and findings.claim_id = changes.claim_id
+    and findings.claim_line_number = changes.claim_line_number
+    and findings.rule_id = changes.rule_id
+    and changes.from_status = 'open';
+
+update audit.findings as findings
+set severity = found.severity,
+    detail = found.detail,
+    member_id = found.member_id,
+    peer_npi = found.peer_npi,
+    service_date = found.service_date,
+    paid_amount = found.paid_amount,
+    paid_date = found.paid_date,
+    pre_implementation = found.pre_implementation,
+    last_found_date = $as_of,
+    status = case when findings.status = 'waived' then 'waived' else 'open' end,
+    resolved_date = case when findings.status = 'waived' then findings.resolved_date end
+from current_findings as found
+where findings.payer = found.payer and findings.claim_id = found.claim_id
+    and findings.claim_line_number = found.claim_line_number
+    and findings.rule_id = found.rule_id;
+
+-- a replacing line that still breaks the rule keeps the original first_found_date
+insert into audit.findings
+select found.payer, found.claim_id, found.claim_line_number, found.rule_id,
+    found.chain_root_id, found.member_id, found.peer_npi, found.service_date,
+    found.paid_amount, found.paid_date, found.severity, found.detail, 'open',
+    coalesce(predecessor.first_found_date, $as_of), $as_of, null,
+    found.pre_implementation, null, null
+from current_findings as found
+anti join audit.findings using (payer, claim_id, claim_line_number, rule_id)
+left join (
+    select payer, chain_root_id, claim_line_number, rule_id,
+        min(first_found_date) as first_found_date
+    from audit.findings
+    group by all
+) as predecessor
+    on predecessor.payer = found.payer
+    and predecessor.chain_root_id = found.chain_root_id
+    and predecessor.claim_line_number = found.claim_line_number
+    and predecessor.rule_id = found.rule_id;

@@ -1,0 +1,63 @@
+-- rebuild the current version of every claim chain (rules.md, "Scope").
+-- a chain is a root claim and every replacement (7) or void (8) that names it, directly or
+-- through another correction; the newest correction (paid date, then delivery order) decides.
+
+delete from audit.claim_versions;
+
+insert into audit.claim_versions
+with recursive latest_line_copy as (
+    -- a line delivered again under the same key replaces the earlier copy
+    select *
+    from raw.claim_lines
+    qualify row_number() over (
+        partition by payer, claim_id, claim_line_number
+        order by delivery_id desc, source_row desc
+    ) = 1
+),
+claim_header as (
+    -- claim-level values are read from the claim's lowest line number
+    select payer, claim_id, claim_frequency_code, original_claim_id, paid_date, delivery_id
+    from latest_line_copy
+    qualify row_number() over (partition by payer, claim_id order by claim_line_number) = 1
+),
+chain_step as (
+    select payer, claim_id, claim_id as ancestor_id, 0 as depth
+    from claim_header
+    union all
+    select step.payer, step.claim_id, header.original_claim_id, step.depth + 1
+    from chain_step as step
+    join claim_header as header
+        on header.payer = step.payer and header.claim_id = step.ancestor_id
+    where header.claim_frequency_code in ('7', '8')
+        and header.original_claim_id is not null
+        and step.depth < 100  -- a cycle of corrections cannot recurse forever
+),
+chain_root as (
+    select payer, claim_id, arg_max(ancestor_id, depth) as chain_root_id
+    from chain_step
+    group by payer, claim_id
+),
+newest_correction as (
+    select root.payer, root.chain_root_id, arg_max(
+        header.claim_id, (header.paid_date, header.delivery_id, header.claim_id)
+    ) as deciding_claim_id
+    from chain_root as root
+    join claim_header as header using (payer, claim_id)
+    where header.claim_frequency_code in ('7', '8')
+    group by root.payer, root.chain_root_id
+)
+select
+    header.payer,
+    header.claim_id,
+    root.chain_root_id,
+    header.claim_frequency_code,
+    header.paid_date,
+    case
+        when correction.deciding_claim_id is null then header.claim_id = root.chain_root_id
+        else header.claim_id = correction.deciding_claim_id
+            and header.claim_frequency_code = '7'
+    end as is_current
+from claim_header as header
+join chain_root as root using (payer, claim_id)
+left join newest_correction as correction
+    on correction.payer = root.payer and correction.chain_root_id = root.chain_root_id;
