@@ -18,7 +18,7 @@ import polars as pl
 
 from pipelines import facts as facts_module
 from pipelines import rules, versions
-from pipelines.config import Policy
+from pipelines.config import Policy, load_policy
 from pipelines.db import connect, execute, scalar, transaction
 from pipelines.ingest import IngestReport, ingest
 from pipelines.reports import write_reports
@@ -144,3 +144,100 @@ def run_audit(
     finally:
         con.close()
     return summary
+
+
+# One function per Airflow task: each opens the database, does one stage in one transaction,
+# and returns paths and counts (never frames) for XCom.
+
+
+def task_ingest(input_dir: str, db_file: str, as_of: str) -> dict[str, int]:
+    con = connect(Path(db_file))
+    try:
+        with transaction(con):
+            run_id = next_run_id(con)
+            report = ingest(
+                con, Path(input_dir), loaded_on=dt.date.fromisoformat(as_of), run_id=run_id
+            )
+    finally:
+        con.close()
+    loaded = report.with_status("loaded")
+    for rejected in report.with_status("rejected"):
+        log.warning("rejected %s", rejected.reason)
+    return {
+        "run_id": run_id,
+        "deliveries_loaded": len(loaded),
+        "rows_loaded": sum(f.rows_loaded for f in loaded),
+        "rows_quarantined": sum(f.rows_quarantined for f in loaded),
+        "files_rejected": len(report.with_status("rejected")),
+    }
+
+
+def task_versions(db_file: str) -> int:
+    con = connect(Path(db_file))
+    try:
+        with transaction(con):
+            return stage_versions(con)
+    finally:
+        con.close()
+
+
+def task_facts(db_file: str, work_dir: str, policy_file: str | None = None) -> str:
+    con = connect(Path(db_file))
+    try:
+        path, lines = stage_facts(con, load_policy(_optional_path(policy_file)), Path(work_dir))
+    finally:
+        con.close()
+    log.info("%d current H0038 lines", lines)
+    return str(path)
+
+
+def task_validate(facts_path: str, work_dir: str, policy_file: str | None = None) -> str:
+    path, count = stage_validate(
+        Path(facts_path), load_policy(_optional_path(policy_file)), Path(work_dir)
+    )
+    log.info("%d findings", count)
+    return str(path)
+
+
+def task_log(
+    db_file: str,
+    facts_path: str,
+    findings_path: str,
+    run_id: int,
+    as_of: str,
+    policy_file: str | None = None,
+) -> dict[str, int]:
+    policy = load_policy(_optional_path(policy_file))
+    con = connect(Path(db_file))
+    try:
+        with transaction(con):
+            if not needs_audit(con, policy):
+                return {"opened": 0, "reopened": 0, "closed": 0}
+            changes = stage_log(
+                con,
+                Path(facts_path),
+                Path(findings_path),
+                policy,
+                run_id=run_id,
+                as_of=dt.date.fromisoformat(as_of),
+            )
+    finally:
+        con.close()
+    return {
+        "opened": changes.opened,
+        "reopened": changes.reopened,
+        "closed": sum(changes.closed.values()),
+    }
+
+
+def task_report(db_file: str, out_dir: str, as_of: str) -> int:
+    con = connect(Path(db_file))
+    try:
+        written = write_reports(con, Path(out_dir), as_of=dt.date.fromisoformat(as_of))
+    finally:
+        con.close()
+    return len(written)
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None

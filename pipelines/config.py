@@ -61,3 +61,35 @@ def load_policy(path: Path | None = None) -> Policy:
         ),
         source_sha256=hashlib.sha256(source).hexdigest(),
     )
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where the nightly audit reads and writes, from the environment (see .env.example)."""
+
+    landing: str
+    db_file: str
+    out_dir: str
+    work_dir: str
+    policy_file: str | None
+
+
+def locations_from_env(environ: dict[str, str] | None = None) -> Locations:
+    import os
+
+    env = os.environ if environ is None else environ
+    root = env.get("CLAIMS_AUDIT_HOME", "/opt/claims-audit")
+    out_dir = env.get("CLAIMS_AUDIT_OUT", f"{root}/out")
+    return Locations(
+        landing=env.get("CLAIMS_AUDIT_LANDING", f"{root}/landing"),
+        db_file=env.get("CLAIMS_AUDIT_DB", f"{root}/db/claims_audit.duckdb"),
+        out_dir=out_dir,
+        work_dir=env.get("CLAIMS_AUDIT_WORK", f"{root}/work"),
+        policy_file=env.get("CLAIMS_AUDIT_POLICY") or None,
+    )
+
+
+def run_date(logical_date: dt.datetime | None, run_after: dt.datetime | None) -> str:
+    """The audit's as-of date: the run's logical date (manual runs have none: when they ran)."""
+    moment = logical_date or run_after or dt.datetime.now(dt.UTC)
+    return moment.date().isoformat()

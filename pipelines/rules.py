@@ -71,8 +71,9 @@ def _columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
     for expectation in definition["expectations"]:
         kwargs = expectation["kwargs"]
         read.add(kwargs["column"])
-        condition = kwargs.get("row_condition") or ""
-        read.update(c for c in facts.columns if c in condition)
+        condition = kwargs.get("row_condition")
+        if condition:
+            read.add(condition["column"]["name"])
     return [c for c in facts.columns if c in read]
 
 

@@ -49,7 +49,11 @@ class World:
     def __post_init__(self) -> None:
         for payer in MCOS:
             self.ref["mco_implementation"].append(
-                {"payer": payer, "implemented_date": "2023-01-01", "reprocessing_completed_date": ""}
+                {
+                    "payer": payer,
+                    "implemented_date": "2023-01-01",
+                    "reprocessing_completed_date": "",
+                }
             )
         self.provider(PEER)
         self.provider(BILLING)
@@ -127,7 +131,7 @@ class World:
             "hcpcs_modifier_3": "",
             "hcpcs_modifier_4": "",
             "claim_line_start_date": "2023-05-02",
-            "claim_line_end_date": "2023-05-02",
+            "claim_line_end_date": "",
             "place_of_service_code": "11",
             "service_unit_quantity": "4",
             "paid_amount": "52.40",
@@ -149,10 +153,14 @@ class World:
         return root
 
 
-def write_rows(path: Path, columns: list[str], rows: list[dict[str, str]], delimiter: str = ",") -> None:
+def write_rows(
+    path: Path, columns: list[str], rows: list[dict[str, str]], delimiter: str = ","
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, delimiter=delimiter, extrasaction="ignore")
+        writer = csv.DictWriter(
+            handle, fieldnames=columns, delimiter=delimiter, extrasaction="ignore"
+        )
         writer.writeheader()
         writer.writerows(rows)
 

@@ -1,0 +1,39 @@
+# Two entry points: `make demo` and `make test`. Each builds .venv from uv.lock when missing.
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+VENV := .venv
+SYNCED := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck unit bench clean
+
+demo: $(SYNCED)
+	$(VENV)/bin/claims-audit demo
+
+test: lint typecheck unit
+
+lint: $(SYNCED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(SYNCED)
+	$(VENV)/bin/mypy
+
+unit: $(SYNCED)
+	$(VENV)/bin/pytest -q
+
+bench: $(SYNCED)
+	$(VENV)/bin/python bench/run_bench.py
+
+# uv itself comes from PyPI into a private folder, so nothing global is needed but Python 3.11
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(SYNCED): uv.lock pyproject.toml | $(UV)
+	rm -f $(VENV)/.synced-*
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	touch $@
+
+clean:
+	rm -rf $(VENV) .uv demo .pytest_cache .mypy_cache .ruff_cache
