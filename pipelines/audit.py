@@ -45,7 +45,7 @@ def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
         "select greatest(coalesce((select max(run_id) from audit.runs), 0), "
         "coalesce((select max(run_id) from audit.deliveries), 0))",
     )
-    return int(latest or 0) + 1  # type: ignore[call-overload]
+    return int(latest or 0) + 1
 
 
 def needs_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> bool:

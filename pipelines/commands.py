@@ -76,7 +76,8 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
         f"already loaded and skipped: {len(summary.ingest.with_status('already_loaded'))}"
     )
     lines.append(
-        f"  rows read {sum(f.rows_read for f in loaded)}, loaded {sum(f.rows_loaded for f in loaded)}, "
+        f"  rows read {sum(f.rows_read for f in loaded)}, "
+        f"loaded {sum(f.rows_loaded for f in loaded)}, "
         f"quarantined {sum(f.rows_quarantined for f in loaded)}"
     )
     mismatched = [f for f in loaded if f.payer_mismatches]

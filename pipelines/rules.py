@@ -21,14 +21,16 @@ from pipelines.config import Policy, project_path
 
 KEY = ["payer", "claim_id", "claim_line_number"]
 SUITE_FILE = "h0038_parent_peer_support.json"
-FINDING_SCHEMA = {
-    "payer": pl.String,
-    "claim_id": pl.String,
-    "claim_line_number": pl.Int32,
-    "rule_id": pl.String,
-    "severity": pl.String,
-    "detail": pl.String,
-}
+FINDING_SCHEMA = pl.Schema(
+    {
+        "payer": pl.String(),
+        "claim_id": pl.String(),
+        "claim_line_number": pl.Int32(),
+        "rule_id": pl.String(),
+        "severity": pl.String(),
+        "detail": pl.String(),
+    }
+)
 
 
 class ValidationError(RuntimeError):
@@ -85,9 +87,10 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
     """Run the suite over the facts; returns one result per expectation, in suite order."""
     _quiet_gx()
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
         context.data_sources.add_pandas("h0038_facts")
         .add_dataframe_asset("in_scope_lines")
@@ -103,7 +106,7 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
         expectation_parameters=policy.as_parameters(),
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": KEY},
     )
-    by_id = {r.expectation_config.id: r for r in result.results}
+    by_id = {r.expectation_config.id: r for r in result.results if r.expectation_config}
     return [by_id[e.id] for e in suite.expectations]
 
 

@@ -80,7 +80,7 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
 
 def _problems(dataset: Dataset) -> list[pl.Expr]:
     """One expression per way a row can fail; each yields its reason or null."""
-    problems = [
+    problems: list[pl.Expr] = [
         pl.when(pl.col(c).is_null()).then(pl.lit(f"{c} is blank")) for c in dataset.key_columns
     ]
     formats = "YYYY-MM-DD, MM/DD/YYYY or YYYYMMDD"
