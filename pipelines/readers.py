@@ -6,6 +6,7 @@ row by row, so that one bad value quarantines one row and not the file.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +90,9 @@ def _read_text(path: Path) -> FileRead:
             "select line as source_row, any_value(error_type) as error_type, "
             "any_value(csv_line) as raw_row from reject_errors group by line order by line"
         ).pl()
-    except duckdb.Error as error:
-        raise FileRejected(f"the file cannot be read as delimited text: {error}") from error
+    except duckdb.Error:
+        # mixed line endings and the like defeat the fast reader: read line by line instead
+        return _read_text_line_by_line(path, names, delimiter)
     finally:
         reader.close()
     rejects = rejects.select(
@@ -101,6 +103,38 @@ def _read_text(path: Path) -> FileRead:
         "raw_row",
     )
     rows = rows.with_columns(_physical_lines(rows.height, rejects["source_row"]).alias(ROW_COLUMN))
+    return FileRead(rows=rows, rejects=rejects, delimiter=delimiter)
+
+
+def _read_text_line_by_line(path: Path, names: list[str], delimiter: str) -> FileRead:
+    """The slow, forgiving reader: each physical line is one row, judged on its own."""
+    good: list[list[str | None]] = []
+    bad: list[tuple[int, str, str]] = []
+    with path.open("rb") as handle:
+        handle.readline()  # the header, already read
+        for line_number, raw in enumerate(handle, start=2):
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                shown = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                bad.append((line_number, "undecodable bytes (the row is not UTF-8)", shown))
+                continue
+            if not text.strip():
+                continue
+            fields = next(csv.reader([text], delimiter=delimiter))
+            if len(fields) != len(names):
+                reason = "too many fields" if len(fields) > len(names) else "too few fields"
+                bad.append((line_number, reason, text))
+                continue
+            good.append([*fields, line_number])  # type: ignore[list-item]
+    rows = pl.DataFrame(
+        good, schema={**dict.fromkeys(names, pl.String), ROW_COLUMN: pl.Int64}, orient="row"
+    )
+    rejects = pl.DataFrame(
+        bad,
+        schema={"source_row": pl.Int64, "reason": pl.String, "raw_row": pl.String},
+        orient="row",
+    )
     return FileRead(rows=rows, rejects=rejects, delimiter=delimiter)
 
 

@@ -1,0 +1,288 @@
+"""Ingest per the data contract: dialects, rejection, quarantine, idempotency, atomicity."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.audit import run_audit
+from pipelines.config import load_policy
+from pipelines.datasets import CLAIM_COLUMNS
+from tests.world import AS_OF, PEER, World, audit, flagged, write_rows
+
+CHILD = "10000000001"
+ADULT = "10000000002"
+
+
+def _world() -> World:
+    world = World()
+    world.member(CHILD)
+    world.member(ADULT, dob="1990-01-01")
+    world.ref["consents"].pop()  # the adult has no written consent: PPS009 on every DOS
+    return world
+
+
+def table_counts(db_file: Path) -> dict[str, int]:
+    con = duckdb.connect()
+    con.execute("attach $p as db (read_only)", {"p": str(db_file)}).fetchall()
+    tables = con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = 'db'"
+    ).fetchall()
+    counts = {
+        f"{schema}.{table}": con.sql(f'select count(*) from db."{schema}"."{table}"').fetchall()[0][
+            0
+        ]
+        for schema, table in tables
+    }
+    con.close()
+    return counts
+
+
+def _reformat_date(value: str, style: str) -> str:
+    if not value:
+        return value
+    day = dt.date.fromisoformat(value)
+    return {"iso": value, "us": day.strftime("%m/%d/%Y"), "x12": day.strftime("%Y%m%d")}[style]
+
+
+def _dialect_rows(world: World, style: str) -> list[dict[str, str]]:
+    date_columns = ("claim_line_start_date", "claim_line_end_date", "paid_date")
+    return [
+        {k: _reformat_date(v, style) if k in date_columns else v for k, v in row.items()}
+        for row in world.claims["AETNA"]
+    ]
+
+
+def _three_lines(world: World) -> None:
+    world.line("AETNA", "EARLY", CHILD, claim_line_start_date="2022-12-31")
+    world.line("AETNA", "ADULT", ADULT, claim_line_start_date="2023-03-03")
+    world.line("AETNA", "CLEAN", CHILD, hcpcs_code=" h0038 ")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "delimiter", "bom", "style"),
+    [
+        (".csv", ",", True, "iso"),
+        (".txt", "|", False, "us"),
+        (".csv", ",", False, "x12"),
+        (".parquet", None, False, "iso"),
+    ],
+)
+def test_every_dialect_gives_the_same_findings(
+    tmp_path: Path, suffix: str, delimiter: str | None, bom: bool, style: str
+) -> None:
+    world = _world()
+    _three_lines(world)
+    rows = _dialect_rows(world, style)
+    world.claims.clear()
+    input_dir = world.write(tmp_path / "input")
+    # optional columns absent altogether
+    columns = [
+        c
+        for c in CLAIM_COLUMNS
+        if c not in ("session_id", "hcpcs_modifier_4", "claim_line_end_date")
+    ]
+    target = input_dir / "claims" / "AETNA" / f"extract{suffix}"
+    target.parent.mkdir(parents=True)
+    if delimiter is None:
+        pl.DataFrame([{c: r[c] for c in columns} for r in rows]).write_parquet(target)
+    else:
+        write_rows(target, columns, rows, delimiter)
+        if bom:
+            target.write_bytes(b"\xef\xbb\xbf" + target.read_bytes())
+    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy())
+    findings = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
+    assert set(zip(findings["claim_id"], findings["rule_id"], strict=True)) == {
+        ("EARLY", "PPS001"),
+        ("ADULT", "PPS009"),
+    }
+    assert set(findings["service_date"]) == {"2022-12-31", "2023-03-03"}
+    assert set(findings["peer_npi"]) == {PEER}
+
+
+def test_codes_keep_leading_zeros(tmp_path: Path) -> None:
+    world = World()
+    member = "00012345678"
+    world.member(member, dob="1990-01-01")
+    world.ref["consents"].pop()
+    world.line("AETNA", "0042", member)
+    findings = audit(world, tmp_path)
+    assert findings["member_id"].to_list() == [member]
+    assert findings["claim_id"].to_list() == ["0042"]
+
+
+def test_missing_required_column_rejects_only_that_file(tmp_path: Path) -> None:
+    world = _world()
+    _three_lines(world)
+    world.line("UHC", "OTHER", ADULT)
+    input_dir = world.write(tmp_path / "input")
+    columns = [c for c in CLAIM_COLUMNS if c != "paid_date"]
+    write_rows(input_dir / "claims" / "UHC" / "claims.csv", columns, world.claims["UHC"])
+    summary = run_audit(
+        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
+    )
+    rejected = summary.ingest.with_status("rejected")
+    assert [f.source_file for f in rejected] == ["claims/UHC/claims.csv"]
+    assert rejected[0].reason is not None
+    assert "claims/UHC/claims.csv" in rejected[0].reason and "paid_date" in rejected[0].reason
+    findings = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
+    assert set(findings["payer"]) == {"AETNA"}
+
+
+def test_rerun_on_the_same_input_changes_nothing(tmp_path: Path) -> None:
+    world = _world()
+    _three_lines(world)
+    first = audit(world, tmp_path)
+    before = table_counts(tmp_path / "audit.duckdb")
+    summary = run_audit(
+        tmp_path / "input",
+        tmp_path / "audit.duckdb",
+        tmp_path / "out",
+        as_of=AS_OF + dt.timedelta(days=1),
+        policy=load_policy(),
+    )
+    assert not summary.audited
+    assert table_counts(tmp_path / "audit.duckdb") == before
+    again = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
+    assert again.equals(first)
+
+
+def test_same_content_under_another_name_is_skipped(tmp_path: Path) -> None:
+    world = _world()
+    _three_lines(world)
+    audit(world, tmp_path)
+    before = table_counts(tmp_path / "audit.duckdb")
+    source = tmp_path / "input" / "claims" / "AETNA" / "claims.csv"
+    (source.parent / "claims_resent.csv").write_bytes(source.read_bytes())
+    summary = run_audit(
+        tmp_path / "input",
+        tmp_path / "audit.duckdb",
+        tmp_path / "out",
+        as_of=AS_OF,
+        policy=load_policy(),
+    )
+    assert [
+        f.source_file for f in summary.ingest.with_status("already_loaded") if f.kind == "claims"
+    ] == [
+        "claims/AETNA/claims.csv",
+        "claims/AETNA/claims_resent.csv",
+    ]
+    assert table_counts(tmp_path / "audit.duckdb") == before
+
+
+def test_known_name_with_new_content_is_a_new_delivery(tmp_path: Path) -> None:
+    world = _world()
+    _three_lines(world)
+    audit(world, tmp_path)
+    world.line("AETNA", "LATE", ADULT, claim_line_start_date="2023-04-04")
+    findings = audit(world, tmp_path)
+    assert ("AETNA", "LATE") in flagged(findings, "PPS009")
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_good_rows_audited(tmp_path: Path) -> None:
+    world = _world()
+    world.line("AETNA", "GOOD", ADULT)
+    world.line("AETNA", "BAD_DATE", ADULT, claim_line_start_date="2023-02-30")
+    world.line("AETNA", "BAD_UNITS", ADULT, service_unit_quantity="four")
+    world.line("AETNA", "BLANK_MEMBER", "")
+    world.line("AETNA", "BAD_AMOUNT", ADULT, paid_amount="$12")
+    world.line("AETNA", "VOID_NO_ORIGINAL", ADULT, claim_frequency_code="8")
+    input_dir = world.write(tmp_path / "input")
+    extract = input_dir / "claims" / "AETNA" / "claims.csv"
+    raw = extract.read_bytes()
+    # a row with one field too many, a row cut short, and a Latin-1 byte
+    extract.write_bytes(
+        raw
+        + b"EXTRA,1,1,,10000000002,,,H0038,,,,,2023-05-02,,11,4,1.00,2023-05-20,,surplus\n"
+        + b"SHORT,1,1\n"
+        + b"LATIN,1,1,,10000000002,,1234567893,H0038,,,,,2023-05-02,,caf\xe9,4,1.00,2023-05-20,\n"
+    )
+    summary = run_audit(
+        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
+    )
+    quarantine = pl.read_csv(tmp_path / "out" / "quarantine.csv", infer_schema=False)
+    reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
+    assert reasons == {
+        "3": "claim_line_start_date is not a date (YYYY-MM-DD, MM/DD/YYYY or YYYYMMDD)",
+        "4": "service_unit_quantity is not a number",
+        "5": "member_id is blank",
+        "6": "paid_amount is not a number",
+        "7": "original_claim_id is blank on a replacement or void",
+        "8": "too many fields",
+        "9": "too few fields",
+        "10": "undecodable bytes (the row is not UTF-8)",
+    }
+    assert set(quarantine["source_file"]) == {"claims/AETNA/claims.csv"}
+    claims = next(f for f in summary.ingest.files if f.kind == "claims")
+    assert (claims.rows_read, claims.rows_loaded, claims.rows_quarantined) == (9, 1, 8)
+    findings = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
+    assert set(findings["claim_id"]) == {"GOOD"}
+
+
+def test_unknown_payer_folder_is_rejected_and_gets_no_output(tmp_path: Path) -> None:
+    world = _world()
+    world.line("AETNA", "GOOD", ADULT)
+    world.line("BLUECROSS", "ELSEWHERE", ADULT)
+    summary = run_audit(
+        world.write(tmp_path / "input"),
+        tmp_path / "a.duckdb",
+        tmp_path / "out",
+        as_of=AS_OF,
+        policy=load_policy(),
+    )
+    rejected = summary.ingest.with_status("rejected")
+    assert len(rejected) == 1 and "BLUECROSS" in (rejected[0].reason or "")
+    assert not (tmp_path / "out" / "mco" / "BLUECROSS").exists()
+    assert sorted(p.name for p in (tmp_path / "out" / "mco").iterdir()) == [
+        "AETNA",
+        "HEALTHYBLUE",
+        "SUNFLOWER",
+        "UHC",
+    ]
+
+
+def test_payer_column_that_disagrees_is_reported_and_the_folder_wins(tmp_path: Path) -> None:
+    world = _world()
+    input_dir = world.write(tmp_path / "input")
+    row = world.line("AETNA", "MISFILED", ADULT) | {"payer": "UHC"}
+    write_rows(input_dir / "claims" / "AETNA" / "c.csv", [*CLAIM_COLUMNS, "payer"], [row])
+    summary = run_audit(
+        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
+    )
+    claims = next(f for f in summary.ingest.files if f.kind == "claims")
+    assert claims.payer_mismatches == 1
+    findings = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
+    assert set(findings["payer"]) == {"AETNA"}
+
+
+def test_a_failed_run_leaves_the_database_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = _world()
+    world.line("AETNA", "FIRST", ADULT)
+    audit(world, tmp_path)
+    before = table_counts(tmp_path / "audit.duckdb")
+    world.line("AETNA", "SECOND", ADULT)
+    world.write(tmp_path / "input")
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    # a real failure inside the run, after the new delivery was loaded
+    monkeypatch.setattr("pipelines.audit.update_log", crash)
+    with pytest.raises(RuntimeError):
+        run_audit(
+            tmp_path / "input",
+            tmp_path / "audit.duckdb",
+            tmp_path / "out",
+            as_of=AS_OF,
+            policy=load_policy(),
+        )
+    assert table_counts(tmp_path / "audit.duckdb") == before
+    monkeypatch.undo()
+    findings = audit(world, tmp_path)
+    assert ("AETNA", "SECOND") in flagged(findings, "PPS009")
