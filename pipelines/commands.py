@@ -75,11 +75,13 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
         f"{sum(f.kind == 'reference' for f in loaded)} reference files); "
         f"already loaded and skipped: {len(summary.ingest.with_status('already_loaded'))}"
     )
-    lines.append(
-        f"  rows read {sum(f.rows_read for f in loaded)}, "
-        f"loaded {sum(f.rows_loaded for f in loaded)}, "
-        f"quarantined {sum(f.rows_quarantined for f in loaded)}"
-    )
+    for kind in ("claims", "reference"):
+        of_kind = [f for f in loaded if f.kind == kind]
+        lines.append(
+            f"  {kind} rows read {sum(f.rows_read for f in of_kind)}, "
+            f"loaded {sum(f.rows_loaded for f in of_kind)}, "
+            f"quarantined {sum(f.rows_quarantined for f in of_kind)}"
+        )
     mismatched = [f for f in loaded if f.payer_mismatches]
     for f in mismatched:
         lines.append(

@@ -80,7 +80,9 @@ def _columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
 
 
 def _quiet_gx() -> None:
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    """GX logs at INFO, one module with its own level: keep task logs to what matters."""
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -> list[Any]:
@@ -88,6 +90,8 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
     _quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    _quiet_gx()  # again: importing GX configures its own loggers
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -1,0 +1,83 @@
+"""The `claims-audit` command as a user runs it: exit codes, summary, no member IDs printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.world import World, write_rows
+
+COMMAND = Path(sys.executable).with_name("claims-audit")
+ADULT = "10000000002"
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+
+
+def _input(tmp_path: Path) -> Path:
+    world = World()
+    world.member(ADULT, dob="1990-01-01")
+    world.ref["consents"].pop()
+    world.line("AETNA", "A1", ADULT)
+    world.line("UHC", "U1", "19999999999")
+    return world.write(tmp_path / "input")
+
+
+def test_help_explains_the_commands() -> None:
+    result = _cli("--help")
+    assert result.returncode == 0
+    for word in ("run", "demo", "H0038", "reprocessing"):
+        assert word in result.stdout
+    run_help = _cli("run", "--help")
+    assert "--as-of" in run_help.stdout and "--strict" in run_help.stdout
+
+
+def test_run_prints_a_summary_without_member_ids_and_reruns_as_a_no_op(tmp_path: Path) -> None:
+    input_dir = _input(tmp_path)
+    args = ("run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "out")
+    first = _cli(*args, "--as-of", "2025-06-30")
+    assert first.returncode == 0, first.stderr
+    assert "2 claim files" in first.stdout
+    assert "AETNA" in first.stdout and "PPS009" in first.stdout
+    second = _cli(*args, "--as-of", "2025-07-01")
+    assert second.returncode == 0, second.stderr
+    assert "nothing new to audit" in second.stdout
+    for output in (first, second):
+        assert ADULT not in output.stdout + output.stderr
+        assert "19999999999" not in output.stdout + output.stderr
+        assert "1990-01-01" not in output.stdout + output.stderr
+
+
+def test_rejected_file_exits_0_but_2_with_strict(tmp_path: Path) -> None:
+    input_dir = _input(tmp_path)
+    write_rows(input_dir / "claims" / "AETNA" / "broken.csv", ["claim_id", "member_id"], [])
+    args = ("run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "out")
+    relaxed = _cli(*args)
+    assert relaxed.returncode == 0
+    assert "REJECTED claims/AETNA/broken.csv" in relaxed.stdout
+    strict = _cli(*args, "--strict")
+    assert strict.returncode == 2
+    assert "claims/AETNA/broken.csv" in strict.stderr
+
+
+def test_missing_reference_file_is_a_usage_error(tmp_path: Path) -> None:
+    input_dir = _input(tmp_path)
+    (input_dir / "reference" / "providers.csv").unlink()
+    result = _cli(
+        "run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "o"
+    )
+    assert result.returncode == 2
+    assert "reference/providers.csv" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_as_of_is_a_usage_error(tmp_path: Path) -> None:
+    result = _cli(
+        "run", "--input", tmp_path, "--db", tmp_path / "a", "--out", tmp_path, "--as-of", "June"
+    )
+    assert result.returncode == 2
+    assert "YYYY-MM-DD" in result.stderr
