@@ -65,9 +65,7 @@ def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix an apostrophe to text a spreadsheet would otherwise evaluate as a formula."""
     text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     return frame.with_columns(
-        pl.when(
-            pl.any_horizontal([pl.col(name).str.starts_with(t) for t in FORMULA_TRIGGERS])
-        )
+        pl.when(pl.any_horizontal([pl.col(name).str.starts_with(t) for t in FORMULA_TRIGGERS]))
         .then(pl.lit("'") + pl.col(name))
         .otherwise(pl.col(name))
         .alias(name)
