@@ -21,6 +21,7 @@ from pipelines import rules, versions
 from pipelines.config import Policy, load_policy
 from pipelines.db import connect, execute, scalar, transaction
 from pipelines.ingest import IngestReport, ingest
+from pipelines.metering import StageMeasure, measure
 from pipelines.reports import write_reports
 from pipelines.reprocessing_log import LogChanges, update_log
 
@@ -37,6 +38,7 @@ class RunSummary:
     log_changes: LogChanges | None = None
     open_findings: list[tuple[str, str, int]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    stages: list[StageMeasure] = field(default_factory=list)
 
 
 def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -121,26 +123,32 @@ def run_audit(
     input_dir: Path, db_file: Path, out_dir: Path, *, as_of: dt.date, policy: Policy
 ) -> RunSummary:
     """The whole nightly audit in one transaction: all of it lands, or none of it."""
+    stages: list[StageMeasure] = []
     con = connect(db_file)
     try:
         with transaction(con), ExitStack() as stack:
             run_id = next_run_id(con)
-            summary = RunSummary(
-                as_of=as_of, ingest=ingest(con, input_dir, loaded_on=as_of, run_id=run_id)
-            )
+            with measure("ingest", stages):
+                report = ingest(con, input_dir, loaded_on=as_of, run_id=run_id)
+            summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
             if needs_audit(con, policy):
                 work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                stage_versions(con)
-                facts_path, summary.in_scope_lines = stage_facts(con, policy, work_dir)
-                findings_path, summary.findings_produced = stage_validate(
-                    facts_path, policy, work_dir
-                )
-                summary.log_changes = stage_log(
-                    con, facts_path, findings_path, policy, run_id=run_id, as_of=as_of
-                )
+                with measure("versions", stages):
+                    stage_versions(con)
+                with measure("facts", stages):
+                    facts_path, summary.in_scope_lines = stage_facts(con, policy, work_dir)
+                with measure("validation", stages):
+                    findings_path, summary.findings_produced = stage_validate(
+                        facts_path, policy, work_dir
+                    )
+                with measure("log", stages):
+                    summary.log_changes = stage_log(
+                        con, facts_path, findings_path, policy, run_id=run_id, as_of=as_of
+                    )
                 summary.audited = True
         summary.open_findings = open_findings_by_rule(con)
-        summary.outputs = write_reports(con, out_dir, as_of=as_of)
+        with measure("reports", stages):
+            summary.outputs = write_reports(con, out_dir, as_of=as_of)
     finally:
         con.close()
     return summary
