@@ -18,6 +18,8 @@ import xlsxwriter
 from pipelines.config import read_sql
 from pipelines.rules import load_suite_definition
 
+# a workbook is for people: past this many rows the CSV beside it is the working copy
+WORKBOOK_MAX_FINDINGS = 50_000
 FORMULA_TRIGGERS = ("=", "+", "@", "\t", "\r")
 FINDING_COLUMNS = [
     "payer",
@@ -156,7 +158,12 @@ def write_workbook(
         summary.write_string(1, 0, f"As of {as_of.isoformat()}; KMAP General Bulletin 22321")
         _write_table(summary, spreadsheet_safe(log_rows), formats, first_row=3)
         sheet = book.add_worksheet("Findings")
-        _write_table(sheet, spreadsheet_safe(findings), formats, first_row=0)
+        if findings.height <= WORKBOOK_MAX_FINDINGS:
+            _write_table(sheet, spreadsheet_safe(findings), formats, first_row=0)
+        else:
+            sheet.write_string(
+                0, 0, f"{findings.height} findings: too many for a workbook; see findings.csv"
+            )
         rules = book.add_worksheet("Rules")
         rule_rows = pl.DataFrame([r.__dict__ for r in rule_texts()])
         _write_table(rules, rule_rows, formats, first_row=0, wide_text=True)

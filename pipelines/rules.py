@@ -20,6 +20,7 @@ import polars as pl
 from pipelines.config import Policy, project_path
 
 KEY = ["payer", "claim_id", "claim_line_number"]
+LINE = "line_key"  # the facts' row key: one integer per in-scope line
 SUITE_FILE = "h0038_parent_peer_support.json"
 FINDING_SCHEMA = pl.Schema(
     {
@@ -69,7 +70,7 @@ def rule_checks(definition: dict[str, Any]) -> list[RuleCheck]:
 
 def _columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
     """The fact columns the suite reads: checked columns and those in row conditions."""
-    read = set(KEY)
+    read = {LINE}
     for expectation in definition["expectations"]:
         kwargs = expectation["kwargs"]
         read.add(kwargs["column"])
@@ -95,23 +96,33 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    # the line key is the frame's index, so GX reports failing rows by key, in one column
+    frame = facts.select(_columns_read(definition, facts)).to_pandas().set_index(LINE)
     batch = (
         context.data_sources.add_pandas("h0038_facts")
         .add_dataframe_asset("in_scope_lines")
         .add_batch_definition_whole_dataframe("nightly")
+        .get_batch(batch_parameters={"dataframe": frame})
     )
-    suite = context.suites.add(gx.ExpectationSuite(**definition))
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name="h0038_audit", data=batch, suite=suite)
-    )
-    frame = facts.select(_columns_read(definition, facts)).to_pandas()
-    result = validation.run(
-        batch_parameters={"dataframe": frame},
+    suite = gx.ExpectationSuite(**definition)
+    result = batch.validate(
+        suite,
         expectation_parameters=policy.as_parameters(),
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": KEY},
+        result_format={
+            "result_format": "COMPLETE",
+            "exclude_unexpected_values": True,
+            "partial_unexpected_count": 0,
+            "return_unexpected_index_query": False,
+        },
     )
-    by_id = {r.expectation_config.id: r for r in result.results if r.expectation_config}
-    return [by_id[e.id] for e in suite.expectations]
+    by_rule = {_rule_key(r.expectation_config.meta): r for r in result.results}
+    return [by_rule[_rule_key(e.meta)] for e in suite.expectations]
+
+
+def _rule_key(meta: dict[str, Any] | None) -> tuple[str, str]:
+    """An expectation's identity in the suite: its rule and severity (PPS006 has two)."""
+    meta = meta or {}
+    return str(meta.get("rule_id")), str(meta.get("severity"))
 
 
 def _raise_on_exception(check: RuleCheck, result: Any) -> None:
@@ -126,6 +137,18 @@ def _raise_on_exception(check: RuleCheck, result: Any) -> None:
         )
 
 
+def failing_line_keys(check: RuleCheck, result: Any) -> list[int]:
+    """The line keys GX reports as failing, in either of the shapes it returns them."""
+    reported = result.result.get("unexpected_index_list")
+    if reported is None:
+        raise ValidationError(f"rule {check.rule_id}: no failing-row keys were returned")
+    keys: list[int] = []
+    for entry in reported:
+        value = entry[LINE]
+        keys.extend(value if isinstance(value, list) else [value])
+    return [int(k) for k in keys]
+
+
 def findings_from_results(
     facts: pl.DataFrame, checks: list[RuleCheck], results: list[Any], policy: Policy
 ) -> pl.DataFrame:
@@ -134,14 +157,10 @@ def findings_from_results(
         _raise_on_exception(check, result)
         if result.success:
             continue
-        failing = result.result.get("unexpected_index_list")
-        if failing is None:
-            raise ValidationError(f"rule {check.rule_id}: no failing-row keys were returned")
-        keys = pl.DataFrame(
-            [{k: row[k] for k in KEY} for row in failing],
-            schema={"payer": pl.String, "claim_id": pl.String, "claim_line_number": pl.Int32},
-        )
-        flagged = facts.join(keys, on=KEY, how="semi")
+        failing = failing_line_keys(check, result)
+        flagged = facts.filter(pl.col(LINE).is_in(failing))
+        if flagged.height != result.result.get("unexpected_count"):
+            raise ValidationError(f"rule {check.rule_id}: failing rows and their count disagree")
         frames.append(
             flagged.select(
                 *KEY,
