@@ -20,7 +20,7 @@ from pipelines import facts as facts_module
 from pipelines import rules, versions
 from pipelines.config import Policy, load_policy
 from pipelines.db import connect, execute, scalar, transaction
-from pipelines.ingest import IngestReport, ingest
+from pipelines.ingest import IngestReport, check_input_folder, ingest
 from pipelines.metering import StageMeasure, measure
 from pipelines.reports import write_reports
 from pipelines.reprocessing_log import LogChanges, update_log
@@ -123,6 +123,7 @@ def run_audit(
     input_dir: Path, db_file: Path, out_dir: Path, *, as_of: dt.date, policy: Policy
 ) -> RunSummary:
     """The whole nightly audit in one transaction: all of it lands, or none of it."""
+    check_input_folder(input_dir)  # before the database file is even created
     stages: list[StageMeasure] = []
     con = connect(db_file)
     try:

@@ -259,16 +259,29 @@ def _month_day(day: pl.Expr) -> pl.Expr:
 
 
 def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    birth_dates = ref.caregivers.group_by("caregiver_id").agg(
-        pl.col("date_of_birth").drop_nulls().first().alias("caregiver_date_of_birth")
+    caregiver = ref.caregivers.select(
+        "caregiver_id", "member_id", pl.col("date_of_birth").alias("caregiver_date_of_birth")
+    )
+    # a named caregiver's birth date: from the member's own caregiver row, else any row of
+    # that caregiver ID (caregivers may be listed once per child)
+    any_row = caregiver.group_by("caregiver_id").agg(
+        pl.col("caregiver_date_of_birth").drop_nulls().first().alias("_any_dob")
     )
     named = (
-        facts.select(LINE, *KEY)
+        facts.select(LINE, *KEY, "member_id")
         .join(
             ref.service_participants.filter(pl.col("caregiver_id").is_not_null()),
             on=KEY,
         )
-        .select(LINE, "caregiver_id")
+        .select(LINE, "member_id", "caregiver_id")
+        .unique()
+        .join(caregiver, on=["caregiver_id", "member_id"], how="left")
+        .join(any_row, on="caregiver_id", how="left")
+        .select(
+            LINE,
+            "caregiver_id",
+            pl.coalesce("caregiver_date_of_birth", "_any_dob").alias("caregiver_date_of_birth"),
+        )
         .unique()
     )
     # caregivers active on the DOS count only for lines whose participants name nobody
@@ -277,12 +290,11 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
         .join(named.select(LINE).unique(), on=LINE, how="anti")
         .join(ref.caregivers, on="member_id")
         .filter(_covers("start_date", "end_date", pl.col("service_date")))
-        .select(LINE, "caregiver_id")
+        .select(LINE, "caregiver_id", pl.col("date_of_birth").alias("caregiver_date_of_birth"))
         .unique()
     )
     candidates = (
         pl.concat([named, active])
-        .join(birth_dates, on="caregiver_id", how="left")
         .join(facts.select(LINE, "peer_date_of_birth"), on=LINE)
         .with_columns(
             _years_apart(
@@ -298,6 +310,11 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
             pl.col("_apart").any().alias("_any_apart"),
             pl.col("caregiver_date_of_birth").is_null().any().alias("_candidate_without_dob"),
             pl.col("caregiver_id").sort().str.join(", ").alias("candidate_caregivers"),
+            pl.col("caregiver_id")
+            .filter(pl.col("caregiver_date_of_birth").is_null())
+            .sort()
+            .str.join(", ")
+            .alias("_without_dob"),
         )
     )
     facts = _attach(facts, candidates)
@@ -321,8 +338,9 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
         .when(pl.col("_candidate_without_dob").fill_null(False))
         .then(
             pl.format(
-                "caregiver(s) {} lack a birth date on file and none on file is at least "
+                "caregiver(s) {} have no birth date on file and none of {} is at least "
                 "{} years apart in age from peer provider NPI {}",
+                "_without_dob",
                 "candidate_caregivers",
                 pl.lit(policy.age_gap_years),
                 npi,
@@ -339,7 +357,7 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
     )
     return facts.with_columns(
         status.alias("age_gap_check"), evidence.alias("age_gap_evidence")
-    ).drop("_any_apart", "_candidate_without_dob")
+    ).drop("_any_apart", "_candidate_without_dob", "_without_dob")
 
 
 # PPS007 ---------------------------------------------------------------------------------

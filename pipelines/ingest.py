@@ -19,18 +19,13 @@ import polars as pl
 from pipelines.datasets import CLAIMS, REFERENCE_DATASETS, Dataset
 from pipelines.db import execute, scalar
 from pipelines.readers import (
-    PARQUET_SUFFIXES,
     ROW_COLUMN,
-    TEXT_SUFFIXES,
-    X12_SUFFIXES,
     FileRejected,
     read_delivery,
 )
 from pipelines.values import REASON, TypedRows, finish_claim_rows, type_rows
 
 log = logging.getLogger(__name__)
-
-CLAIM_SUFFIXES = TEXT_SUFFIXES | PARQUET_SUFFIXES | X12_SUFFIXES
 
 
 class InputError(Exception):
@@ -114,7 +109,12 @@ def _claim_files(input_dir: Path) -> list[Path]:
     if not claims_dir.is_dir():
         return []
     return sorted(
-        (p for p in claims_dir.rglob("*") if p.is_file() and not p.name.startswith(".")),
+        (
+            p
+            for p in claims_dir.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(claims_dir).parts)
+        ),
         key=lambda p: p.relative_to(claims_dir).parts,
     )
 
@@ -168,35 +168,65 @@ def _record(
     return delivery_id
 
 
-def _known_status(con: duckdb.DuckDBPyConnection, sha: str, dataset: str) -> str | None:
-    """How this exact content was handled before, if it needs no loading now."""
+def _already_loaded(
+    con: duckdb.DuckDBPyConnection, sha: str, dataset: str, payer: str | None
+) -> bool:
+    """Whether this exact content needs no loading now.
+
+    Claims: loaded before for the same payer. References: the current snapshot already.
+    A rejected file is always tried again: the configuration may have changed since.
+    """
     if dataset == CLAIMS.name:
-        status = scalar(
-            con,
-            "select status from audit.deliveries where kind = 'claims' "
-            "and content_sha256 = $sha order by delivery_id limit 1",
-            sha=sha,
+        return bool(
+            scalar(
+                con,
+                "select count(*) from audit.deliveries where kind = 'claims' and status = 'loaded' "
+                "and payer = $payer and content_sha256 = $sha",
+                payer=payer,
+                sha=sha,
+            )
         )
-        return None if status is None else str(status)
-    # a reference snapshot is current until a newer one loads: compare with that one
-    history = con.execute(
-        "select content_sha256, status from audit.deliveries where kind = 'reference' "
-        "and dataset = $dataset order by delivery_id desc",
-        {"dataset": dataset},
-    ).fetchall()
-    for known_sha, status in history:
-        if known_sha == sha:
-            return str(status)
-        if status == "loaded":
-            return None
-    return None
+    current = scalar(
+        con,
+        "select content_sha256 from audit.deliveries where kind = 'reference' "
+        "and dataset = $dataset and status = 'loaded' order by delivery_id desc limit 1",
+        dataset=dataset,
+    )
+    return current == sha
+
+
+def _reject(
+    con: duckdb.DuckDBPyConnection,
+    outcome: FileOutcome,
+    reason: str,
+    sha: str,
+    loaded_on: dt.date,
+    run_id: int,
+) -> FileOutcome:
+    """Record a rejection once: the same file rejected again for the same reason adds nothing."""
+    outcome.reason = f"{outcome.source_file}: {reason}"
+    seen = scalar(
+        con,
+        "select count(*) from audit.deliveries where status = 'rejected' and "
+        "content_sha256 = $sha and source_file = $file and reason = $reason",
+        sha=sha,
+        file=outcome.source_file,
+        reason=outcome.reason,
+    )
+    if seen:
+        outcome.status = "already_rejected"
+        return outcome
+    outcome.status = "rejected"
+    _record(con, outcome, sha, loaded_on, run_id)
+    log.warning("rejected %s", outcome.reason)
+    return outcome
 
 
 def _read_and_type(path: Path, dataset: Dataset) -> tuple[TypedRows, pl.DataFrame]:
     read = read_delivery(path)
     missing = [c for c in dataset.required_columns if c not in read.rows.columns]
     if missing:
-        raise FileRejected(f"required column(s) {', '.join(missing)} missing from the header")
+        raise FileRejected(f"line 1 (header): required column(s) {', '.join(missing)} missing")
     # an empty reference snapshot is data (nobody in care); an empty extract is a mistake
     if dataset is CLAIMS and read.rows.height == 0 and read.rejects.height == 0:
         raise FileRejected("the file has a header but no data rows")
@@ -241,17 +271,13 @@ def _load_reference(
     source_file = path.relative_to(input_dir).as_posix()
     outcome = FileOutcome(source_file, "reference", dataset.name, None, "loaded")
     sha = content_sha256(path)
-    known = _known_status(con, sha, dataset.name)
-    if known is not None:
-        outcome.status = f"already_{known}"
+    if _already_loaded(con, sha, dataset.name, None):
+        outcome.status = "already_loaded"
         return outcome
     try:
         typed, rejects = _read_and_type(path, dataset)
     except FileRejected as rejection:
-        outcome.status, outcome.reason = "rejected", f"{source_file}: {rejection}"
-        _record(con, outcome, sha, loaded_on, run_id)
-        log.warning("rejected %s", outcome.reason)
-        return outcome
+        return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
     _count(outcome, typed, rejects)
     delivery_id = _record(con, outcome, sha, loaded_on, run_id)
     # a reference file is a full snapshot: it replaces the previous one
@@ -259,7 +285,7 @@ def _load_reference(
     _insert(
         con,
         dataset.table,
-        typed.loaded.drop("extra_columns").with_columns(
+        typed.loaded.with_columns(
             pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")
         ),
     )
@@ -286,9 +312,8 @@ def _load_claims(
     payer = relative[0].upper() if len(relative) == 2 else None
     outcome = FileOutcome(source_file, "claims", CLAIMS.name, payer, "loaded")
     sha = content_sha256(path)
-    known = _known_status(con, sha, CLAIMS.name)
-    if known is not None:
-        outcome.status = f"already_{known}"
+    if _already_loaded(con, sha, CLAIMS.name, payer):
+        outcome.status = "already_loaded"
         return outcome
     try:
         if payer is None:
@@ -298,17 +323,9 @@ def _load_claims(
             raise FileRejected(
                 f"payer folder '{relative[0]}' is not an MCO listed in mco_implementation.csv"
             )
-        if path.suffix.lower() not in CLAIM_SUFFIXES:
-            raise FileRejected(
-                f"unsupported file type '{path.suffix}' "
-                "(expected .csv, .txt, .parquet, .837, .x12 or .edi)"
-            )
         typed, rejects = _read_and_type(path, CLAIMS)
     except FileRejected as rejection:
-        outcome.status, outcome.reason = "rejected", f"{source_file}: {rejection}"
-        _record(con, outcome, sha, loaded_on, run_id)
-        log.warning("rejected %s", outcome.reason)
-        return outcome
+        return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
     assert payer is not None
     lines = finish_claim_rows(typed.loaded, payer)
     outcome.payer_mismatches = lines.filter(

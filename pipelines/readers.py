@@ -49,26 +49,33 @@ def read_delivery(path: Path) -> FileRead:
         return _read_parquet(path)
     if suffix in X12_SUFFIXES:
         return _read_x12(path)
-    raise FileRejected(f"unsupported file type '{suffix}' (expected .csv, .txt or .parquet)")
+    raise FileRejected(
+        f"unsupported file type '{path.suffix}' (expected .csv, .txt, .parquet, .837, .x12 or .edi)"
+    )
 
 
 def _header_names(path: Path) -> tuple[list[str], str]:
     with path.open("rb") as handle:
         first_line = handle.readline()
     if not first_line.strip():
-        raise FileRejected("the file is empty (no header row)")
+        raise FileRejected("the file is empty (no header row on line 1)")
     try:
         header = first_line.decode("utf-8-sig").rstrip("\r\n")
     except UnicodeDecodeError as error:
-        raise FileRejected("the header row is not UTF-8 text") from error
+        raise FileRejected("line 1 (header): not UTF-8 text") from error
     delimiter = "|" if header.count("|") > header.count(",") else ","
-    names = [name.strip().strip('"').strip().lower() for name in header.split(delimiter)]
+    return _column_names(header.split(delimiter)), delimiter
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """Header names matched as the contract spells them: trimmed, unquoted, lower case."""
+    names = [name.strip().strip('"').strip().lower() for name in header]
     if any(not name for name in names):
-        raise FileRejected("the header row has a blank column name")
+        raise FileRejected("line 1 (header): a column name is blank")
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise FileRejected(f"the header row repeats column(s) {', '.join(duplicates)}")
-    return names, delimiter
+        raise FileRejected(f"line 1 (header): column(s) {', '.join(duplicates)} appear twice")
+    return names
 
 
 def _read_text(path: Path) -> FileRead:
@@ -156,7 +163,7 @@ def _read_parquet(path: Path) -> FileRead:
         frame = pl.read_parquet(path)
     except Exception as error:  # polars raises several kinds for a damaged file
         raise FileRejected(f"the file cannot be read as Parquet: {type(error).__name__}") from error
-    frame = frame.rename({name: name.strip().lower() for name in frame.columns})
+    frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns), strict=True)))
     rows = frame.select(pl.all().cast(pl.String)).with_row_index(ROW_COLUMN, offset=1)
     rows = rows.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
     return FileRead(rows=rows, rejects=_no_rejects(), delimiter=",")

@@ -286,3 +286,72 @@ def test_a_failed_run_leaves_the_database_as_it_was(
     monkeypatch.undo()
     findings = audit(world, tmp_path)
     assert ("AETNA", "SECOND") in flagged(findings, "PPS009")
+
+
+def test_rejected_file_loads_once_its_payer_is_configured(tmp_path: Path) -> None:
+    world = _world()
+    world.ref["mco_implementation"] = [
+        r for r in world.ref["mco_implementation"] if r["payer"] != "UHC"
+    ]
+    world.ref["enrollment"].append(
+        {"member_id": ADULT, "payer": "UHC", "start_date": "", "end_date": ""}
+    )
+    world.line("UHC", "EARLY_BIRD", ADULT)
+    findings = audit(world, tmp_path)
+    assert findings.height == 0
+    again = run_audit(
+        tmp_path / "input",
+        tmp_path / "audit.duckdb",
+        tmp_path / "out",
+        as_of=AS_OF,
+        policy=load_policy(),
+    )
+    assert [f.status for f in again.ingest.files if f.kind == "claims"] == ["already_rejected"]
+    world.ref["mco_implementation"].append(
+        {"payer": "UHC", "implemented_date": "2023-01-01", "reprocessing_completed_date": ""}
+    )
+    findings = audit(world, tmp_path)
+    assert flagged(findings, "PPS009") == {("UHC", "EARLY_BIRD")}
+
+
+def test_parquet_with_colliding_column_names_is_rejected(tmp_path: Path) -> None:
+    world = _world()
+    input_dir = world.write(tmp_path / "input")
+    row = world.line("AETNA", "P1", ADULT)
+    frame = pl.DataFrame([row]).with_columns(pl.col("claim_id").alias("CLAIM_ID"))
+    (input_dir / "claims" / "AETNA").mkdir(parents=True)
+    frame.write_parquet(input_dir / "claims" / "AETNA" / "twice.parquet")
+    summary = run_audit(
+        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
+    )
+    [rejected] = summary.ingest.with_status("rejected")
+    assert "claim_id appear twice" in (rejected.reason or "")
+
+
+def test_extra_reference_columns_are_kept_in_the_raw_layer(tmp_path: Path) -> None:
+    world = _world()
+    input_dir = world.write(tmp_path / "input")
+    rows = [r | {"county": "Shawnee"} for r in world.ref["members"]]
+    write_rows(
+        input_dir / "reference" / "members.csv", ["member_id", "date_of_birth", "county"], rows
+    )
+    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy())
+    con = duckdb.connect()
+    con.execute("attach $p as db (read_only)", {"p": str(tmp_path / "a.duckdb")}).fetchall()
+    extras = con.sql("select distinct extra_columns from db.ref.members").fetchall()
+    assert extras == [('{"county":"Shawnee"}',)]
+
+
+def test_input_without_reference_files_creates_no_database(tmp_path: Path) -> None:
+    from pipelines.ingest import InputError
+
+    (tmp_path / "input" / "claims").mkdir(parents=True)
+    with pytest.raises(InputError, match=r"reference/members\.csv"):
+        run_audit(
+            tmp_path / "input",
+            tmp_path / "a.duckdb",
+            tmp_path / "out",
+            as_of=AS_OF,
+            policy=load_policy(),
+        )
+    assert not (tmp_path / "a.duckdb").exists()

@@ -79,42 +79,51 @@ create table if not exists audit.claim_versions (
 );
 
 create table if not exists ref.members (
-    member_id varchar, date_of_birth date, delivery_id integer, source_row bigint
+    member_id varchar, date_of_birth date, delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 create table if not exists ref.enrollment (
     member_id varchar, payer varchar, start_date date, end_date date,
-    delivery_id integer, source_row bigint
+    delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 create table if not exists ref.providers (
     npi varchar, provider_name varchar, enrollment_start_date date, enrollment_end_date date,
     pps_start_date date, lived_experience_attested varchar, lived_experience_attested_date date,
-    date_of_birth date, delivery_id integer, source_row bigint
+    date_of_birth date, delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 create table if not exists ref.level_of_care (
     member_id varchar, loc_category varchar, loc_type varchar, start_date date, end_date date,
-    delivery_id integer, source_row bigint
+    delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 create table if not exists ref.treatment_plans (
     plan_id varchar, member_id varchar, start_date date, end_date date, includes_pps varchar,
     signed_date date, practitioner_npi varchar, practitioner_license_type varchar,
-    delivery_id integer, source_row bigint
+    delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 create table if not exists ref.consents (
     member_id varchar, consent_type varchar, signed_date date, revoked_date date,
-    delivery_id integer, source_row bigint
+    delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 create table if not exists ref.caregivers (
     caregiver_id varchar, member_id varchar, relationship varchar, date_of_birth date,
-    medicaid_id varchar, start_date date, end_date date, delivery_id integer, source_row bigint
+    medicaid_id varchar, start_date date, end_date date, delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 create table if not exists ref.service_participants (
     payer varchar, claim_id varchar, claim_line_number integer, caregiver_id varchar,
     non_medicaid_participant varchar, direct_benefit_documented varchar,
-    delivery_id integer, source_row bigint
+    delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 create table if not exists ref.mco_implementation (
     payer varchar, implemented_date date, reprocessing_completed_date date,
-    delivery_id integer, source_row bigint
+    delivery_id integer, source_row bigint,
+    extra_columns varchar  -- json object of columns outside the contract
 );
 
 -- the reprocessing log: one row per (line, rule) finding, never deleted

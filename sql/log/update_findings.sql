@@ -84,7 +84,8 @@ where findings.payer = found.payer and findings.claim_id = found.claim_id
     and findings.claim_line_number = found.claim_line_number
     and findings.rule_id = found.rule_id;
 
--- a replacing line that still breaks the rule keeps the original first_found_date
+-- a replacing line that still breaks the rule keeps the first_found_date of the finding
+-- it supersedes (closed as superseded just above, or on an earlier night)
 insert into audit.findings
 select found.payer, found.claim_id, found.claim_line_number, found.rule_id,
     found.chain_root_id, found.member_id, found.peer_npi, found.service_date,
@@ -97,6 +98,7 @@ left join (
     select payer, chain_root_id, claim_line_number, rule_id,
         min(first_found_date) as first_found_date
     from audit.findings
+    where status = 'superseded'
     group by all
 ) as predecessor
     on predecessor.payer = found.payer

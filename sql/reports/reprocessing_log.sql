@@ -29,5 +29,10 @@ select
     issue.lines_waived
 from findings_by_issue as issue
 left join rule_issues using (rule_id)
-left join ref.mco_implementation as mco using (payer)
+left join (
+    select payer, min(implemented_date) as implemented_date,
+        max(reprocessing_completed_date) as reprocessing_completed_date
+    from ref.mco_implementation
+    group by payer
+) as mco using (payer)
 order by issue.payer, issue.rule_id
