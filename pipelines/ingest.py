@@ -285,9 +285,7 @@ def _load_reference(
     _insert(
         con,
         dataset.table,
-        typed.loaded.with_columns(
-            pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")
-        ),
+        typed.loaded.with_columns(pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")),
     )
     _quarantine(con, delivery_id, source_file, [rejects, typed.quarantined])
     return outcome

@@ -115,7 +115,9 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
             "return_unexpected_index_query": False,
         },
     )
-    by_rule = {_rule_key(r.expectation_config.meta): r for r in result.results}
+    by_rule = {
+        _rule_key(r.expectation_config.meta): r for r in result.results if r.expectation_config
+    }
     return [by_rule[_rule_key(e.meta)] for e in suite.expectations]
 
 
