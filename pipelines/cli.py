@@ -71,6 +71,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=2023, help="random seed (2023)")
 
+    findings = commands.add_parser(
+        "findings",
+        help="list findings from the audit database",
+        description=(
+            "List findings from the reprocessing log. The console shows no member IDs; "
+            "--output writes every column (member IDs included) to a CSV file."
+        ),
+    )
+    findings.add_argument("--db", type=Path, required=True, metavar="FILE")
+    findings.add_argument("--payer", help="one MCO, e.g. SUNFLOWER")
+    findings.add_argument("--rule", help="one rule ID, e.g. PPS003")
+    findings.add_argument(
+        "--status",
+        choices=["open", "resolved_reprocessed", "superseded", "resolved_data_corrected", "waived"],
+    )
+    findings.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="first found on/after")
+    findings.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="first found on/before")
+    findings.add_argument("--output", type=Path, metavar="FILE", help="write the rows as CSV")
+
+    explain = commands.add_parser(
+        "explain",
+        help="show every rule a claim line breaks or passes, with the evidence",
+        description="Explain one claim (or one line of it): each rule, its verdict and evidence.",
+    )
+    explain.add_argument("--db", type=Path, required=True, metavar="FILE")
+    explain.add_argument("payer", help="the MCO, e.g. AETNA")
+    explain.add_argument("claim_id")
+    explain.add_argument("line", nargs="?", type=int, help="claim line number (default: all)")
+    explain.add_argument("--policy", type=Path, default=None, metavar="FILE")
+
+    waive = commands.add_parser(
+        "waive",
+        help="waive one finding, with a reason and the analyst's name",
+        description=(
+            "Waive one finding. The reason and the analyst's name are kept in the finding "
+            "and in its history; a waived finding stays waived in later runs."
+        ),
+    )
+    waive.add_argument("--db", type=Path, required=True, metavar="FILE")
+    waive.add_argument("payer")
+    waive.add_argument("claim_id")
+    waive.add_argument("line", type=int)
+    waive.add_argument("rule", help="rule ID, e.g. PPS008")
+    waive.add_argument("--reason", required=True)
+    waive.add_argument("--analyst", required=True, help="who decided")
+    waive.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD")
+
     generate = commands.add_parser(
         "generate",
         help="write a synthetic input folder and its ground truth",
@@ -95,9 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return commands.run(args)
-        if args.command == "demo":
-            return commands.demo(args)
-        return commands.generate(args)
+        handler = {
+            "demo": commands.demo,
+            "generate": commands.generate,
+            "findings": commands.findings,
+            "explain": commands.explain,
+            "waive": commands.waive,
+        }[args.command]
+        return handler(args)
     except commands.UsageError as error:
         print(f"claims-audit: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -56,6 +56,74 @@ def demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _existing_db(path: Path) -> Path:
+    if not path.is_file():
+        raise UsageError(f"no audit database at {path}: run `claims-audit run` first")
+    return path
+
+
+def findings(args: argparse.Namespace) -> int:
+    from pipelines.analyst import CONSOLE_COLUMNS, FindingFilter, select_findings
+    from pipelines.db import connect
+    from pipelines.reports import write_csv
+
+    con = connect(_existing_db(args.db))
+    try:
+        wanted = FindingFilter(args.payer, args.rule, args.status, args.since, args.until)
+        rows = select_findings(con, wanted)
+    finally:
+        con.close()
+    if args.output:
+        write_csv(rows, args.output)
+        print(f"{rows.height} findings written to {args.output}")
+        return EXIT_OK
+    for row in rows.select(CONSOLE_COLUMNS).iter_rows(named=True):
+        print(
+            f"{row['payer']:<11} {row['claim_id']:<16} line {row['claim_line_number']:<3} "
+            f"{row['rule_id']} {row['severity']:<13} {row['status']:<23} "
+            f"DOS {row['service_date']} ${row['paid_amount']:>9} "
+            f"found {row['first_found_date']}  {row['detail']}"
+        )
+    print(f"{rows.height} findings")
+    return EXIT_OK
+
+
+def explain(args: argparse.Namespace) -> int:
+    from pipelines.analyst import NotFound
+    from pipelines.analyst import explain as explain_line
+    from pipelines.db import connect
+
+    con = connect(_existing_db(args.db))
+    try:
+        print(explain_line(con, load_policy(args.policy), args.payer, args.claim_id, args.line))
+    except NotFound as error:
+        raise UsageError(str(error)) from error
+    finally:
+        con.close()
+    return EXIT_OK
+
+
+def waive(args: argparse.Namespace) -> int:
+    from pipelines.analyst import NotFound
+    from pipelines.analyst import waive as waive_finding
+    from pipelines.db import connect
+
+    con = connect(_existing_db(args.db))
+    key = (args.payer, args.claim_id, args.line, args.rule)
+    try:
+        previous = waive_finding(
+            con, key, reason=args.reason, analyst=args.analyst, on=args.as_of or dt.date.today()
+        )
+    except NotFound as error:
+        raise UsageError(str(error)) from error
+    finally:
+        con.close()
+    print(
+        f"{args.rule} on {args.payer} claim {args.claim_id} line {args.line}: {previous} -> waived"
+    )
+    return EXIT_OK
+
+
 def generate(args: argparse.Namespace) -> int:
     from pipelines.synthetic import generate as generate_input
 

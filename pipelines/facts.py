@@ -82,8 +82,28 @@ def build_facts(lines: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataF
         _implementation,
     ):
         facts = step(facts, ref, policy)
-    return facts.with_columns(
+    return _evidence_only_where_broken(facts).with_columns(
         pl.col("service_date").dt.to_string("%Y-%m-%d").alias("service_date_text")
+    )
+
+
+# each evidence sentence speaks of a broken rule: it is kept only on lines that break it
+EVIDENCE_OF_FAILURE = {
+    "lived_experience_evidence": pl.col("lived_experience_on_file"),
+    "service_array_evidence": pl.col("pps_in_service_array"),
+    "age_gap_evidence": pl.col("age_gap_check") == "pass",
+    "member_billed_evidence": pl.col("billed_identified_member"),
+    "treatment_plan_evidence": pl.col("treatment_plan_in_force"),
+    "consent_evidence": pl.col("consent_in_force") | ~pl.col("adult_on_dos"),
+    "participant_evidence": pl.col("non_medicaid_participation_documented"),
+    "mco_assignment_evidence": pl.col("enrolled_with_paying_mco"),
+}
+
+
+def _evidence_only_where_broken(facts: pl.DataFrame) -> pl.DataFrame:
+    return facts.with_columns(
+        pl.when(passes).then(None).otherwise(pl.col(column)).alias(column)
+        for column, passes in EVIDENCE_OF_FAILURE.items()
     )
 
 
@@ -255,7 +275,8 @@ def _years_apart(earlier: pl.Expr, later: pl.Expr, years: int) -> pl.Expr:
 
 
 def _month_day(day: pl.Expr) -> pl.Expr:
-    return day.dt.month() * 100 + day.dt.day()
+    # month() and day() are Int8: widen first, or December * 100 wraps around
+    return day.dt.month().cast(pl.Int32) * 100 + day.dt.day().cast(pl.Int32)
 
 
 def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:

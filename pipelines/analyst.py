@@ -1,0 +1,192 @@
+"""The analyst's tools over the audit database: list findings, explain a line, waive."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from pipelines.config import Policy
+from pipelines.db import execute, scalar, transaction
+from pipelines.facts import build_facts_from_db
+from pipelines.reports import all_findings
+from pipelines.rules import evaluate, load_suite_definition
+
+# what the console shows of a finding: no member ID (the CSV export carries it)
+CONSOLE_COLUMNS = [
+    "payer",
+    "claim_id",
+    "claim_line_number",
+    "rule_id",
+    "severity",
+    "status",
+    "service_date",
+    "paid_amount",
+    "first_found_date",
+    "detail",
+]
+
+
+class NotFound(LookupError):
+    """The claim, line or finding named on the command line is not in the database."""
+
+
+@dataclass(frozen=True)
+class FindingFilter:
+    payer: str | None = None
+    rule_id: str | None = None
+    status: str | None = None
+    found_since: dt.date | None = None
+    found_until: dt.date | None = None
+
+
+def select_findings(con: duckdb.DuckDBPyConnection, wanted: FindingFilter) -> pl.DataFrame:
+    findings = all_findings(con)
+    conditions = []
+    if wanted.payer:
+        conditions.append(pl.col("payer") == wanted.payer.upper())
+    if wanted.rule_id:
+        conditions.append(pl.col("rule_id") == wanted.rule_id.upper())
+    if wanted.status:
+        conditions.append(pl.col("status") == wanted.status)
+    if wanted.found_since:
+        conditions.append(pl.col("first_found_date") >= wanted.found_since)
+    if wanted.found_until:
+        conditions.append(pl.col("first_found_date") <= wanted.found_until)
+    return findings.filter(*conditions) if conditions else findings
+
+
+def waive(
+    con: duckdb.DuckDBPyConnection,
+    key: tuple[str, str, int, str],
+    *,
+    reason: str,
+    analyst: str,
+    on: dt.date,
+) -> str:
+    """Waive one finding, keeping the reason and the analyst's name in its history."""
+    payer, claim_id, line, rule_id = key
+    params = {"payer": payer.upper(), "claim": claim_id, "line": line, "rule": rule_id.upper()}
+    match = "payer = $payer and claim_id = $claim and claim_line_number = $line and rule_id = $rule"
+    with transaction(con):
+        previous = scalar(con, f"select status from audit.findings where {match}", **params)
+        if previous is None:
+            raise NotFound(f"no finding {rule_id} on {payer} claim {claim_id} line {line}")
+        execute(
+            con,
+            "update audit.findings set status = 'waived', waived_reason = $reason, "
+            f"waived_by = $analyst, resolved_date = $on where {match}",
+            {**params, "reason": reason, "analyst": analyst, "on": on},
+        )
+        execute(
+            con,
+            "insert into audit.finding_history values "
+            "($payer, $claim, $line, $rule, null, $on, $previous, 'waived', $note)",
+            {**params, "on": on, "previous": previous, "note": f"waived by {analyst}: {reason}"},
+        )
+    return str(previous)
+
+
+# explain ------------------------------------------------------------------------------------
+
+# evidence shown for each rule beside the value its expectation checks
+EVIDENCE = {
+    "PPS002": ["is_group", "group_session_members", "pos_text", "session_text"],
+    "PPS003": ["level_of_care_evidence"],
+    "PPS004": ["lived_experience_evidence"],
+    "PPS005": ["service_array_evidence"],
+    "PPS006": ["candidate_caregivers", "age_gap_evidence"],
+    "PPS007": ["member_on_file", "member_eligible_on_dos"],
+    "PPS008": ["treatment_plan_evidence"],
+    "PPS009": ["age_on_dos", "adult_on_dos", "consent_evidence"],
+    "PPS010": ["participant_evidence"],
+    "GEN001": ["duplicate_evidence"],
+    "GEN002": ["mco_assignment_evidence"],
+}
+
+
+def explain(
+    con: duckdb.DuckDBPyConnection,
+    policy: Policy,
+    payer: str,
+    claim_id: str,
+    line: int | None = None,
+) -> str:
+    """Each rule the line breaks or passes, with the evidence the audit used."""
+    payer = payer.upper()
+    version = execute(
+        con,
+        "select chain_root_id, is_current, claim_frequency_code, paid_date "
+        "from audit.claim_versions where payer = $payer and claim_id = $claim",
+        {"payer": payer, "claim": claim_id},
+    )
+    if not version:
+        raise NotFound(f"no claim {claim_id} from {payer} in the database")
+    root, is_current, frequency, paid = version[0]
+    lines = [f"{payer} claim {claim_id}: frequency {frequency}, paid {paid}, chain {root}"]
+    if not is_current:
+        lines.append("  not the current version of its chain (voided or replaced): no rule applies")
+        lines += _history_lines(con, payer, claim_id, line)
+        return "\n".join(lines)
+    facts = build_facts_from_db(con, policy)
+    own = facts.filter((pl.col("payer") == payer) & (pl.col("claim_id") == claim_id))
+    if line is not None:
+        own = own.filter(pl.col("claim_line_number") == line)
+    if own.height == 0:
+        lines.append("  no current H0038 line matches: nothing to audit")
+        return "\n".join(lines)
+    broken = evaluate(facts.filter(pl.col("line_key").is_in(own["line_key"])), policy)
+    checks = load_suite_definition()["expectations"]
+    for row in own.iter_rows(named=True):
+        lines.append(_line_heading(row))
+        mine = broken.filter(pl.col("claim_line_number") == row["claim_line_number"])
+        for check in checks:
+            lines.append(_rule_line(check, row, mine))
+        lines += _history_lines(con, payer, claim_id, row["claim_line_number"])
+    return "\n".join(lines)
+
+
+def _line_heading(row: dict[str, object]) -> str:
+    modifiers = " ".join(str(row[f"hcpcs_modifier_{i}"] or "") for i in range(1, 5)).split()
+    return (
+        f"  line {row['claim_line_number']}: {row['hcpcs_code']} {' '.join(modifiers)}".rstrip()
+        + f", DOS {row['service_date']} to {row['service_end_date']}, "
+        f"peer NPI {row['peer_npi']}, units {row['service_unit_quantity']}, "
+        f"paid {row['paid_amount']}"
+    )
+
+
+def _rule_line(check: dict[str, object], row: dict[str, object], broken: pl.DataFrame) -> str:
+    meta = check["meta"]
+    kwargs = check["kwargs"]
+    assert isinstance(meta, dict) and isinstance(kwargs, dict)
+    rule_id, severity = str(meta["rule_id"]), str(meta["severity"])
+    hit = broken.filter((pl.col("rule_id") == rule_id) & (pl.col("severity") == severity))
+    column = str(kwargs["column"])
+    evidence = ", ".join(
+        f"{c}={row[c]}" for c in EVIDENCE.get(rule_id, []) if row.get(c) is not None
+    )
+    label = f"{rule_id} ({severity})" if rule_id == "PPS006" else rule_id
+    if hit.height:
+        return f"    {label:<24} BREAKS  {hit['detail'][0]}"
+    return f"    {label:<24} passes  {column}={row[column]}" + (f"; {evidence}" if evidence else "")
+
+
+def _history_lines(
+    con: duckdb.DuckDBPyConnection, payer: str, claim_id: str, line: int | None
+) -> list[str]:
+    rows = execute(
+        con,
+        "select claim_line_number, rule_id, changed_on, from_status, to_status, note "
+        "from audit.finding_history where payer = $payer and claim_id = $claim "
+        "and ($line is null or claim_line_number = $line) order by changed_on, rule_id",
+        {"payer": payer, "claim": claim_id, "line": line},
+    )
+    if not rows:
+        return []
+    return ["    history:"] + [
+        f"      {on} line {ln} {rule}: {before or 'new'} -> {after} ({note})"
+        for ln, rule, on, before, after, note in rows
+    ]
