@@ -29,6 +29,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.datasets import CLAIM_COLUMNS
+
 __all__ = ["MCOS", "GenerationStats", "generate", "generate_followup"]
 
 MCOS = ("AETNA", "SUNFLOWER", "UHC", "HEALTHYBLUE")
@@ -45,27 +47,6 @@ VIOLATION, DOCUMENTATION = "violation", "documentation"
 
 ISO, US, X12 = "%Y-%m-%d", "%m/%d/%Y", "%Y%m%d"
 
-CLAIM_COLUMNS = (
-    "claim_id",
-    "claim_line_number",
-    "claim_frequency_code",
-    "original_claim_id",
-    "member_id",
-    "rendering_npi",
-    "billing_npi",
-    "hcpcs_code",
-    "hcpcs_modifier_1",
-    "hcpcs_modifier_2",
-    "hcpcs_modifier_3",
-    "hcpcs_modifier_4",
-    "claim_line_start_date",
-    "claim_line_end_date",
-    "place_of_service_code",
-    "service_unit_quantity",
-    "paid_amount",
-    "paid_date",
-    "session_id",
-)
 TRUTH_COLUMNS = ("payer", "claim_id", "claim_line_number", "rule_id", "severity", "scenario")
 
 # Per-unit rates; a group (HQ) unit pays about a quarter of an individual one.

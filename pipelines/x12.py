@@ -29,27 +29,7 @@ import pyx12.errors
 import pyx12.params
 import pyx12.x12context
 
-CLAIM_COLUMNS: tuple[str, ...] = (
-    "claim_id",
-    "claim_line_number",
-    "claim_frequency_code",
-    "original_claim_id",
-    "member_id",
-    "rendering_npi",
-    "billing_npi",
-    "hcpcs_code",
-    "hcpcs_modifier_1",
-    "hcpcs_modifier_2",
-    "hcpcs_modifier_3",
-    "hcpcs_modifier_4",
-    "claim_line_start_date",
-    "claim_line_end_date",
-    "place_of_service_code",
-    "service_unit_quantity",
-    "paid_amount",
-    "paid_date",
-    "session_id",
-)
+from pipelines.datasets import CLAIM_COLUMNS
 
 _SCHEMA: dict[str, pl.DataType] = {
     **{column: pl.String() for column in CLAIM_COLUMNS},

@@ -10,7 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.x12 import CLAIM_COLUMNS, read_837p
+from pipelines.datasets import CLAIM_COLUMNS
+from pipelines.x12 import read_837p
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12"
 PAID_ENCOUNTERS = FIXTURES / "paid_encounters.837"
