@@ -1,21 +1,66 @@
 """Nightly audit of paid H0038 (Parent Peer Support) claim lines against KMAP bulletin 22321.
 
-Thin orchestration: each task calls one function of `pipelines.audit` and passes paths and
-counts through XCom. Paths come from CLAIMS_AUDIT_* environment variables (.env.example).
+stage_landing → load_references → ingest (one task per payer folder with new claim files)
+→ versions → facts → validate → reprocessing_log → report.
+
+Thin orchestration: each task calls one function of `pipelines` and passes paths and counts
+through XCom. Settings come from CLAIMS_AUDIT_* environment variables (.env.example); the
+as-of date is the run's logical date.
+
+- Every task that opens the DuckDB file runs in the one-slot pool `claims_audit_duckdb`
+  (DuckDB lets one process hold the file for writing); airflow-init creates it.
+- I/O tasks retry with exponential backoff; `validate` never retries: findings are output,
+  not failure.
+- `reprocessing_log` and `report` update the assets `claims-audit://h0038/reprocessing-log`
+  and `claims-audit://h0038/findings`, for downstream DAGs to schedule on.
+- A task that fails for good calls `pipelines.alerts.task_failure_alert`, which posts to
+  CLAIMS_AUDIT_ALERT_WEBHOOK when it is set.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Asset, Context, TriggerRule, dag, get_current_context, task
 
-DEFAULT_ARGS = {
+# DuckDB allows one writing process per file, and every task that opens the audit database
+# opens it for writing: the pool's single slot makes them take turns, across runs and DAGs.
+DUCKDB_POOL = "claims_audit_duckdb"
+
+# What the audit publishes. Fixed names rather than file paths, so that a consumer (the
+# monthly MCO package) can schedule on them wherever CLAIMS_AUDIT_OUT points; each event's
+# extra carries the as-of date and counts, and the findings' event the output folder.
+REPROCESSING_LOG = Asset(uri="claims-audit://h0038/reprocessing-log", name="h0038_reprocessing_log")
+FINDINGS = Asset(uri="claims-audit://h0038/findings", name="h0038_findings")
+
+
+def alert_on_failure(context: Context) -> None:
+    from pipelines.alerts import task_failure_alert
+
+    ti = context["ti"]
+    error = context.get("exception")
+    task_failure_alert(
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        dag_run_id=ti.run_id,
+        try_number=ti.try_number,
+        map_index=ti.map_index if ti.map_index is not None else -1,
+        error_type=type(error).__name__ if error is not None else None,
+        webhook_url=os.environ.get("CLAIMS_AUDIT_ALERT_WEBHOOK") or None,
+    )
+
+
+DEFAULT_ARGS: dict[str, Any] = {
     "owner": "program-integrity",
+    # transient trouble (a mount, the drop zone, a held database lock) clears up with time
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=5),
-    "retry_exponential_backoff": True,
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(hours=2),
+    "on_failure_callback": alert_on_failure,
 }
 
 
@@ -24,30 +69,59 @@ DEFAULT_ARGS = {
     schedule="0 2 * * *",
     start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
     catchup=False,
+    # runs share one database and one run number sequence: one at a time
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["claims-audit", "h0038", "program-integrity"],
     doc_md=__doc__,
 )
 def h0038_nightly_audit() -> None:
-    @task
-    def ingest() -> dict[str, object]:
-        from pipelines.audit import task_ingest
+    @task(execution_timeout=dt.timedelta(hours=1))
+    def stage_landing() -> str:
+        from pipelines.audit import task_stage_landing
+        from pipelines.config import locations_from_env
+
+        where = locations_from_env()
+        return task_stage_landing(where.landing, where.work_dir)
+
+    @task(pool=DUCKDB_POOL)
+    def load_references(input_dir: str) -> list[str]:
+        from pipelines.audit import task_load_references
         from pipelines.config import locations_from_env, run_date
 
         context = get_current_context()
-        where = locations_from_env()
         as_of = run_date(context.get("logical_date"), context["dag_run"].run_after)
-        return {"as_of": as_of, **task_ingest(where.landing, where.db_file, as_of)}
+        loaded = task_load_references(input_dir, locations_from_env().db_file, as_of)
+        # Airflow maps only over a return value, so the payer list is this task's; what the
+        # later tasks share (the audit's run number, as-of date, folder) has its own key
+        audit_run = {"run_id": loaded["run_id"], "as_of": as_of, "input_dir": input_dir}
+        context["ti"].xcom_push(key="audit_run", value=audit_run)
+        return loaded["payers"]
 
-    @task
-    def versions(loaded: dict[str, object]) -> int:
+    # one task per payer folder with new files; the pool still makes them load one at a time
+    @task(pool=DUCKDB_POOL, map_index_template="{{ payer }}", multiple_outputs=False)
+    def ingest(payer: str, audit_run: dict[str, Any]) -> dict[str, int]:
+        from pipelines.audit import task_ingest
+        from pipelines.config import locations_from_env
+
+        get_current_context()["payer"] = payer  # names the mapped task in the UI
+        return task_ingest(
+            audit_run["input_dir"],
+            locations_from_env().db_file,
+            audit_run["as_of"],
+            run_id=int(audit_run["run_id"]),
+            payers=[payer],
+        )
+
+    # runs when no payer had anything new too: the policy file may have changed
+    @task(pool=DUCKDB_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    def versions() -> int:
         from pipelines.audit import task_versions
         from pipelines.config import locations_from_env
 
         return task_versions(locations_from_env().db_file)
 
-    @task
+    @task(pool=DUCKDB_POOL)
     def facts(current_claims: int) -> str:
         from pipelines.audit import task_facts
         from pipelines.config import locations_from_env
@@ -66,35 +140,50 @@ def h0038_nightly_audit() -> None:
         run_id = get_current_context()["run_id"]
         return task_validate(facts_path, f"{where.work_dir}/{run_id}", where.policy_file)
 
-    @task
+    @task(pool=DUCKDB_POOL, outlets=[REPROCESSING_LOG], multiple_outputs=False)
     def reprocessing_log(
-        loaded: dict[str, object], facts_path: str, findings_path: str
+        audit_run: dict[str, Any], facts_path: str, findings_path: str
     ) -> dict[str, int]:
         from pipelines.audit import task_log
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
-        return task_log(
+        changes = task_log(
             where.db_file,
             facts_path,
             findings_path,
-            int(str(loaded["run_id"])),
-            str(loaded["as_of"]),
+            int(audit_run["run_id"]),
+            str(audit_run["as_of"]),
             where.policy_file,
         )
+        get_current_context()["outlet_events"][REPROCESSING_LOG].extra = {
+            "as_of": audit_run["as_of"],
+            **changes,
+        }
+        return changes
 
-    @task
-    def report(loaded: dict[str, object], log_changes: dict[str, int]) -> int:
+    @task(pool=DUCKDB_POOL, outlets=[FINDINGS])
+    def report(audit_run: dict[str, Any], log_changes: dict[str, int]) -> int:
         from pipelines.audit import task_report
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
-        return task_report(where.db_file, where.out_dir, str(loaded["as_of"]))
+        written = task_report(where.db_file, where.out_dir, str(audit_run["as_of"]))
+        get_current_context()["outlet_events"][FINDINGS].extra = {
+            "as_of": audit_run["as_of"],
+            "out_dir": where.out_dir,
+            "files_written": written,
+        }
+        return written
 
-    loaded = ingest()
-    facts_path = facts(versions(loaded))
+    new_payers = load_references(stage_landing())
+    audit_run = new_payers["audit_run"]
+    loaded = ingest.partial(audit_run=audit_run).expand(payer=new_payers)
+    current_claims = versions()
+    loaded >> current_claims
+    facts_path = facts(current_claims)
     findings_path = validate(facts_path)
-    report(loaded, reprocessing_log(loaded, facts_path, findings_path))
+    report(audit_run, reprocessing_log(audit_run, facts_path, findings_path))
 
 
 h0038_nightly_audit()

@@ -155,25 +155,82 @@ def run_audit(
     return summary
 
 
-# One function per Airflow task: each opens the database, does one stage in one transaction,
-# and returns paths and counts (never frames) for XCom.
+# One function per Airflow task: each does one stage (those that write the database in one
+# transaction) and returns paths and counts (never frames) for XCom.
 
 
-def task_ingest(input_dir: str, db_file: str, as_of: str) -> dict[str, int]:
+def task_stage_landing(landing: str, work_dir: str) -> str:
+    """The local folder to audit: the landing folder itself, or a mirror of a remote drop zone.
+
+    Drop-zone options come from CLAIMS_AUDIT_LANDING_OPTIONS; the mirror lives under
+    `work_dir`, which every worker must share.
+    """
+    from pipelines.landing import landing_options_from_env, stage_landing
+
+    folder = stage_landing(
+        landing, Path(work_dir) / "landing", storage_options=landing_options_from_env()
+    )
+    check_input_folder(folder)
+    return str(folder)
+
+
+def task_load_references(input_dir: str, db_file: str, as_of: str) -> dict[str, object]:
+    """Load the reference snapshots and list the payer folders with new claim files.
+
+    The run number chosen here is the one every later task of the same audit records.
+    """
+    from pipelines.ingest import payers_with_new_deliveries
+
     con = connect(Path(db_file))
     try:
         with transaction(con):
             run_id = next_run_id(con)
             report = ingest(
-                con, Path(input_dir), loaded_on=dt.date.fromisoformat(as_of), run_id=run_id
+                con,
+                Path(input_dir),
+                loaded_on=dt.date.fromisoformat(as_of),
+                run_id=run_id,
+                payers=set(),
+            )
+            payers = payers_with_new_deliveries(con, Path(input_dir))
+    finally:
+        con.close()
+    counts = _ingest_counts(report)
+    log.info("%d payer folder(s) with new claim files: %s", len(payers), ", ".join(payers))
+    return {"run_id": run_id, "payers": payers, **counts}
+
+
+def task_ingest(
+    input_dir: str,
+    db_file: str,
+    as_of: str,
+    *,
+    run_id: int | None = None,
+    payers: list[str] | None = None,
+) -> dict[str, int]:
+    """Load new deliveries: every payer folder, or only `payers`, under `run_id` when given."""
+    con = connect(Path(db_file))
+    try:
+        with transaction(con):
+            if run_id is None:
+                run_id = next_run_id(con)
+            report = ingest(
+                con,
+                Path(input_dir),
+                loaded_on=dt.date.fromisoformat(as_of),
+                run_id=run_id,
+                payers=None if payers is None else set(payers),
             )
     finally:
         con.close()
+    return {"run_id": run_id, **_ingest_counts(report)}
+
+
+def _ingest_counts(report: IngestReport) -> dict[str, int]:
     loaded = report.with_status("loaded")
     for rejected in report.with_status("rejected"):
         log.warning("rejected %s", rejected.reason)
     return {
-        "run_id": run_id,
         "deliveries_loaded": len(loaded),
         "rows_loaded": sum(f.rows_loaded for f in loaded),
         "rows_quarantined": sum(f.rows_quarantined for f in loaded),

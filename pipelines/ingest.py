@@ -88,8 +88,20 @@ def check_input_folder(input_dir: Path) -> None:
 
 
 def ingest(
-    con: duckdb.DuckDBPyConnection, input_dir: Path, *, loaded_on: dt.date, run_id: int
+    con: duckdb.DuckDBPyConnection,
+    input_dir: Path,
+    *,
+    loaded_on: dt.date,
+    run_id: int,
+    payers: set[str] | None = None,
 ) -> IngestReport:
+    """Load the reference snapshots and the claim files not loaded before.
+
+    `payers` restricts the claim files to those payer folders (names as upper-cased folder
+    names); None loads every folder. References load every time (a known snapshot loads
+    nothing), and a file lying outside any payer folder is always looked at: it can only be
+    rejected, and a rejection is recorded once.
+    """
     check_input_folder(input_dir)
     report = IngestReport()
     for dataset in REFERENCE_DATASETS:
@@ -99,8 +111,41 @@ def ingest(
     _require_reference_snapshots(con)
     mcos = {row[0] for row in con.execute("select payer from ref.mco_implementation").fetchall()}
     for path in _claim_files(input_dir):
+        folder = _payer_folder(input_dir, path)
+        if payers is not None and folder is not None and folder not in payers:
+            continue
         report.files.append(_load_claims(con, input_dir, path, mcos, loaded_on, run_id))
     return report
+
+
+def payers_with_new_deliveries(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[str]:
+    """Payer folders holding a claim file whose content is not loaded yet for that payer.
+
+    Judged by content hash against the manifest, as `ingest` does: a file rejected before
+    counts as new, because ingest tries it again (the configuration may have changed).
+    """
+    pending: set[str] = set()
+    for path in _claim_files(input_dir):
+        folder = _payer_folder(input_dir, path)
+        if folder is None or folder in pending:
+            continue
+        if not _already_loaded(
+            con, content_sha256(path), CLAIMS.name, _claim_payer(input_dir, path)
+        ):
+            pending.add(folder)
+    return sorted(pending)
+
+
+def _payer_folder(input_dir: Path, path: Path) -> str | None:
+    """The payer folder a claim file sits in (at any depth), or None directly under claims/."""
+    relative = path.relative_to(input_dir / "claims").parts
+    return relative[0].upper() if len(relative) >= 2 else None
+
+
+def _claim_payer(input_dir: Path, path: Path) -> str | None:
+    """The payer a file is loaded for (as in `_load_claims`): only claims/<payer>/<file> has one."""
+    relative = path.relative_to(input_dir / "claims").parts
+    return relative[0].upper() if len(relative) == 2 else None
 
 
 def _claim_files(input_dir: Path) -> list[Path]:

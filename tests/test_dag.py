@@ -1,16 +1,28 @@
 """The nightly DAG, run through Airflow itself with a throwaway AIRFLOW_HOME and SQLite.
 
-Airflow reads its configuration at import, so each check runs in its own Python process
-with the environment it needs; nothing here touches a real Airflow installation.
+Airflow reads its configuration at import, so Airflow runs in its own Python processes with
+the environment they need; nothing here touches a real Airflow installation. The pool comes
+from the same `airflow pools set` line that airflow-init runs in docker-compose.yml.
+
+dag.test() runs one task at a time in its own process and never consults pools (a missing
+pool does not stop it), so pools are checked statically: every DuckDB task names the pool,
+and the DagBag's pool check against the metadata DB finds it. Retries would make dag.test()
+wait out the retry delay, so the failing run turns them off for its one task.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import polars as pl
 import pytest
@@ -20,6 +32,24 @@ from tests.world import World
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 AIRFLOW = Path(sys.executable).with_name("airflow")
+NIGHTLY = "h0038_nightly_audit"
+DUCKDB_POOL = "claims_audit_duckdb"
+# every task that opens the DuckDB file; validate reads only parquet, stage_landing only files
+DATABASE_TASKS = {"load_references", "ingest", "versions", "facts", "reprocessing_log", "report"}
+ASSETS = {
+    "reprocessing_log": "claims-audit://h0038/reprocessing-log",
+    "report": "claims-audit://h0038/findings",
+}
+MEMBER_IDS = ("10000000001", "19999999999")
+
+
+def _compose_pool_commands() -> list[list[str]]:
+    """The `airflow pools set ...` lines of airflow-init, as argument lists."""
+    text = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
+    return [
+        shlex.split(match)[1:]
+        for match in re.findall(r"^\s*/entrypoint (airflow pools set .+)$", text, re.M)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +63,12 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "2",
         "PYTHONPATH": str(REPO),
     }
-    migrate = subprocess.run(
-        [str(AIRFLOW), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    steps = [["db", "migrate"], *_compose_pool_commands()]
+    for step in steps:
+        done = subprocess.run(
+            [str(AIRFLOW), *step], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, (step, done.stderr[-2000:])
     return env
 
 
@@ -46,18 +78,47 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _last_json(output: str) -> Any:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_airflow_init_creates_the_duckdb_pool_with_one_slot() -> None:
+    commands = _compose_pool_commands()
+    assert [c[:3] for c in commands] == [["pools", "set", DUCKDB_POOL]]
+    assert commands[0][3] == "1", "DuckDB allows one writer: the pool has one slot"
+
+
 INTEGRITY = """
 import json
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder={dags!r})
+from airflow.models.pool import Pool
+from airflow.sdk import Asset
+known_pools = {{pool.pool for pool in Pool.get_pools()}}
+bag = DagBag(dag_folder={dags!r}, known_pools=known_pools)
 print(json.dumps({{
     "errors": {{k: str(v) for k, v in bag.import_errors.items()}},
+    "warnings": sorted(w.message for w in bag.dag_warnings),
+    "parse_warnings": {{k: list(v) for k, v in bag.captured_warnings.items()}},
     "dags": {{
         dag_id: {{
             "tags": sorted(dag.tags),
             "owners": sorted({{t.owner for t in dag.tasks}}),
-            "retries": {{t.task_id: t.retries for t in dag.tasks}},
+            "default_retries": dag.default_args.get("retries", 0),
             "max_active_runs": dag.max_active_runs,
+            "tasks": {{
+                t.task_id: {{
+                    "retries": t.retries,
+                    "backoff": float(t.retry_exponential_backoff),
+                    "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
+                    "pool": t.pool,
+                    "on_failure": bool(t.on_failure_callback),
+                    "mapped": t.is_mapped,
+                    "outlets": [
+                        o.uri if isinstance(o, Asset) else repr(o) for o in t.outlets
+                    ],
+                }}
+                for t in dag.tasks
+            }},
         }}
         for dag_id, dag in bag.dags.items()
     }},
@@ -65,55 +126,242 @@ print(json.dumps({{
 """
 
 
-def test_every_dag_imports_with_tags_owner_and_retries(airflow_env: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def integrity(airflow_env: dict[str, str]) -> dict[str, Any]:
     probe = _python(INTEGRITY.format(dags=str(DAGS)), airflow_env)
     assert probe.returncode == 0, probe.stderr[-2000:]
-    report = json.loads(probe.stdout.strip().splitlines()[-1])
-    assert report["errors"] == {}
-    assert "h0038_nightly_audit" in report["dags"]
-    for dag_id, dag in report["dags"].items():
+    return _last_json(probe.stdout)
+
+
+def test_every_dag_imports_with_tags_owner_and_retries(integrity: dict[str, Any]) -> None:
+    assert integrity["errors"] == {}
+    # includes "references non-existent pools": the pool airflow-init creates is the DAG's
+    assert integrity["warnings"] == []
+    assert integrity["parse_warnings"] == {}
+    assert NIGHTLY in integrity["dags"]
+    for dag_id, dag in integrity["dags"].items():
         assert dag["tags"], dag_id
         assert dag["owners"] == ["program-integrity"], dag_id
+        assert dag["default_retries"] >= 1, dag_id
         assert dag["max_active_runs"] == 1
-    nightly = report["dags"]["h0038_nightly_audit"]
-    # I/O tasks retry; validation never does: findings are output, not failure
-    assert nightly["retries"]["validate"] == 0
-    assert nightly["retries"]["ingest"] >= 1
+        for task_id, task in dag["tasks"].items():
+            assert task["timeout"], f"{dag_id}.{task_id} has no execution_timeout"
+            assert task["on_failure"], f"{dag_id}.{task_id} has no failure callback"
+    nightly = integrity["dags"][NIGHTLY]["tasks"]
+    # I/O tasks retry with a growing delay; validation never does: findings are output
+    assert nightly["validate"]["retries"] == 0
+    for task_id, task in nightly.items():
+        if task_id != "validate":
+            assert task["retries"] >= 1, task_id
+            assert task["backoff"] > 1, f"{task_id}: retry_exponential_backoff is a multiplier"
 
 
-RUN = """
-import datetime as dt
+def test_nightly_dag_shape(integrity: dict[str, Any]) -> None:
+    nightly = integrity["dags"][NIGHTLY]["tasks"]
+    assert set(nightly) == DATABASE_TASKS | {"stage_landing", "validate"}
+    assert {t for t, task in nightly.items() if task["pool"] == DUCKDB_POOL} == DATABASE_TASKS
+    assert [t for t, task in nightly.items() if task["mapped"]] == ["ingest"]
+    assert {t: task["outlets"] for t, task in nightly.items() if task["outlets"]} == {
+        task_id: [uri] for task_id, uri in ASSETS.items()
+    }
+
+
+# Four runs of the DAG in one process (Airflow's in-process API starts once):
+#   first  - two payer folders with files: ingest maps once per payer;
+#   again  - nothing new: ingest maps over no payer and the database does not change;
+#   late   - one new UHC file: ingest maps over UHC alone;
+#   broken - the landing folder is gone: the first task fails for good and alerts.
+RUNS = """
+import datetime as dt, json, os, shutil
+from pathlib import Path
+import duckdb
 from airflow.dag_processing.dagbag import DagBag
+from airflow.models.asset import AssetEvent
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.session import create_session
+
+def db_counts():
+    con = duckdb.connect()
+    con.execute("attach $p as db (read_only)", {{"p": os.environ["CLAIMS_AUDIT_DB"]}}).fetchall()
+    counts = {{
+        t: con.sql(f"select count(*) from db.{{t}}").fetchall()[0][0]
+        for t in ("audit.deliveries", "audit.runs", "audit.findings", "raw.claim_lines")
+    }}
+    con.close()
+    return counts
+
+def audit(day):
+    run = dag.test(logical_date=dt.datetime(2025, 7, day, tzinfo=dt.UTC))
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(TaskInstance.run_id == run.run_id).all()
+        events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).all()
+        result = {{
+            "state": str(run.state),
+            "tasks": {{f"{{ti.task_id}}[{{ti.map_index}}]": str(ti.state) for ti in tis}},
+            "mapped_payers": sorted(
+                ti.rendered_map_index for ti in tis if ti.task_id == "ingest" and ti.map_index >= 0
+            ),
+            "events": {{e.asset.uri: e.extra for e in events}},
+        }}
+    out = Path(os.environ["CLAIMS_AUDIT_OUT"]) / "findings.csv"
+    result["findings_csv"] = out.read_text() if out.exists() else None
+    result["db"] = db_counts() if Path(os.environ["CLAIMS_AUDIT_DB"]).exists() else None
+    return result
+
 dag = DagBag(dag_folder={dags!r}).get_dag("h0038_nightly_audit")
-run = dag.test(logical_date=dt.datetime(2025, 6, 30, tzinfo=dt.UTC))
-print("STATE", run.state)
+landing = Path(os.environ["CLAIMS_AUDIT_LANDING"])
+results = {{"first": audit(1), "again": audit(2)}}
+shutil.copy({late!r}, landing / "claims" / "UHC" / "late_delivery.csv")
+results["late"] = audit(3)
+# a failure for good without waiting out the retry delay: this run only, no retries
+dag.get_task("stage_landing").retries = 0
+os.environ["CLAIMS_AUDIT_LANDING"] = str(landing.parent / "unmounted")
+results["broken"] = audit(4)
+# a file, not stdout: the results quote findings, and stdout is checked like a task log
+Path({results!r}).write_text(json.dumps(results))
 """
 
 
-def test_nightly_dag_writes_findings(airflow_env: dict[str, str], tmp_path: Path) -> None:
+class _Webhook(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", _Webhook.received
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def nightly_runs(
+    airflow_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook: tuple[str, list[dict[str, Any]]],
+) -> tuple[dict[str, Any], str, Path]:
+    root = tmp_path_factory.mktemp("nightly")
     world = World()
     world.member("10000000001")
     world.line("AETNA", "BEFORE", "10000000001", claim_line_start_date="2022-12-31")
     world.line("AETNA", "CLEAN", "10000000001")
     world.line("UHC", "STRANGER", "19999999999")
-    world.write(tmp_path / "landing")
+    world.write(root / "landing")
+    late = World()
+    late.line("UHC", "LATE", "19999999999")
+    late.write(root / "late")
     env = airflow_env | {
-        "CLAIMS_AUDIT_LANDING": str(tmp_path / "landing"),
-        "CLAIMS_AUDIT_DB": str(tmp_path / "db" / "audit.duckdb"),
-        "CLAIMS_AUDIT_OUT": str(tmp_path / "out"),
-        "CLAIMS_AUDIT_WORK": str(tmp_path / "work"),
+        "CLAIMS_AUDIT_LANDING": str(root / "landing"),
+        "CLAIMS_AUDIT_DB": str(root / "db" / "audit.duckdb"),
+        "CLAIMS_AUDIT_OUT": str(root / "out"),
+        "CLAIMS_AUDIT_WORK": str(root / "work"),
+        "CLAIMS_AUDIT_ALERT_WEBHOOK": webhook[0],
     }
-    run = _python(RUN.format(dags=str(DAGS)), env)
-    assert "STATE success" in run.stdout, (run.stdout + run.stderr)[-3000:]
-    findings = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
-    assert set(zip(findings["claim_id"], findings["rule_id"], strict=True)) == {
+    code = RUNS.format(
+        dags=str(DAGS),
+        late=str(root / "late" / "claims" / "UHC" / "claims.csv"),
+        results=str(root / "results.json"),
+    )
+    run = _python(code, env)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    return json.loads((root / "results.json").read_text()), output, root
+
+
+def _findings(csv_text: str) -> set[tuple[str, str]]:
+    findings = pl.read_csv(csv_text.encode(), infer_schema=False)
+    return set(zip(findings["claim_id"], findings["rule_id"], strict=True))
+
+
+def test_nightly_dag_maps_ingest_over_payers_with_new_files(
+    nightly_runs: tuple[dict[str, Any], str, Path],
+) -> None:
+    runs, _, root = nightly_runs
+    first = runs["first"]
+    assert first["state"] == "success", first["tasks"]
+    assert first["mapped_payers"] == ["AETNA", "UHC"]
+    assert _findings(first["findings_csv"]) == {
         ("BEFORE", "PPS001"),
         ("STRANGER", "PPS006"),
         ("STRANGER", "PPS007"),
         ("STRANGER", "PPS008"),
     }
-    assert set(findings["first_found_date"]) == {"2025-06-30"}, "as-of is the logical date"
-    # task logs carry counts and paths, never a member ID
-    assert "19999999999" not in run.stdout + run.stderr
-    assert "10000000001" not in run.stdout + run.stderr
-    assert (tmp_path / "out" / "mco" / "UHC" / "findings.csv").exists()
+    findings = pl.read_csv(first["findings_csv"].encode(), infer_schema=False)
+    assert set(findings["first_found_date"]) == {"2025-07-01"}, "as-of is the logical date"
+    assert (root / "out" / "mco" / "UHC" / "findings.csv").exists()
+
+    late = runs["late"]
+    assert late["state"] == "success", late["tasks"]
+    assert late["mapped_payers"] == ["UHC"], "only the payer with a new file is loaded"
+    assert {("LATE", "PPS006")} <= _findings(late["findings_csv"])
+
+
+def test_nightly_dag_with_nothing_new_changes_nothing(
+    nightly_runs: tuple[dict[str, Any], str, Path],
+) -> None:
+    runs, _, _ = nightly_runs
+    first, again = runs["first"], runs["again"]
+    assert again["state"] == "success", again["tasks"]
+    assert again["mapped_payers"] == []
+    assert again["tasks"]["ingest[-1]"] == "skipped", "a mapped task over no payer is skipped"
+    assert again["tasks"]["report[-1]"] == "success", "the audit still runs: policy may change"
+    assert again["db"] == first["db"]
+    assert again["findings_csv"] == first["findings_csv"]
+
+
+def test_nightly_dag_publishes_findings_and_log_assets(
+    nightly_runs: tuple[dict[str, Any], str, Path],
+) -> None:
+    runs, _, root = nightly_runs
+    events = runs["first"]["events"]
+    assert set(events) == set(ASSETS.values())
+    assert events[ASSETS["reprocessing_log"]]["as_of"] == "2025-07-01"
+    assert events[ASSETS["reprocessing_log"]]["opened"] == 4
+    assert events[ASSETS["report"]]["out_dir"] == str(root / "out")
+    assert runs["again"]["events"][ASSETS["reprocessing_log"]]["opened"] == 0
+    assert runs["broken"]["events"] == {}, "a failed run publishes nothing"
+
+
+def test_task_failing_for_good_alerts_the_webhook(
+    nightly_runs: tuple[dict[str, Any], str, Path],
+    webhook: tuple[str, list[dict[str, Any]]],
+) -> None:
+    runs, _, _ = nightly_runs
+    broken = runs["broken"]
+    assert broken["state"] == "failed"
+    assert broken["tasks"]["stage_landing[-1]"] == "failed"
+    assert broken["tasks"]["report[-1]"] == "upstream_failed"
+    alerts = webhook[1]
+    assert [(a["dag_id"], a["task_id"], a["try_number"]) for a in alerts] == [
+        (NIGHTLY, "stage_landing", 1)
+    ]
+    assert alerts[0]["error_type"] == "InputError"
+    assert alerts[0]["run_id"]
+
+
+def test_task_logs_carry_no_member_id(nightly_runs: tuple[dict[str, Any], str, Path]) -> None:
+    _, output, _ = nightly_runs
+    for member_id in MEMBER_IDS:
+        assert member_id not in output
+
+
+def test_failure_alert_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    from pipelines.alerts import task_failure_alert
+
+    ids = {"dag_id": NIGHTLY, "task_id": "facts", "dag_run_id": "scheduled__x", "try_number": 3}
+    assert task_failure_alert(**ids) is False
+    # nothing listens on port 9 of loopback; a file:// URL is refused before any request
+    assert task_failure_alert(**ids, webhook_url="http://127.0.0.1:9/alerts") is False
+    assert task_failure_alert(**ids, webhook_url="file:///etc/passwd") is False
+    assert "task facts" in caplog.text
+    assert "127.0.0.1:9" not in caplog.text, "the webhook URL may hold a token"
