@@ -168,7 +168,8 @@ def h0038_nightly_audit() -> None:
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
-        written = task_report(where.db_file, where.out_dir, str(audit_run["as_of"]))
+        run_work_dir = f"{where.work_dir}/{get_current_context()['run_id']}"
+        written = task_report(where.db_file, where.out_dir, str(audit_run["as_of"]), run_work_dir)
         get_current_context()["outlet_events"][FINDINGS].extra = {
             "as_of": audit_run["as_of"],
             "out_dir": where.out_dir,

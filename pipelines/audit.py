@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -296,12 +297,15 @@ def task_log(
     }
 
 
-def task_report(db_file: str, out_dir: str, as_of: str) -> int:
+def task_report(db_file: str, out_dir: str, as_of: str, run_work_dir: str | None = None) -> int:
     con = connect(Path(db_file))
     try:
         written = write_reports(con, Path(out_dir), as_of=dt.date.fromisoformat(as_of))
     finally:
         con.close()
+    if run_work_dir:
+        # the run's facts and findings files hold member IDs: gone once the log has them
+        shutil.rmtree(run_work_dir, ignore_errors=True)
     return len(written)
 
 

@@ -299,6 +299,8 @@ def test_nightly_dag_maps_ingest_over_payers_with_new_files(
     findings = pl.read_csv(first["findings_csv"].encode(), infer_schema=False)
     assert set(findings["first_found_date"]) == {"2025-07-01"}, "as-of is the logical date"
     assert (root / "out" / "mco" / "UHC" / "findings.csv").exists()
+    # the runs' facts and findings files (member-level data) are removed after the report
+    assert not list((root / "work").glob("*/facts.parquet"))
 
     late = runs["late"]
     assert late["state"] == "success", late["tasks"]
