@@ -140,6 +140,14 @@ def h0038_nightly_audit() -> None:
         run_id = get_current_context()["run_id"]
         return task_validate(facts_path, f"{where.work_dir}/{run_id}", where.policy_file)
 
+    @task
+    def data_docs(facts_path: str, audit_run: dict[str, Any]) -> str:
+        from pipelines.audit import task_data_docs
+        from pipelines.config import locations_from_env
+
+        where = locations_from_env()
+        return task_data_docs(facts_path, where.out_dir, str(audit_run["as_of"]), where.policy_file)
+
     @task(pool=DUCKDB_POOL, outlets=[REPROCESSING_LOG], multiple_outputs=False)
     def reprocessing_log(
         audit_run: dict[str, Any], facts_path: str, findings_path: str
@@ -184,7 +192,9 @@ def h0038_nightly_audit() -> None:
     loaded >> current_claims
     facts_path = facts(current_claims)
     findings_path = validate(facts_path)
-    report(audit_run, reprocessing_log(audit_run, facts_path, findings_path))
+    written = report(audit_run, reprocessing_log(audit_run, facts_path, findings_path))
+    # the report task removes the run's work files, which the Data Docs read first
+    data_docs(facts_path, audit_run) >> written
 
 
 h0038_nightly_audit()

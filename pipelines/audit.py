@@ -19,6 +19,7 @@ import polars as pl
 
 from pipelines import facts as facts_module
 from pipelines import rules, versions
+from pipelines.analyst_report import write_analyst_report
 from pipelines.config import Policy, load_policy
 from pipelines.db import connect, execute, scalar, transaction
 from pipelines.ingest import IngestReport, check_input_folder, ingest
@@ -27,6 +28,8 @@ from pipelines.reports import write_reports
 from pipelines.reprocessing_log import LogChanges, update_log
 
 log = logging.getLogger(__name__)
+
+DATA_DOCS = "data_docs"  # under --out: member-level data, like everything there
 
 
 @dataclass
@@ -112,6 +115,13 @@ def stage_log(
     return changes
 
 
+def stage_data_docs(facts_path: Path, policy: Policy, out_dir: Path, *, as_of: dt.date) -> Path:
+    """Great Expectations' own view of the run, in a folder marked as restricted data."""
+    from pipelines.data_docs import build_data_docs
+
+    return build_data_docs(pl.read_parquet(facts_path), policy, out_dir / DATA_DOCS, as_of=as_of)
+
+
 def open_findings_by_rule(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
     rows = con.execute(
         "select payer, rule_id, count(*) from audit.findings where status = 'open' "
@@ -147,10 +157,13 @@ def run_audit(
                     summary.log_changes = stage_log(
                         con, facts_path, findings_path, policy, run_id=run_id, as_of=as_of
                     )
+                with measure("data_docs", stages):
+                    stage_data_docs(facts_path, policy, out_dir, as_of=as_of)
                 summary.audited = True
         summary.open_findings = open_findings_by_rule(con)
         with measure("reports", stages):
             summary.outputs = write_reports(con, out_dir, as_of=as_of)
+            summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
     finally:
         con.close()
     return summary
@@ -266,6 +279,18 @@ def task_validate(facts_path: str, work_dir: str, policy_file: str | None = None
     return str(path)
 
 
+def task_data_docs(
+    facts_path: str, out_dir: str, as_of: str, policy_file: str | None = None
+) -> str:
+    docs = stage_data_docs(
+        Path(facts_path),
+        load_policy(_optional_path(policy_file)),
+        Path(out_dir),
+        as_of=dt.date.fromisoformat(as_of),
+    )
+    return str(docs)
+
+
 def task_log(
     db_file: str,
     facts_path: str,
@@ -300,7 +325,9 @@ def task_log(
 def task_report(db_file: str, out_dir: str, as_of: str, run_work_dir: str | None = None) -> int:
     con = connect(Path(db_file))
     try:
-        written = write_reports(con, Path(out_dir), as_of=dt.date.fromisoformat(as_of))
+        day = dt.date.fromisoformat(as_of)
+        written = write_reports(con, Path(out_dir), as_of=day)
+        written.append(write_analyst_report(con, Path(out_dir), as_of=day))
     finally:
         con.close()
     if run_work_dir:

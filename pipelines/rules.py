@@ -68,7 +68,7 @@ def rule_checks(definition: dict[str, Any]) -> list[RuleCheck]:
     ]
 
 
-def _columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
+def columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
     """The fact columns the suite reads: checked columns and those in row conditions."""
     read = {LINE}
     for expectation in definition["expectations"]:
@@ -80,7 +80,7 @@ def _columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
     return [c for c in facts.columns if c in read]
 
 
-def _quiet_gx() -> None:
+def quiet_gx() -> None:
     """GX logs at INFO, one module with its own level: keep task logs to what matters."""
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -88,16 +88,16 @@ def _quiet_gx() -> None:
 
 def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -> list[Any]:
     """Run the suite over the facts; returns one result per expectation, in suite order."""
-    _quiet_gx()
+    quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    _quiet_gx()  # again: importing GX configures its own loggers
+    quiet_gx()  # again: importing GX configures its own loggers
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     # the line key is the frame's index, so GX reports failing rows by key, in one column
-    frame = facts.select(_columns_read(definition, facts)).to_pandas().set_index(LINE)
+    frame = facts.select(columns_read(definition, facts)).to_pandas().set_index(LINE)
     batch = (
         context.data_sources.add_pandas("h0038_facts")
         .add_dataframe_asset("in_scope_lines")

@@ -158,7 +158,7 @@ def test_every_dag_imports_with_tags_owner_and_retries(integrity: dict[str, Any]
 
 def test_nightly_dag_shape(integrity: dict[str, Any]) -> None:
     nightly = integrity["dags"][NIGHTLY]["tasks"]
-    assert set(nightly) == DATABASE_TASKS | {"stage_landing", "validate"}
+    assert set(nightly) == DATABASE_TASKS | {"stage_landing", "validate", "data_docs"}
     assert {t for t, task in nightly.items() if task["pool"] == DUCKDB_POOL} == DATABASE_TASKS
     assert [t for t, task in nightly.items() if task["mapped"]] == ["ingest"]
     assert {t: task["outlets"] for t, task in nightly.items() if task["outlets"]} == {
@@ -299,6 +299,8 @@ def test_nightly_dag_maps_ingest_over_payers_with_new_files(
     findings = pl.read_csv(first["findings_csv"].encode(), infer_schema=False)
     assert set(findings["first_found_date"]) == {"2025-07-01"}, "as-of is the logical date"
     assert (root / "out" / "mco" / "UHC" / "findings.csv").exists()
+    assert (root / "out" / "analyst_report_2025-07-01.html").exists()
+    assert (root / "out" / "data_docs" / "README-RESTRICTED.txt").exists()
     # the runs' facts and findings files (member-level data) are removed after the report
     assert not list((root / "work").glob("*/facts.parquet"))
 

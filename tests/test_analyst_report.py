@@ -1,0 +1,272 @@
+"""The analyst report and the Data Docs, on the real two-delivery audit of the synthetic input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.analyst_report import gather, write_analyst_report
+from pipelines.audit import run_audit
+from pipelines.config import load_policy
+from pipelines.data_docs import RESTRICTED_NOTE, build_data_docs
+from pipelines.db import connect
+from pipelines.facts import build_facts_from_db
+from pipelines.rules import load_suite_definition
+from pipelines.synthetic import MCOS, generate, generate_followup
+from tests.world import World
+
+FIRST_RUN = dt.date(2025, 6, 30)
+SECOND_RUN = dt.date(2025, 10, 1)
+LINE = ["payer", "claim_id", "claim_line_number"]
+HOSTILE_CLAIM = '<script>alert("claim")</script>'
+# a fetch in markup or CSS: src=, href=, url(), to a web address or a protocol-relative one
+FETCH = re.compile(r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?)\s*(?:https?:)?//""", re.I)
+
+
+@dataclass(frozen=True)
+class TwoRuns:
+    db_file: Path
+    findings_after_first: pl.DataFrame
+    findings_after_second: pl.DataFrame
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
+    root = tmp_path_factory.mktemp("two_runs")
+    policy = load_policy()
+    args = (root / "input", root / "audit.duckdb", root / "out")
+    generate(root / "input", root / "truth.csv")
+    run_audit(*args, as_of=FIRST_RUN, policy=policy)
+    first = pl.read_csv(root / "out" / "findings.csv", infer_schema=False)
+    generate_followup(root / "input", root / "truth.csv")
+    run_audit(*args, as_of=SECOND_RUN, policy=policy)
+    second = pl.read_csv(root / "out" / "findings.csv", infer_schema=False)
+    return TwoRuns(root / "audit.duckdb", first, second)
+
+
+@pytest.fixture
+def con(two_runs: TwoRuns) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = connect(two_runs.db_file)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def report(two_runs: TwoRuns, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    connection = connect(two_runs.db_file)
+    try:
+        return write_analyst_report(connection, tmp_path_factory.mktemp("report"), as_of=SECOND_RUN)
+    finally:
+        connection.close()
+
+
+def _open(findings: pl.DataFrame) -> pl.DataFrame:
+    return findings.filter(pl.col("status") == "open")
+
+
+def _amount_at_stake(findings: pl.DataFrame) -> Decimal:
+    """Paid amounts of the open findings' lines, each line once (a line can break many rules)."""
+    lines = _open(findings).unique(subset=LINE)
+    return sum((Decimal(v) for v in lines["paid_amount"]), Decimal(0))
+
+
+def _figure(page: str, key: str) -> str:
+    found = re.search(rf'id="{key}">([^<]*)<', page)
+    assert found, key
+    return found.group(1)
+
+
+def test_report_is_one_file_that_fetches_nothing(report: Path) -> None:
+    assert report.name == f"analyst_report_{SECOND_RUN.isoformat()}.html"
+    page = report.read_text(encoding="utf-8")
+    assert not FETCH.search(page)
+    assert "http://" not in page and "https://" not in page
+    lowered = page.lower()
+    for tag in ("<script", "<link", "<img", "<iframe", "<object", "<embed", "@import"):
+        assert tag not in lowered, tag
+    assert "<svg" in page
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert policy and "default-src 'none'" in html.unescape(policy.group(1))
+
+
+def test_report_shows_the_restricted_note_first(report: Path) -> None:
+    page = report.read_text(encoding="utf-8")
+    body = page[page.index("<body>") :]
+    assert body.index("Restricted data") < body.index("<h1>")
+    assert "member IDs" in body[: body.index("<h1>")]
+
+
+def test_headline_numbers_match_findings_csv(report: Path, two_runs: TwoRuns) -> None:
+    page = report.read_text(encoding="utf-8")
+    expected_open = _open(two_runs.findings_after_second).height
+    assert expected_open > 0
+    assert _figure(page, "open-findings") == f"{expected_open:,}"
+    assert (
+        _figure(page, "amount-at-stake")
+        == f"${_amount_at_stake(two_runs.findings_after_second):,.2f}"
+    )
+    assert _figure(page, "runs") == "2"
+    with_findings = _open(two_runs.findings_after_second)["payer"].n_unique()
+    assert _figure(page, "mcos") == str(with_findings)
+
+
+def test_report_names_every_mco_and_rule(report: Path) -> None:
+    page = report.read_text(encoding="utf-8")
+    for payer in MCOS:
+        assert payer in page
+    rule_ids = {e["meta"]["rule_id"] for e in load_suite_definition()["expectations"]}
+    assert len(rule_ids) == 12
+    for rule_id in rule_ids:
+        assert rule_id in page
+
+
+def test_trend_replays_the_history_run_by_run(
+    con: duckdb.DuckDBPyConnection, two_runs: TwoRuns
+) -> None:
+    data = gather(con, SECOND_RUN)
+    assert [r.as_of for r in data.runs] == [FIRST_RUN, SECOND_RUN]
+    assert [r.open_findings for r in data.runs] == [
+        _open(two_runs.findings_after_first).height,
+        _open(two_runs.findings_after_second).height,
+    ]
+    closed = two_runs.findings_after_second.filter(pl.col("resolved_date") == "2025-10-01")
+    assert data.runs[1].closed == closed.height
+
+
+def test_ages_and_amounts_by_mco_match_findings_csv(
+    con: duckdb.DuckDBPyConnection, two_runs: TwoRuns
+) -> None:
+    data = gather(con, SECOND_RUN)
+    open_findings = _open(two_runs.findings_after_second)
+    days = [(SECOND_RUN - dt.date.fromisoformat(d)).days for d in open_findings["first_found_date"]]
+    expected_ages = [
+        sum(d <= 30 for d in days),
+        sum(31 <= d <= 90 for d in days),
+        sum(91 <= d <= 180 for d in days),
+        sum(d >= 181 for d in days),
+    ]
+    assert [n for _, n in data.ages] == expected_ages
+    for mco in data.mcos:
+        own = two_runs.findings_after_second.filter(pl.col("payer") == mco.payer)
+        assert mco.open_findings == _open(own).height
+        assert mco.amount_at_stake == _amount_at_stake(own)
+
+
+def test_newest_findings_table_is_most_recent_first(report: Path, two_runs: TwoRuns) -> None:
+    page = report.read_text(encoding="utf-8")
+    table = page[page.index("Newest open findings") :]
+    newest_date = max(_open(two_runs.findings_after_second)["first_found_date"])
+    first_row = table[table.index("<tbody>") : table.index("</tr>", table.index("<tbody>"))]
+    assert newest_date in first_row
+
+
+def test_hostile_values_are_escaped(tmp_path: Path) -> None:
+    world = World()
+    world.member("10000000002", dob="1990-01-01")
+    world.ref["consents"].pop()  # an adult without written consent: PPS009
+    world.line("AETNA", HOSTILE_CLAIM, "10000000002")
+    input_dir = world.write(tmp_path / "input")
+    db_file = tmp_path / "audit.duckdb"
+    run_audit(input_dir, db_file, tmp_path / "out", as_of=FIRST_RUN, policy=load_policy())
+    connection = connect(db_file)
+    try:
+        assert connection.execute("select count(*) from audit.findings").fetchone() == (1,)
+        # payer names and details reach the charts' labels and tooltips too
+        hostile_payer = "<img src=x onerror=alert(1)>"
+        connection.execute(
+            "update audit.findings set payer = $payer, detail = $detail",
+            {"payer": hostile_payer, "detail": "</td><script>alert('detail')</script>"},
+        )
+        connection.execute(
+            "insert into ref.mco_implementation (payer) values ($payer)", {"payer": hostile_payer}
+        )
+        page = write_analyst_report(connection, tmp_path / "report", as_of=FIRST_RUN).read_text(
+            encoding="utf-8"
+        )
+    finally:
+        connection.close()
+    assert "<script" not in page.lower()
+    assert "<img" not in page.lower()
+    assert "&lt;script&gt;alert(&quot;claim&quot;)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;/td&gt;&lt;script&gt;alert(&#x27;detail&#x27;)" in page
+
+
+def test_report_on_an_empty_database(tmp_path: Path) -> None:
+    connection = connect(tmp_path / "empty.duckdb")
+    try:
+        page = write_analyst_report(connection, tmp_path, as_of=FIRST_RUN).read_text(
+            encoding="utf-8"
+        )
+    finally:
+        connection.close()
+    assert _figure(page, "open-findings") == "0"
+    assert "No audit has run yet" in page and "No open findings" in page
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_report_renders_in_a_browser_without_network(report: Path, tmp_path: Path) -> None:
+    screenshot = tmp_path / "report.png"
+    result = subprocess.run(
+        [
+            str(shutil.which("chromium")),
+            "--headless",
+            "--no-sandbox",  # tests may run as root
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            # no name resolves and every request goes to a closed port: nothing can load
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--proxy-server=http://127.0.0.1:9",
+            "--window-size=1280,2400",
+            f"--screenshot={screenshot}",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    png = screenshot.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
+
+
+def test_data_docs_validate_the_suite_over_the_facts(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    policy = load_policy()
+    facts = build_facts_from_db(con, policy)
+    docs_dir = tmp_path / "data_docs"
+    index = build_data_docs(facts, policy, docs_dir, as_of=SECOND_RUN)
+    assert index.is_file() and index.name == "index.html"
+    assert docs_dir in index.parents
+    suite_name = load_suite_definition()["name"]
+    assert suite_name in index.read_text(encoding="utf-8")
+    note = (docs_dir / RESTRICTED_NOTE).read_text(encoding="utf-8")
+    assert "PHI" in note and "member-level" in note and "CDN" in note
+    # the stored result is the audit's verdict: one failing row per finding the run produced
+    (stored,) = docs_dir.glob("gx/uncommitted/validations/**/*.json")
+    result = json.loads(stored.read_text(encoding="utf-8"))
+    produced = con.execute(
+        "select findings_produced from audit.runs order by run_id desc"
+    ).fetchone()
+    assert produced is not None
+    assert sum(r["result"]["unexpected_count"] for r in result["results"]) == produced[0]
+    # a second night in the same folder adds its page and keeps the first
+    build_data_docs(facts, policy, docs_dir, as_of=SECOND_RUN + dt.timedelta(days=1))
+    assert (
+        len(list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))) == 2
+    )
