@@ -68,6 +68,15 @@ create table if not exists raw.claim_lines (
     extra_columns varchar            -- json object of columns outside the contract
 );
 
+-- a line delivered again under the same key replaces the earlier copy (rules.md, "Scope")
+create or replace view raw.latest_claim_lines as
+select *
+from raw.claim_lines
+qualify row_number() over (
+    partition by payer, claim_id, claim_line_number
+    order by delivery_id desc, source_row desc
+) = 1;
+
 -- the current version of every claim chain, rebuilt after each load
 create table if not exists audit.claim_versions (
     payer varchar not null,

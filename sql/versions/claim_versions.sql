@@ -5,19 +5,10 @@
 delete from audit.claim_versions;
 
 insert into audit.claim_versions
-with recursive latest_line_copy as (
-    -- a line delivered again under the same key replaces the earlier copy
-    select *
-    from raw.claim_lines
-    qualify row_number() over (
-        partition by payer, claim_id, claim_line_number
-        order by delivery_id desc, source_row desc
-    ) = 1
-),
-claim_header as (
+with recursive claim_header as (
     -- claim-level values are read from the claim's lowest line number
     select payer, claim_id, claim_frequency_code, original_claim_id, paid_date, delivery_id
-    from latest_line_copy
+    from raw.latest_claim_lines
     qualify row_number() over (partition by payer, claim_id order by claim_line_number) = 1
 ),
 chain_step as (

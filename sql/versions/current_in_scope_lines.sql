@@ -1,12 +1,4 @@
 -- the in-scope lines: H0038 (trimmed, any case) on the current version of a paid claim
-with latest_line_copy as (
-    select *
-    from raw.claim_lines
-    qualify row_number() over (
-        partition by payer, claim_id, claim_line_number
-        order by delivery_id desc, source_row desc
-    ) = 1
-)
 select
     line.payer,
     line.claim_id,
@@ -30,7 +22,7 @@ select
     line.session_id,
     line.delivery_id,
     line.source_row
-from latest_line_copy as line
+from raw.latest_claim_lines as line
 join audit.claim_versions as version
     on version.payer = line.payer and version.claim_id = line.claim_id
 where version.is_current
