@@ -137,7 +137,7 @@ def explain(
     if own.height == 0:
         lines.append("  no current H0038 line matches: nothing to audit")
         return "\n".join(lines)
-    broken = evaluate(facts.filter(pl.col("line_key").is_in(own["line_key"])), policy)
+    broken = evaluate(facts.filter(pl.col("line_key").is_in(own["line_key"].to_list())), policy)
     checks = load_suite_definition()["expectations"]
     for row in own.iter_rows(named=True):
         lines.append(_line_heading(row))
