@@ -53,6 +53,7 @@ def demo(args: argparse.Namespace) -> int:
     )
     summary = _audit(input_dir, root / "audit.duckdb", root / "out", dt.date(2025, 6, 30), None)
     print(format_summary(summary, root / "out"))
+    write_summary_json(summary, root / "out" / "run_summary.json")
     return EXIT_OK
 
 
@@ -205,5 +206,8 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
         "  stages: "
         + ", ".join(f"{s.stage} {s.seconds:.1f} s ({s.peak_rss_mb:.0f} MB)" for s in summary.stages)
     )
-    lines.append(f"  outputs: {out_dir}/findings.csv, reprocessing_log.csv, quarantine.csv, mco/")
+    lines.append(
+        f"  outputs in {out_dir}/: findings.csv, reprocessing_log.csv, quarantine.csv, mco/, "
+        f"analyst_report_{summary.as_of.isoformat()}.html, data_docs/, run_summary.json"
+    )
     return "\n".join(lines)
