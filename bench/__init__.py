@@ -1,0 +1,1 @@
+"""The benchmark: a synthetic input generator, an independent baseline and the runner."""
