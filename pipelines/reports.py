@@ -19,7 +19,7 @@ from pipelines.config import read_sql
 from pipelines.rules import load_suite_definition
 
 # a workbook is for people: past this many rows the CSV beside it is the working copy
-WORKBOOK_MAX_FINDINGS = 50_000
+WORKBOOK_MAX_FINDINGS = 10_000
 FORMULA_TRIGGERS = ("=", "+", "@", "\t", "\r")
 FINDING_COLUMNS = [
     "payer",

@@ -27,39 +27,59 @@ def parse_date(column: str) -> pl.Expr:
     )
 
 
+def typed_name(column: str) -> str:
+    return f"{column}__typed"
+
+
 def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows:
-    """Type every contract column; rows with a blank key or an unreadable value are set aside."""
+    """Type every contract column; rows with a blank key or an unreadable value are set aside.
+
+    Each value is parsed once, beside its text; a row's reasons compare the two.
+    """
     contract = list(dataset.columns)
     extras = [c for c in rows.columns if c not in contract and c != ROW_COLUMN]
+    raw_row = pl.concat_str(
+        [pl.col(c).fill_null("") for c in rows.columns if c != ROW_COLUMN], separator=delimiter
+    )
     text = rows.with_columns(
         [pl.lit(None, dtype=pl.String).alias(c) for c in contract if c not in rows.columns]
     ).with_columns(
         # blank and whitespace-only values are absent values
         [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract]
+        + [raw_row.alias(RAW_ROW)]
     )
-    raw_row = pl.concat_str(
-        [pl.col(c).fill_null("") for c in rows.columns if c != ROW_COLUMN], separator=delimiter
+    parsed = text.with_columns(
+        [parse_date(c).alias(typed_name(c)) for c in dataset.date_columns]
+        + [
+            pl.col(c).cast(pl.Int64, strict=False).alias(typed_name(c))
+            for c in dataset.integer_columns
+        ]
+        + [
+            pl.col(c).cast(pl.Decimal(18, 2), strict=False).alias(typed_name(c))
+            for c in dataset.amount_columns
+        ]
+        + [
+            pl.col(c).cast(pl.Decimal(18, 4), strict=False).alias(typed_name(c))
+            for c in dataset.quantity_columns
+        ]
     )
     problems = _problems(dataset)
     # concat_str of all-null parts is "", so an empty reason means a clean row
     reasons = (
         pl.concat_str(problems, separator="; ", ignore_nulls=True).replace("", None)
         if problems
-        else None
+        else pl.lit(None, dtype=pl.String)
     )
-    typed = text.with_columns(
-        [parse_date(c).alias(c) for c in dataset.date_columns]
-        + [pl.col(c).cast(pl.Int64, strict=False).alias(c) for c in dataset.integer_columns]
-        + [pl.col(c).cast(pl.Decimal(18, 2), strict=False).alias(c) for c in dataset.amount_columns]
-        + [
-            pl.col(c).cast(pl.Decimal(18, 4), strict=False).alias(c)
-            for c in dataset.quantity_columns
-        ]
+    converted = [
+        *dataset.date_columns,
+        *dataset.integer_columns,
+        *dataset.amount_columns,
+        *dataset.quantity_columns,
+    ]
+    typed = parsed.with_columns(
+        [pl.col(typed_name(c)).alias(c) for c in converted]
         + [pl.col(c).str.to_uppercase().alias(c) for c in dataset.upper_columns]
-        + [
-            (reasons if reasons is not None else pl.lit(None, dtype=pl.String)).alias(REASON),
-            raw_row.alias(RAW_ROW),
-        ]
+        + [reasons.alias(REASON)]
     )
     if extras:
         typed = typed.with_columns(pl.struct(extras).struct.json_encode().alias("extra_columns"))
@@ -78,6 +98,11 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
     )
 
 
+def _unreadable(column: str) -> pl.Expr:
+    """Text was given but did not parse."""
+    return pl.col(column).is_not_null() & pl.col(typed_name(column)).is_null()
+
+
 def _problems(dataset: Dataset) -> list[pl.Expr]:
     """One expression per way a row can fail; each yields its reason or null."""
     problems: list[pl.Expr] = [
@@ -85,22 +110,17 @@ def _problems(dataset: Dataset) -> list[pl.Expr]:
     ]
     formats = "YYYY-MM-DD, MM/DD/YYYY or YYYYMMDD"
     problems += [
-        pl.when(pl.col(c).is_not_null() & parse_date(c).is_null()).then(
-            pl.lit(f"{c} is not a date ({formats})")
-        )
+        pl.when(_unreadable(c)).then(pl.lit(f"{c} is not a date ({formats})"))
         for c in dataset.date_columns
     ]
     problems += [
-        pl.when(
-            pl.col(c).is_not_null()
-            & ~(pl.col(c).cast(pl.Int64, strict=False) >= 1).fill_null(False)
-        ).then(pl.lit(f"{c} is not a whole number of at least 1"))
+        pl.when(pl.col(c).is_not_null() & ~(pl.col(typed_name(c)) >= 1).fill_null(False)).then(
+            pl.lit(f"{c} is not a whole number of at least 1")
+        )
         for c in dataset.integer_columns
     ]
     problems += [
-        pl.when(
-            pl.col(c).is_not_null() & pl.col(c).cast(pl.Decimal(18, 4), strict=False).is_null()
-        ).then(pl.lit(f"{c} is not a number"))
+        pl.when(_unreadable(c)).then(pl.lit(f"{c} is not a number"))
         for c in (*dataset.amount_columns, *dataset.quantity_columns)
     ]
     if dataset is CLAIMS:
@@ -110,7 +130,8 @@ def _problems(dataset: Dataset) -> list[pl.Expr]:
 
 def _claim_problems() -> list[pl.Expr]:
     frequency = pl.col("claim_frequency_code").fill_null("1")
-    start, end = parse_date("claim_line_start_date"), parse_date("claim_line_end_date")
+    start = pl.col(typed_name("claim_line_start_date"))
+    end = pl.col(typed_name("claim_line_end_date"))
     return [
         pl.when(~frequency.is_in(["1", "7", "8"])).then(
             pl.lit("claim_frequency_code is not 1 (original), 7 (replacement) or 8 (void)")
@@ -118,9 +139,7 @@ def _claim_problems() -> list[pl.Expr]:
         pl.when(frequency.is_in(["7", "8"]) & pl.col("original_claim_id").is_null()).then(
             pl.lit("original_claim_id is blank on a replacement or void")
         ),
-        pl.when(end.is_not_null() & start.is_not_null() & (end < start)).then(
-            pl.lit("claim_line_end_date is before claim_line_start_date")
-        ),
+        pl.when(end < start).then(pl.lit("claim_line_end_date is before claim_line_start_date")),
     ]
 
 

@@ -11,19 +11,23 @@ with recursive claim_header as (
     from raw.latest_claim_lines
     qualify row_number() over (partition by payer, claim_id order by claim_line_number) = 1
 ),
+correction as (
+    select * from claim_header
+    where claim_frequency_code in ('7', '8') and original_claim_id is not null
+),
 chain_step as (
-    select payer, claim_id, claim_id as ancestor_id, 0 as depth
-    from claim_header
+    -- walk up from each correction through the corrections it names; originals are roots
+    select payer, claim_id, original_claim_id as ancestor_id, 1 as depth
+    from correction
     union all
     select step.payer, step.claim_id, header.original_claim_id, step.depth + 1
     from chain_step as step
-    join claim_header as header
+    join correction as header
         on header.payer = step.payer and header.claim_id = step.ancestor_id
-    where header.claim_frequency_code in ('7', '8')
-        and header.original_claim_id is not null
-        and step.depth < 100  -- a cycle of corrections cannot recurse forever
+    where step.depth < 100  -- a cycle of corrections cannot recurse forever
 ),
 chain_root as (
+    -- only corrections have a root other than themselves
     select payer, claim_id, arg_max(ancestor_id, depth) as chain_root_id
     from chain_step
     group by payer, claim_id
@@ -33,22 +37,25 @@ newest_correction as (
         header.claim_id, (header.paid_date, header.delivery_id, header.claim_id)
     ) as deciding_claim_id
     from chain_root as root
-    join claim_header as header using (payer, claim_id)
-    where header.claim_frequency_code in ('7', '8')
+    join correction as header using (payer, claim_id)
     group by root.payer, root.chain_root_id
+),
+claim_in_chain as (
+    select header.*, coalesce(root.chain_root_id, header.claim_id) as chain_root_id
+    from claim_header as header
+    left join chain_root as root using (payer, claim_id)
 )
 select
-    header.payer,
-    header.claim_id,
-    root.chain_root_id,
-    header.claim_frequency_code,
-    header.paid_date,
+    claim.payer,
+    claim.claim_id,
+    claim.chain_root_id,
+    claim.claim_frequency_code,
+    claim.paid_date,
     case
-        when correction.deciding_claim_id is null then header.claim_id = root.chain_root_id
-        else header.claim_id = correction.deciding_claim_id
-            and header.claim_frequency_code = '7'
+        when correction.deciding_claim_id is null then claim.claim_id = claim.chain_root_id
+        else claim.claim_id = correction.deciding_claim_id
+            and claim.claim_frequency_code = '7'
     end as is_current
-from claim_header as header
-join chain_root as root using (payer, claim_id)
+from claim_in_chain as claim
 left join newest_correction as correction
-    on correction.payer = root.payer and correction.chain_root_id = root.chain_root_id;
+    on correction.payer = claim.payer and correction.chain_root_id = claim.chain_root_id;
