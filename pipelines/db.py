@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 import duckdb
 
 from pipelines.config import read_sql
+
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 def execute(
@@ -22,8 +25,10 @@ def execute(
 def connect(db_file: Path) -> duckdb.DuckDBPyConnection:
     """Open (creating when missing) the audit database with its schema in place."""
     db_file.parent.mkdir(parents=True, exist_ok=True)
+    # DuckDB would cache up to 80% of memory; the nightly audit shares its machine
+    limit = os.environ.get("CLAIMS_AUDIT_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT)
+    con = duckdb.connect(config={"memory_limit": limit, "preserve_insertion_order": False})
     # attached under a fixed name: a file called audit.duckdb must not shadow the audit schema
-    con = duckdb.connect()
     execute(con, "attach $path as claims_audit", {"path": str(db_file)})
     execute(con, "use claims_audit")
     execute(con, read_sql("ddl/schema.sql"))
