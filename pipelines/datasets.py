@@ -228,5 +228,3 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         upper_columns=("payer",),
     ),
 )
-
-REFERENCE_BY_NAME = {dataset.name: dataset for dataset in REFERENCE_DATASETS}

@@ -53,10 +53,6 @@ class IngestReport:
     def with_status(self, *statuses: str) -> list[FileOutcome]:
         return [f for f in self.files if f.status in statuses]
 
-    @property
-    def deliveries_loaded(self) -> int:
-        return len(self.with_status("loaded"))
-
 
 def content_sha256(path: Path) -> str:
     with path.open("rb") as handle:
