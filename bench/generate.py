@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipelines.datasets import CLAIM_COLUMNS
+
 MCOS = ("AETNA", "SUNFLOWER", "UHC", "HEALTHYBLUE")
 MCO_SHARE = (0.3, 0.3, 0.2, 0.2)
 # one MCO sends US-style dates; the contract accepts MM/DD/YYYY
@@ -51,27 +53,6 @@ OTHER_RATES = {
 }  # fmt: skip
 OTHER_CODES = tuple(OTHER_RATES)
 LICENSED = ("LMHP", "LSCSW", "LCP", "LCPC", "LMFT", "LCMFT", "LP", "MD", "DO", "APRN", "PA")
-CLAIM_COLUMNS = [
-    "claim_id",
-    "claim_line_number",
-    "claim_frequency_code",
-    "original_claim_id",
-    "member_id",
-    "rendering_npi",
-    "billing_npi",
-    "hcpcs_code",
-    "hcpcs_modifier_1",
-    "hcpcs_modifier_2",
-    "hcpcs_modifier_3",
-    "hcpcs_modifier_4",
-    "claim_line_start_date",
-    "claim_line_end_date",
-    "place_of_service_code",
-    "service_unit_quantity",
-    "paid_amount",
-    "paid_date",
-    "session_id",
-]
 CLAIM_DATES = ("claim_line_start_date", "claim_line_end_date", "paid_date")
 
 
