@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.datasets import CLAIM_COLUMNS
+from pipelines.datasets import CLAIM_COLUMNS, REFERENCE_DATASETS
 
 __all__ = ["MCOS", "GenerationStats", "generate", "generate_followup"]
 
@@ -47,6 +47,7 @@ VIOLATION, DOCUMENTATION = "violation", "documentation"
 
 ISO, US, X12 = "%Y-%m-%d", "%m/%d/%Y", "%Y%m%d"
 
+REFERENCE_COLUMNS = {d.name: d.columns for d in REFERENCE_DATASETS}
 TRUTH_COLUMNS = ("payer", "claim_id", "claim_line_number", "rule_id", "severity", "scenario")
 
 # Per-unit rates; a group (HQ) unit pays about a quarter of an individual one.
@@ -1751,23 +1752,12 @@ def _reference_files(w: _World) -> dict[str, bytes]:
     )
     files = {
         "members.csv": _csv_bytes(
-            ("member_id", "date_of_birth"),
+            REFERENCE_COLUMNS["members"],
             [[m.member_id, d(m.dob)] for m in members if m.on_member_file],
         ),
-        "enrollment.csv": _csv_bytes(
-            ("member_id", "payer", "start_date", "end_date"), sorted(enrollment)
-        ),
+        "enrollment.csv": _csv_bytes(REFERENCE_COLUMNS["enrollment"], sorted(enrollment)),
         "providers.csv": _csv_bytes(
-            (
-                "npi",
-                "provider_name",
-                "enrollment_start_date",
-                "enrollment_end_date",
-                "pps_start_date",
-                "lived_experience_attested",
-                "lived_experience_attested_date",
-                "date_of_birth",
-            ),
+            REFERENCE_COLUMNS["providers"],
             [
                 [
                     p.npi,
@@ -1784,7 +1774,7 @@ def _reference_files(w: _World) -> dict[str, bytes]:
         ),
         # Level of care comes pipe-delimited with X12 dates from the utilisation system.
         "level_of_care.csv": _csv_bytes(
-            ("member_id", "loc_category", "loc_type", "start_date", "end_date"),
+            REFERENCE_COLUMNS["level_of_care"],
             [
                 [m.member_id, s.category, s.loc_type, d(s.start, X12), d(s.end, X12)]
                 for m in members
@@ -1793,16 +1783,7 @@ def _reference_files(w: _World) -> dict[str, bytes]:
             delimiter="|",
         ),
         "treatment_plans.csv": _csv_bytes(
-            (
-                "plan_id",
-                "member_id",
-                "start_date",
-                "end_date",
-                "includes_pps",
-                "signed_date",
-                "practitioner_npi",
-                "practitioner_license_type",
-            ),
+            REFERENCE_COLUMNS["treatment_plans"],
             [
                 [
                     p.plan_id,
@@ -1819,7 +1800,7 @@ def _reference_files(w: _World) -> dict[str, bytes]:
             ],
         ),
         "consents.csv": _csv_bytes(
-            ("member_id", "consent_type", "signed_date", "revoked_date"),
+            REFERENCE_COLUMNS["consents"],
             [
                 [m.member_id, c.consent_type, d(c.signed, US), d(c.revoked, US)]
                 for m in members
@@ -1827,15 +1808,7 @@ def _reference_files(w: _World) -> dict[str, bytes]:
             ],
         ),
         "caregivers.csv": _csv_bytes(
-            (
-                "caregiver_id",
-                "member_id",
-                "relationship",
-                "date_of_birth",
-                "medicaid_id",
-                "start_date",
-                "end_date",
-            ),
+            REFERENCE_COLUMNS["caregivers"],
             [
                 [
                     cg.caregiver_id,
@@ -1851,19 +1824,12 @@ def _reference_files(w: _World) -> dict[str, bytes]:
             ],
         ),
         "service_participants.csv": _csv_bytes(
-            (
-                "payer",
-                "claim_id",
-                "claim_line_number",
-                "caregiver_id",
-                "non_medicaid_participant",
-                "direct_benefit_documented",
-            ),
+            REFERENCE_COLUMNS["service_participants"],
             participants,
         ),
         # Healthy Blue has not implemented yet; Sunflower implemented after paying some lines.
         "mco_implementation.csv": _csv_bytes(
-            ("payer", "implemented_date", "reprocessing_completed_date"),
+            REFERENCE_COLUMNS["mco_implementation"],
             [
                 ["AETNA", "2023-03-01", "2023-10-31"],
                 ["SUNFLOWER", "2023-07-01", ""],
