@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CLAIM_COLUMNS: tuple[str, ...] = (
     "claim_id",
@@ -26,6 +26,18 @@ CLAIM_COLUMNS: tuple[str, ...] = (
     "session_id",
 )
 
+REQUIRED_CLAIM_COLUMNS: tuple[str, ...] = (
+    "claim_id",
+    "claim_line_number",
+    "member_id",
+    "billing_npi",
+    "hcpcs_code",
+    "claim_line_start_date",
+    "service_unit_quantity",
+    "paid_amount",
+    "paid_date",
+)
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -43,35 +55,16 @@ class Dataset:
     amount_columns: tuple[str, ...] = ()
     quantity_columns: tuple[str, ...] = ()
     required_file: bool = True
-    upper_columns: tuple[str, ...] = field(default=())
+    upper_columns: tuple[str, ...] = ()
 
 
 CLAIMS = Dataset(
     name="claims",
     table="raw.claim_lines",
     columns=CLAIM_COLUMNS,
-    required_columns=(
-        "claim_id",
-        "claim_line_number",
-        "member_id",
-        "billing_npi",
-        "hcpcs_code",
-        "claim_line_start_date",
-        "service_unit_quantity",
-        "paid_amount",
-        "paid_date",
-    ),
-    key_columns=(
-        "claim_id",
-        "claim_line_number",
-        "member_id",
-        "billing_npi",
-        "hcpcs_code",
-        "claim_line_start_date",
-        "service_unit_quantity",
-        "paid_amount",
-        "paid_date",
-    ),
+    # the contract's required claim columns must be in the header and non-blank on every row
+    required_columns=REQUIRED_CLAIM_COLUMNS,
+    key_columns=REQUIRED_CLAIM_COLUMNS,
     date_columns=("claim_line_start_date", "claim_line_end_date", "paid_date"),
     integer_columns=("claim_line_number",),
     amount_columns=("paid_amount",),
