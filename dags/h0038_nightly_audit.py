@@ -122,7 +122,7 @@ def h0038_nightly_audit() -> None:
         return task_versions(locations_from_env().db_file)
 
     @task(pool=DUCKDB_POOL)
-    def facts(current_claims: int) -> str:
+    def facts(corrected_chains: int) -> str:
         from pipelines.audit import task_facts
         from pipelines.config import locations_from_env
 
@@ -188,9 +188,9 @@ def h0038_nightly_audit() -> None:
     new_payers = load_references(stage_landing())
     audit_run = new_payers["audit_run"]
     loaded = ingest.partial(audit_run=audit_run).expand(payer=new_payers)
-    current_claims = versions()
-    loaded >> current_claims
-    facts_path = facts(current_claims)
+    corrected_chains = versions()
+    loaded >> corrected_chains
+    facts_path = facts(corrected_chains)
     findings_path = validate(facts_path)
     written = report(audit_run, reprocessing_log(audit_run, facts_path, findings_path))
     # the report task removes the run's work files, which the Data Docs read first

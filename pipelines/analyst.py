@@ -13,6 +13,7 @@ from pipelines.db import execute, scalar, transaction
 from pipelines.facts import build_facts_from_db
 from pipelines.reports import all_findings
 from pipelines.rules import evaluate, load_suite_definition
+from pipelines.versions import claim_version
 
 # what the console shows of a finding: no member ID (the CSV export carries it)
 CONSOLE_COLUMNS = [
@@ -116,15 +117,10 @@ def explain(
 ) -> str:
     """Each rule the line breaks or passes, with the evidence the audit used."""
     payer = payer.upper()
-    version = execute(
-        con,
-        "select chain_root_id, is_current, claim_frequency_code, paid_date "
-        "from audit.claim_versions where payer = $payer and claim_id = $claim",
-        {"payer": payer, "claim": claim_id},
-    )
-    if not version:
+    version = claim_version(con, payer, claim_id)
+    if version is None:
         raise NotFound(f"no claim {claim_id} from {payer} in the database")
-    root, is_current, frequency, paid = version[0]
+    root, is_current, frequency, paid = version
     lines = [f"{payer} claim {claim_id}: frequency {frequency}, paid {paid}, chain {root}"]
     if not is_current:
         lines.append("  not the current version of its chain (voided or replaced): no rule applies")

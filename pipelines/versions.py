@@ -10,9 +10,24 @@ from pipelines.db import run_sql_file, scalar
 
 
 def rebuild_claim_versions(con: duckdb.DuckDBPyConnection) -> int:
-    """Recompute which version of each claim chain is current; returns the current claims."""
+    """Recompute which version of each corrected claim chain is current; returns the chains.
+
+    A claim outside audit.claim_versions has no correction: it is its own, current, chain.
+    """
     run_sql_file(con, "versions/claim_versions.sql")
-    return int(scalar(con, "select count(*) from audit.claim_versions where is_current"))
+    return int(
+        scalar(con, "select count(distinct (payer, chain_root_id)) from audit.claim_versions")
+    )
+
+
+def claim_version(
+    con: duckdb.DuckDBPyConnection, payer: str, claim_id: str
+) -> tuple[str, bool, str, object] | None:
+    """One claim's chain root, whether it is current, its frequency code and paid date."""
+    rows = con.execute(
+        read_sql("versions/claim_version.sql"), {"payer": payer, "claim_id": claim_id}
+    ).fetchall()
+    return rows[0] if rows else None
 
 
 def current_in_scope_lines(con: duckdb.DuckDBPyConnection, policy: Policy) -> pl.DataFrame:

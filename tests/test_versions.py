@@ -121,3 +121,28 @@ def test_lines_correspond_by_line_number_and_a_redelivered_line_replaces_its_cop
     second = audit(world, tmp_path)
     pps001 = second.filter(pl.col("rule_id") == "PPS001")
     assert pps001["status"].to_list() == ["resolved_data_corrected"]
+
+
+def test_a_line_sent_again_under_another_code_leaves_scope(tmp_path: Path) -> None:
+    world = _world()
+    world.line("AETNA", "K1", ADULT, paid_date="2023-05-10")
+    world.line("AETNA", "K1", ADULT, paid_date="2023-05-10", claim_line_number="2")
+    first = audit(world, tmp_path)
+    assert flagged(first, "PPS009") == {("AETNA", "K1")}
+    # the MCO corrects line 2's code in a later file: that copy is no longer H0038
+    world.claims["AETNA"] = []
+    world.line("AETNA", "K1", ADULT, paid_date="2023-05-10", claim_line_number="2")
+    world.claims["AETNA"][-1]["hcpcs_code"] = "90837"
+    second = audit(world, tmp_path).filter(pl.col("rule_id") == "PPS009")
+    statuses = dict(zip(second["claim_line_number"], second["status"], strict=True))
+    assert statuses == {"1": "open", "2": "resolved_data_corrected"}
+
+
+def test_claim_paid_date_comes_from_the_lowest_line_even_another_service(tmp_path: Path) -> None:
+    world = _world()
+    world.line("AETNA", "P1", ADULT, paid_date="2023-04-01", hcpcs_code="90837")
+    world.line("AETNA", "P1", ADULT, paid_date="2023-05-10", claim_line_number="2")
+    world.line("AETNA", "P2", ADULT, paid_date="2023-05-10")
+    findings = audit(world, tmp_path).filter(pl.col("rule_id") == "PPS009")
+    paid = dict(zip(findings["claim_id"], findings["paid_date"], strict=True))
+    assert paid == {"P1": "2023-04-01", "P2": "2023-05-10"}

@@ -3,7 +3,8 @@
 
 create or replace temp table finding_changes as
 with previous_state as (
-    select findings.*, coalesce(version.is_current, false) as claim_is_current
+    -- a claim outside claim_versions has no correction: it is current
+    select findings.*, coalesce(version.is_current, true) as claim_is_current
     from audit.findings as findings
     left join audit.claim_versions as version using (payer, claim_id)
 ),

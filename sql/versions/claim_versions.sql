@@ -1,14 +1,37 @@
--- rebuild the current version of every claim chain (rules.md, "Scope").
+-- rebuild the current version of every corrected claim chain (rules.md, "Scope").
 -- a chain is a root claim and every replacement (7) or void (8) that names it, directly or
 -- through another correction; the newest correction (paid date, then delivery order) decides.
+-- only claims of chains with a correction are kept: any other claim is its own chain root and
+-- current. Those are nearly all claims, and never reading their lines keeps this step small.
 
 delete from audit.claim_versions;
 
 insert into audit.claim_versions
-with recursive claim_header as (
+with recursive chain_claim as (
+    -- claims with a line marked as a correction, and the claims such lines name
+    select distinct payer, claim_id
+    from raw.claim_lines
+    where claim_frequency_code in ('7', '8')
+    union
+    select distinct payer, original_claim_id
+    from raw.claim_lines
+    where claim_frequency_code in ('7', '8') and original_claim_id is not null
+),
+latest_chain_line as (
+    -- a line delivered again under the same key replaces the earlier copy
+    select line.payer, line.claim_id, line.claim_line_number, line.claim_frequency_code,
+        line.original_claim_id, line.paid_date, line.delivery_id
+    from raw.claim_lines as line
+    semi join chain_claim using (payer, claim_id)
+    qualify row_number() over (
+        partition by line.payer, line.claim_id, line.claim_line_number
+        order by line.delivery_id desc, line.source_row desc
+    ) = 1
+),
+claim_header as (
     -- claim-level values are read from the claim's lowest line number
     select payer, claim_id, claim_frequency_code, original_claim_id, paid_date, delivery_id
-    from raw.latest_claim_lines
+    from latest_chain_line
     qualify row_number() over (partition by payer, claim_id order by claim_line_number) = 1
 ),
 correction as (

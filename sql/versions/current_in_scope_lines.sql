@@ -1,9 +1,40 @@
--- the in-scope lines: H0038 (trimmed, any case) on the current version of a paid claim
+-- the in-scope lines: H0038 (trimmed, any case) on the current version of a paid claim.
+-- claims absent from audit.claim_versions have no correction: they are current.
+with h0038_copy as (
+    select *
+    from raw.claim_lines
+    where upper(trim(hcpcs_code)) = $hcpcs_code
+),
+latest_h0038_line as (
+    -- a later copy of the same line, under any code, replaces this one
+    select copy.*
+    from h0038_copy as copy
+    anti join raw.claim_lines as later
+        on later.payer = copy.payer
+        and later.claim_id = copy.claim_id
+        and later.claim_line_number = copy.claim_line_number
+        and (
+            later.delivery_id > copy.delivery_id
+            or (later.delivery_id = copy.delivery_id and later.source_row > copy.source_row)
+        )
+),
+in_scope_claim as (
+    select distinct payer, claim_id from latest_h0038_line
+),
+claim_paid_date as (
+    -- claim-level: the paid date of the latest copy of the claim's lowest line number
+    select line.payer, line.claim_id, arg_min(
+        line.paid_date, (line.claim_line_number, -line.delivery_id, -line.source_row)
+    ) as paid_date
+    from raw.claim_lines as line
+    semi join in_scope_claim using (payer, claim_id)
+    group by line.payer, line.claim_id
+)
 select
     line.payer,
     line.claim_id,
     line.claim_line_number,
-    version.chain_root_id,
+    coalesce(version.chain_root_id, line.claim_id) as chain_root_id,
     line.member_id,
     coalesce(line.rendering_npi, line.billing_npi) as peer_npi,
     line.rendering_npi,
@@ -18,12 +49,11 @@ select
     line.place_of_service_code,
     line.service_unit_quantity,
     line.paid_amount,
-    version.paid_date,
+    claim.paid_date,
     line.session_id,
     line.delivery_id,
     line.source_row
-from raw.latest_claim_lines as line
-join audit.claim_versions as version
-    on version.payer = line.payer and version.claim_id = line.claim_id
-where version.is_current
-    and upper(trim(line.hcpcs_code)) = $hcpcs_code
+from latest_h0038_line as line
+join claim_paid_date as claim using (payer, claim_id)
+left join audit.claim_versions as version using (payer, claim_id)
+where coalesce(version.is_current, true)
