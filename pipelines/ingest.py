@@ -10,17 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from pipelines.datasets import CLAIMS, REFERENCE_DATASETS, Dataset
 from pipelines.db import execute, scalar
 from pipelines.readers import (
     ROW_COLUMN,
+    FileRead,
     FileRejected,
+    all_rows,
     read_delivery,
 )
 from pipelines.values import REASON, TypedRows, finish_claim_rows, type_rows
@@ -181,9 +186,15 @@ def _next_delivery_id(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _record(
-    con: duckdb.DuckDBPyConnection, outcome: FileOutcome, sha: str, loaded_on: dt.date, run_id: int
+    con: duckdb.DuckDBPyConnection,
+    outcome: FileOutcome,
+    sha: str,
+    loaded_on: dt.date,
+    run_id: int,
+    delivery_id: int | None = None,
 ) -> int:
-    delivery_id = _next_delivery_id(con)
+    if delivery_id is None:
+        delivery_id = _next_delivery_id(con)
     execute(
         con,
         "insert into audit.deliveries values "
@@ -263,15 +274,12 @@ def _reject(
     return outcome
 
 
-def _read_and_type(path: Path, dataset: Dataset) -> tuple[TypedRows, pl.DataFrame]:
+def _open(path: Path, dataset: Dataset) -> FileRead:
     read = read_delivery(path)
-    missing = [c for c in dataset.required_columns if c not in read.rows.columns]
+    missing = [c for c in dataset.required_columns if c not in read.columns]
     if missing:
         raise FileRejected(f"line 1 (header): required column(s) {', '.join(missing)} missing")
-    # an empty reference snapshot is data (nobody in care); an empty extract is a mistake
-    if dataset is CLAIMS and read.rows.height == 0 and read.rejects.height == 0:
-        raise FileRejected("the file has a header but no data rows")
-    return type_rows(read.rows, dataset, read.delimiter), read.rejects
+    return read
 
 
 def _quarantine(
@@ -294,8 +302,10 @@ def _quarantine(
     con.unregister("quarantined_rows")
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    con.register("incoming_rows", frame)
+def _insert(
+    con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | pa.RecordBatchReader
+) -> None:
+    con.register("incoming_rows", rows)
     # table names come from the fixed dataset catalog, never from input
     execute(con, f"insert into {table} by name select * from incoming_rows")
     con.unregister("incoming_rows")
@@ -316,9 +326,11 @@ def _load_reference(
         outcome.status = "already_loaded"
         return outcome
     try:
-        typed, rejects = _read_and_type(path, dataset)
+        read = _open(path, dataset)
     except FileRejected as rejection:
         return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
+    # an empty reference snapshot is data (nobody in care)
+    typed, rejects = type_rows(all_rows(read), dataset, read.delimiter), read.rejects
     _count(outcome, typed, rejects)
     delivery_id = _record(con, outcome, sha, loaded_on, run_id)
     # a reference file is a full snapshot: it replaces the previous one
@@ -336,6 +348,41 @@ def _count(outcome: FileOutcome, typed: TypedRows, rejects: pl.DataFrame) -> Non
     outcome.rows_loaded = typed.loaded.height
     outcome.rows_quarantined = typed.quarantined.height + rejects.height
     outcome.rows_read = outcome.rows_loaded + outcome.rows_quarantined
+
+
+def _insert_claim_batches(
+    con: duckdb.DuckDBPyConnection,
+    read: FileRead,
+    payer: str,
+    delivery_id: int,
+    outcome: FileOutcome,
+) -> list[pl.DataFrame]:
+    """Type the file a batch at a time, inserting the batches as one stream.
+
+    One insert of a stream is as fast as one insert of the whole file (many small inserts
+    take twice as long) while only a batch is held in memory. Returns the rows set aside.
+    """
+    quarantined: list[pl.DataFrame] = []
+
+    def typed_batches() -> Iterator[pa.RecordBatch]:
+        for batch in read.batches:
+            typed = type_rows(batch, CLAIMS, read.delimiter)
+            quarantined.append(typed.quarantined)
+            lines = finish_claim_rows(typed.loaded, payer)
+            outcome.payer_mismatches += lines.filter(
+                pl.col("payer_in_file").is_not_null()
+                & (pl.col("payer_in_file").str.to_uppercase() != payer)
+            ).height
+            outcome.rows_loaded += lines.height
+            delivery = pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")
+            yield from lines.with_columns(delivery).to_arrow().to_batches()
+
+    batches = typed_batches()
+    first = next(batches, None)
+    if first is not None:
+        stream = pa.RecordBatchReader.from_batches(first.schema, chain([first], batches))
+        _insert(con, CLAIMS.table, stream)
+    return quarantined
 
 
 def _load_claims(
@@ -362,23 +409,21 @@ def _load_claims(
             raise FileRejected(
                 f"payer folder '{relative[0]}' is not an MCO listed in mco_implementation.csv"
             )
-        typed, rejects = _read_and_type(path, CLAIMS)
+        read = _open(path, CLAIMS)
     except FileRejected as rejection:
         return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
     assert payer is not None
-    lines = finish_claim_rows(typed.loaded, payer)
-    outcome.payer_mismatches = lines.filter(
-        pl.col("payer_in_file").is_not_null()
-        & (pl.col("payer_in_file").str.to_uppercase() != payer)
-    ).height
-    _count(outcome, typed, rejects)
-    delivery_id = _record(con, outcome, sha, loaded_on, run_id)
-    _insert(
-        con,
-        CLAIMS.table,
-        lines.with_columns(pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")),
-    )
-    _quarantine(con, delivery_id, source_file, [rejects, typed.quarantined])
+    delivery_id = _next_delivery_id(con)
+    quarantined = [read.rejects, *_insert_claim_batches(con, read, payer, delivery_id, outcome)]
+    outcome.rows_quarantined = sum(frame.height for frame in quarantined)
+    outcome.rows_read = outcome.rows_loaded + outcome.rows_quarantined
+    if outcome.rows_read == 0:
+        # an empty extract is a mistake (nothing was inserted)
+        return _reject(
+            con, outcome, "the file has a header but no data rows", sha, loaded_on, run_id
+        )
+    _record(con, outcome, sha, loaded_on, run_id, delivery_id)
+    _quarantine(con, delivery_id, source_file, quarantined)
     log.info(
         "loaded %s: %d rows read, %d loaded, %d quarantined",
         source_file,

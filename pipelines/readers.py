@@ -7,6 +7,7 @@ row by row, so that one bad value quarantines one row and not the file.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import polars as pl
 
 ROW_COLUMN = "source_row"
+BATCH_ROWS = 500_000  # rows typed and inserted at a time: bounds memory on large extracts
 TEXT_SUFFIXES = {".csv", ".txt"}
 PARQUET_SUFFIXES = {".parquet"}
 X12_SUFFIXES = {".837", ".x12", ".edi"}
@@ -36,9 +38,11 @@ class FileRejected(Exception):
 
 @dataclass(frozen=True)
 class FileRead:
-    rows: pl.DataFrame  # text columns named as in the header (lowercased) + source_row
+    columns: list[str]  # as named in the header (lowercased)
     rejects: pl.DataFrame  # source_row, reason, raw_row: rows the reader could not split
     delimiter: str
+    # text columns + source_row, in file order, a bounded number of rows at a time
+    batches: Iterator[pl.DataFrame]
 
 
 def read_delivery(path: Path) -> FileRead:
@@ -80,28 +84,29 @@ def _column_names(header: list[str]) -> list[str]:
 
 def _read_text(path: Path) -> FileRead:
     names, delimiter = _header_names(path)
-    # a private connection per file: DuckDB's reject tables accumulate per connection
+    # a private connection per file: DuckDB's reject tables accumulate per connection. The
+    # file is split into a table there first, so that its rejects are known before any row
+    # is handed on, and the rows then leave in batches that bound the memory typing needs.
     reader = duckdb.connect()
     try:
-        rows = reader.sql(
-            "select * from read_csv($path, header = true, delim = $delim, quote = '\"', "
-            "escape = '\"', columns = $columns, auto_detect = false, strict_mode = true, "
-            "store_rejects = true, encoding = 'utf-8')",
-            params={
+        reader.execute(
+            "create table delivered as select * from read_csv($path, header = true, "
+            "delim = $delim, quote = '\"', escape = '\"', columns = $columns, "
+            "auto_detect = false, strict_mode = true, store_rejects = true, encoding = 'utf-8')",
+            {
                 "path": str(path),
                 "delim": delimiter,
                 "columns": dict.fromkeys(names, "varchar"),
             },
-        ).pl()
+        )
         rejects = reader.sql(
             "select line as source_row, any_value(error_type) as error_type, "
             "any_value(csv_line) as raw_row from reject_errors group by line order by line"
         ).pl()
     except duckdb.Error:
+        reader.close()
         # mixed line endings and the like defeat the fast reader: read line by line instead
         return _read_text_line_by_line(path, names, delimiter)
-    finally:
-        reader.close()
     rejects = rejects.select(
         pl.col("source_row").cast(pl.Int64),
         pl.col("error_type")
@@ -109,8 +114,30 @@ def _read_text(path: Path) -> FileRead:
         .alias("reason"),
         "raw_row",
     )
-    rows = rows.with_columns(_physical_lines(rows.height, rejects["source_row"]).alias(ROW_COLUMN))
-    return FileRead(rows=rows, rejects=rejects, delimiter=delimiter)
+    return FileRead(
+        columns=names,
+        rejects=rejects,
+        delimiter=delimiter,
+        batches=_batches_from(reader, rejects["source_row"]),
+    )
+
+
+def _batches_from(
+    reader: duckdb.DuckDBPyConnection, rejected_lines: pl.Series
+) -> Iterator[pl.DataFrame]:
+    """The split rows in file order, each with its physical line; closes the reader."""
+    try:
+        # the reader keeps insertion order, so the table comes back as the file was
+        batches = reader.sql("select * from delivered").to_arrow_reader(BATCH_ROWS)
+        rows_before = 0
+        for batch in batches or ():
+            rows = pl.DataFrame(pl.from_arrow(batch))
+            yield rows.with_columns(
+                _physical_lines(rows_before, rows.height, rejected_lines).alias(ROW_COLUMN)
+            )
+            rows_before += rows.height
+    finally:
+        reader.close()
 
 
 def _read_text_line_by_line(path: Path, names: list[str], delimiter: str) -> FileRead:
@@ -142,16 +169,17 @@ def _read_text_line_by_line(path: Path, names: list[str], delimiter: str) -> Fil
         schema={"source_row": pl.Int64, "reason": pl.String, "raw_row": pl.String},
         orient="row",
     )
-    return FileRead(rows=rows, rejects=rejects, delimiter=delimiter)
+    return FileRead(names, rejects, delimiter, _in_batches(rows))
 
 
-def _physical_lines(row_count: int, rejected_lines: pl.Series) -> pl.Series:
+def _physical_lines(rows_before: int, row_count: int, rejected_lines: pl.Series) -> pl.Series:
     """The file line of each loaded row: its ordinal, past the header and the rejected lines.
 
     Rows come back in file order; a rejected line r_i (1-based, header = line 1) sits after
     r_i - i - 1 loaded rows, so loaded row k lands after every reject with fewer rows before it.
+    `rows_before` loaded rows came in earlier batches.
     """
-    ordinals = np.arange(1, row_count + 1, dtype=np.int64)
+    ordinals = np.arange(rows_before + 1, rows_before + row_count + 1, dtype=np.int64)
     lines = np.sort(rejected_lines.to_numpy().astype(np.int64))
     rows_before_reject = lines - np.arange(1, lines.size + 1) - 1
     rejects_before = np.searchsorted(rows_before_reject, ordinals, side="left")
@@ -166,7 +194,7 @@ def _read_parquet(path: Path) -> FileRead:
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns), strict=True)))
     rows = frame.select(pl.all().cast(pl.String)).with_row_index(ROW_COLUMN, offset=1)
     rows = rows.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
-    return FileRead(rows=rows, rejects=_no_rejects(), delimiter=",")
+    return FileRead(list(frame.columns), _no_rejects(), ",", _in_batches(rows))
 
 
 def _read_x12(path: Path) -> FileRead:
@@ -176,7 +204,18 @@ def _read_x12(path: Path) -> FileRead:
         rows = read_837p(path)
     except ValueError as error:
         raise FileRejected(str(error)) from error
-    return FileRead(rows=rows, rejects=_no_rejects(), delimiter="*")
+    columns = [c for c in rows.columns if c != ROW_COLUMN]
+    return FileRead(columns, _no_rejects(), "*", _in_batches(rows))
+
+
+def _in_batches(rows: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    yield from rows.iter_slices(BATCH_ROWS)
+
+
+def all_rows(read: FileRead) -> pl.DataFrame:
+    """Every batch as one frame (reference snapshots are small); empty with the columns."""
+    empty = pl.DataFrame(schema={**dict.fromkeys(read.columns, pl.String), ROW_COLUMN: pl.Int64})
+    return pl.concat([empty, *read.batches], how="vertical")
 
 
 def _no_rejects() -> pl.DataFrame:

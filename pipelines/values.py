@@ -21,10 +21,14 @@ class TypedRows:
 
 
 def parse_date(column: str) -> pl.Expr:
+    """The first format that reads the text; each later format sees only what is left."""
     text = pl.col(column)
-    return pl.coalesce(
-        [text.str.strptime(pl.Date, fmt, strict=False, exact=True) for fmt in DATE_FORMATS]
-    )
+    parsed = text.str.strptime(pl.Date, DATE_FORMATS[0], strict=False, exact=True)
+    for fmt in DATE_FORMATS[1:]:
+        # parsing nulls is nearly free: a file in one format pays for one format
+        left = pl.when(parsed.is_null()).then(text)
+        parsed = parsed.fill_null(left.str.strptime(pl.Date, fmt, strict=False, exact=True))
+    return parsed
 
 
 def typed_name(column: str) -> str:
@@ -38,15 +42,11 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
     """
     contract = list(dataset.columns)
     extras = [c for c in rows.columns if c not in contract and c != ROW_COLUMN]
-    raw_row = pl.concat_str(
-        [pl.col(c).fill_null("") for c in rows.columns if c != ROW_COLUMN], separator=delimiter
-    )
     text = rows.with_columns(
         [pl.lit(None, dtype=pl.String).alias(c) for c in contract if c not in rows.columns]
     ).with_columns(
         # blank and whitespace-only values are absent values
         [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract]
-        + [raw_row.alias(RAW_ROW)]
     )
     parsed = text.with_columns(
         [parse_date(c).alias(typed_name(c)) for c in dataset.date_columns]
@@ -91,10 +91,16 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
         in_file = pl.col("payer").str.strip_chars() if "payer" in rows.columns else pl.lit(None)
         typed = typed.with_columns(in_file.cast(pl.String).alias("payer_in_file"))
         kept.append("payer_in_file")
-    bad = pl.col(REASON).is_not_null()
+    bad = typed.get_column(REASON).is_not_null()
+    # the row as it came, rebuilt only for the few rows set aside
+    raw_row = pl.concat_str(
+        [pl.col(c).fill_null("") for c in rows.columns if c != ROW_COLUMN], separator=delimiter
+    )
     return TypedRows(
         loaded=typed.filter(~bad).select(kept),
-        quarantined=typed.filter(bad).select(ROW_COLUMN, REASON, RAW_ROW),
+        quarantined=rows.filter(bad).select(
+            ROW_COLUMN, typed.get_column(REASON).filter(bad), raw_row.alias(RAW_ROW)
+        ),
     )
 
 

@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from pipelines import readers
 from pipelines.audit import run_audit
 from pipelines.config import load_policy
 from pipelines.datasets import CLAIM_COLUMNS
@@ -183,7 +184,12 @@ def test_known_name_with_new_content_is_a_new_delivery(tmp_path: Path) -> None:
     assert ("AETNA", "LATE") in flagged(findings, "PPS009")
 
 
-def test_bad_rows_are_quarantined_with_reasons_and_good_rows_audited(tmp_path: Path) -> None:
+# a batch of 2 rows puts the rejected lines in later batches than the rows around them
+@pytest.mark.parametrize("batch_rows", [readers.BATCH_ROWS, 2])
+def test_bad_rows_are_quarantined_with_reasons_and_good_rows_audited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int
+) -> None:
+    monkeypatch.setattr(readers, "BATCH_ROWS", batch_rows)
     world = _world()
     world.line("AETNA", "GOOD", ADULT)
     world.line("AETNA", "BAD_DATE", ADULT, claim_line_start_date="2023-02-30")
