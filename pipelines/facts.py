@@ -108,7 +108,15 @@ def _evidence_only_where_broken(facts: pl.DataFrame) -> pl.DataFrame:
 
 
 def _attach(facts: pl.DataFrame, evidence: pl.DataFrame) -> pl.DataFrame:
-    return facts.join(evidence, on=LINE, how="left")
+    """Evidence keyed by line, lined up beside the facts: only its own columns are gathered."""
+    aligned = facts.select(LINE).join(evidence, on=LINE, how="left", maintain_order="left")
+    return facts.hstack(aligned.drop(LINE))
+
+
+def _look_up(facts: pl.DataFrame, table: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Columns of a table with one row per `key`, lined up beside the facts."""
+    aligned = facts.select(key).join(table, on=key, how="left", maintain_order="left")
+    return facts.hstack(aligned.drop(key))
 
 
 def _covers(start: str, end: str, day: pl.Expr) -> pl.Expr:
@@ -326,14 +334,15 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
             .fill_null(False)
             .alias("_apart")
         )
-        .group_by(LINE)
+        # sorted once, so that each line's IDs join in order without a sort per line
+        .sort(LINE, "caregiver_id")
+        .group_by(LINE, maintain_order=True)
         .agg(
             pl.col("_apart").any().alias("_any_apart"),
             pl.col("caregiver_date_of_birth").is_null().any().alias("_candidate_without_dob"),
-            pl.col("caregiver_id").sort().str.join(", ").alias("candidate_caregivers"),
+            pl.col("caregiver_id").str.join(", ").alias("candidate_caregivers"),
             pl.col("caregiver_id")
             .filter(pl.col("caregiver_date_of_birth").is_null())
-            .sort()
             .str.join(", ")
             .alias("_without_dob"),
         )
@@ -403,9 +412,9 @@ def _member_billed(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.Da
         .rename({"medicaid_id": "member_id"})
     )
     facts = (
-        facts.join(members, on="member_id", how="left")
+        _look_up(facts, members, "member_id")
         .pipe(_attach, enrolled)
-        .join(caregiver_ids, on="member_id", how="left")
+        .pipe(_look_up, caregiver_ids, "member_id")
         .with_columns(pl.col("member_on_file", "member_eligible_on_dos").fill_null(False))
     )
     dos = _date_text("service_date")
@@ -461,22 +470,27 @@ def _treatment_plan(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.D
             )
         )
     )
-    plans = (
+    covering = (
         facts.select(LINE, "member_id", "service_date")
         .join(ref.treatment_plans, on="member_id")
         .filter(_covers("start_date", "end_date", dos))
+        .with_columns((includes & signed & licensed).fill_null(False).alias("_ok"))
+    )
+    in_force = covering.group_by(LINE).agg(pl.col("_ok").any().alias("treatment_plan_in_force"))
+    # reasons are evidence: written only for the lines no plan covers properly
+    reasons = (
+        covering.filter(~pl.col("_ok").any().over(LINE))
         .with_columns(pl.col("plan_id").fill_null("(no plan ID)").alias("plan_label"))
-        .with_columns(
-            (includes & signed & licensed).fill_null(False).alias("_ok"), why_not.alias("_why")
-        )
+        .with_columns(why_not.alias("_why"))
         .sort(LINE, "plan_label")
         .group_by(LINE, maintain_order=True)
-        .agg(
-            pl.col("_ok").any().alias("treatment_plan_in_force"),
-            pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"),
-        )
+        .agg(pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"))
     )
-    facts = _attach(facts, plans).with_columns(pl.col("treatment_plan_in_force").fill_null(False))
+    facts = (
+        _attach(facts, in_force)
+        .pipe(_attach, reasons)
+        .with_columns(pl.col("treatment_plan_in_force").fill_null(False))
+    )
     evidence = (
         pl.when(pl.col("_why_not").is_null() | (pl.col("_why_not") == ""))
         .then(
@@ -589,7 +603,10 @@ def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataF
         "_modifier_set",
         "service_unit_quantity",
     ]
-    copies = facts.with_columns(modifier_set.alias("_modifier_set")).select(
+    # only lines that share all but the modifiers can be copies: the set is built for those
+    coarse = [c for c in same_service if c != "_modifier_set"]
+    maybe_copies = facts.filter(pl.struct(coarse).is_duplicated())
+    copies = maybe_copies.with_columns(modifier_set.alias("_modifier_set")).select(
         LINE, *same_service, "payer", "claim_id", "claim_line_number", "paid_date"
     )
     # the earliest-paid claim (ties: smallest claim_id) keeps its copy; the others are flagged
@@ -631,27 +648,35 @@ def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataF
 
 
 def _mco_assignment(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    assigned = (
+    enrolled = (
         facts.select(LINE, "member_id", "service_date", "payer")
         .join(ref.enrollment.rename({"payer": "enrolled_payer"}), on="member_id")
         .filter(_covers("start_date", "end_date", pl.col("service_date")))
-        .group_by(LINE)
-        .agg(
-            (pl.col("enrolled_payer") == pl.col("payer")).any().alias("_with_payer"),
-            pl.col("enrolled_payer").unique().sort().str.join(", ").alias("_enrolled_with"),
+        .with_columns((pl.col("enrolled_payer") == pl.col("payer")).alias("_with_payer"))
+    )
+    # the list of MCOs is evidence: spelled out only for the lines enrolled elsewhere
+    elsewhere = (
+        enrolled.filter(~pl.col("_with_payer").any().over(LINE))
+        .sort(LINE, "enrolled_payer")
+        .group_by(LINE, maintain_order=True)
+        .agg(pl.col("enrolled_payer").unique(maintain_order=True).str.join(", "))
+        .select(
+            LINE,
+            pl.lit(False).alias("enrolled_with_paying_mco"),
+            pl.col("enrolled_payer").alias("_enrolled_with"),
         )
     )
-    facts = _attach(facts, assigned)
+    facts = _attach(facts, elsewhere)
     return facts.with_columns(
         # enrolled nowhere on the DOS is PPS007's business alone
-        (pl.col("_with_payer").fill_null(True)).alias("enrolled_with_paying_mco"),
+        pl.col("enrolled_with_paying_mco").fill_null(True),
         pl.format(
             "member enrolled with {}, not {}, on DOS {}",
             "_enrolled_with",
             "payer",
             _date_text("service_date"),
         ).alias("mco_assignment_evidence"),
-    ).drop("_with_payer", "_enrolled_with")
+    ).drop("_enrolled_with")
 
 
 # MCO implementation -----------------------------------------------------------------------
