@@ -274,8 +274,8 @@ def _reject(
     return outcome
 
 
-def _open(path: Path, dataset: Dataset) -> FileRead:
-    read = read_delivery(path)
+def _open(path: Path, dataset: Dataset, *, careful: bool = False) -> FileRead:
+    read = read_delivery(path, careful=careful)
     missing = [c for c in dataset.required_columns if c not in read.columns]
     if missing:
         raise FileRejected(f"line 1 (header): required column(s) {', '.join(missing)} missing")
@@ -326,7 +326,7 @@ def _load_reference(
         outcome.status = "already_loaded"
         return outcome
     try:
-        read = _open(path, dataset)
+        read = _open(path, dataset, careful=True)  # small: no need to stream
     except FileRejected as rejection:
         return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
     # an empty reference snapshot is data (nobody in care)
@@ -348,6 +348,25 @@ def _count(outcome: FileOutcome, typed: TypedRows, rejects: pl.DataFrame) -> Non
     outcome.rows_loaded = typed.loaded.height
     outcome.rows_quarantined = typed.quarantined.height + rejects.height
     outcome.rows_read = outcome.rows_loaded + outcome.rows_quarantined
+
+
+def _insert_claim_rows(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    read: FileRead,
+    payer: str,
+    delivery_id: int,
+    outcome: FileOutcome,
+) -> list[pl.DataFrame]:
+    """Insert the file's claim lines; returns the rows set aside (reader rejects included)."""
+    quarantined = _insert_claim_batches(con, read, payer, delivery_id, outcome)
+    if not read.batches.intact:
+        # rare: rows the fast reader could not split; start over with the careful reader
+        execute(con, "delete from raw.claim_lines where delivery_id = $id", {"id": delivery_id})
+        outcome.rows_loaded = outcome.payer_mismatches = 0
+        read = read_delivery(path, careful=True)
+        quarantined = _insert_claim_batches(con, read, payer, delivery_id, outcome)
+    return [read.rejects, *quarantined]
 
 
 def _insert_claim_batches(
@@ -414,7 +433,7 @@ def _load_claims(
         return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
     assert payer is not None
     delivery_id = _next_delivery_id(con)
-    quarantined = [read.rejects, *_insert_claim_batches(con, read, payer, delivery_id, outcome)]
+    quarantined = _insert_claim_rows(con, path, read, payer, delivery_id, outcome)
     outcome.rows_quarantined = sum(frame.height for frame in quarantined)
     outcome.rows_read = outcome.rows_loaded + outcome.rows_quarantined
     if outcome.rows_read == 0:

@@ -7,13 +7,15 @@ row by row, so that one bad value quarantines one row and not the file.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
+
+from pipelines.db import scalar
 
 ROW_COLUMN = "source_row"
 BATCH_ROWS = 500_000  # rows typed and inserted at a time: bounds memory on large extracts
@@ -36,19 +38,34 @@ class FileRejected(Exception):
     """The whole file cannot be loaded; the message says why, naming no member."""
 
 
+class Batches:
+    """Text columns + source_row, in file order, a bounded number of rows at a time."""
+
+    # False when reading stopped short: read the file again with read_delivery(careful=True)
+    intact = True
+
+    def __init__(self, frames: Iterable[pl.DataFrame]) -> None:
+        self._frames = frames
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        yield from self._frames
+
+
 @dataclass(frozen=True)
 class FileRead:
     columns: list[str]  # as named in the header (lowercased)
     rejects: pl.DataFrame  # source_row, reason, raw_row: rows the reader could not split
     delimiter: str
-    # text columns + source_row, in file order, a bounded number of rows at a time
-    batches: Iterator[pl.DataFrame]
+    batches: Batches
 
 
-def read_delivery(path: Path) -> FileRead:
+def read_delivery(path: Path, *, careful: bool = False) -> FileRead:
+    """The file's rows. A text file is streamed straight from the CSV reader unless `careful`;
+    a streamed read stops short (batches.intact turns False) at the first row it cannot split.
+    """
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        return _read_text(path)
+        return _read_text(path) if careful else _stream_text(path)
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path)
     if suffix in X12_SUFFIXES:
@@ -82,6 +99,53 @@ def _column_names(header: list[str]) -> list[str]:
     return names
 
 
+_READ_CSV = (
+    "read_csv($path, header = true, delim = $delim, quote = '\"', escape = '\"', "
+    "columns = $columns, auto_detect = false, strict_mode = true, store_rejects = true, "
+    "encoding = 'utf-8')"
+)
+
+
+def _csv_parameters(path: Path, names: list[str], delimiter: str) -> dict[str, object]:
+    return {"path": str(path), "delim": delimiter, "columns": dict.fromkeys(names, "varchar")}
+
+
+def _stream_text(path: Path) -> FileRead:
+    names, delimiter = _header_names(path)
+    return FileRead(names, _no_rejects(), delimiter, _StreamedText(path, names, delimiter))
+
+
+class _StreamedText(Batches):
+    """Rows straight from DuckDB's CSV reader, numbered by ordinal: right while no row is
+    rejected. A rejected row (each line number after it shifts) or a reader error leaves the
+    batches not intact, and the careful reader has to read the file again.
+    """
+
+    def __init__(self, path: Path, names: list[str], delimiter: str) -> None:
+        super().__init__(())
+        self._parameters = _csv_parameters(path, names, delimiter)
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        reader = duckdb.connect()  # private: DuckDB's reject tables accumulate per connection
+        try:
+            # the reader keeps insertion order, so rows come back as the file has them
+            batches = reader.sql(
+                f"select * from {_READ_CSV}", params=self._parameters
+            ).to_arrow_reader(BATCH_ROWS)
+            rows_before = 0
+            for batch in batches or ():
+                rows = pl.DataFrame(pl.from_arrow(batch))
+                ordinals = pl.int_range(rows_before + 2, rows_before + 2 + rows.height)
+                yield rows.with_columns(ordinals.cast(pl.Int64).alias(ROW_COLUMN))
+                rows_before += rows.height
+            # known only once the stream is done: a query now would end the stream
+            self.intact = not scalar(reader, "select count(*) from reject_errors")
+        except duckdb.Error:
+            self.intact = False
+        finally:
+            reader.close()
+
+
 def _read_text(path: Path) -> FileRead:
     names, delimiter = _header_names(path)
     # a private connection per file: DuckDB's reject tables accumulate per connection. The
@@ -90,14 +154,8 @@ def _read_text(path: Path) -> FileRead:
     reader = duckdb.connect()
     try:
         reader.execute(
-            "create table delivered as select * from read_csv($path, header = true, "
-            "delim = $delim, quote = '\"', escape = '\"', columns = $columns, "
-            "auto_detect = false, strict_mode = true, store_rejects = true, encoding = 'utf-8')",
-            {
-                "path": str(path),
-                "delim": delimiter,
-                "columns": dict.fromkeys(names, "varchar"),
-            },
+            f"create table delivered as select * from {_READ_CSV}",
+            _csv_parameters(path, names, delimiter),
         )
         rejects = reader.sql(
             "select line as source_row, any_value(error_type) as error_type, "
@@ -115,10 +173,7 @@ def _read_text(path: Path) -> FileRead:
         "raw_row",
     )
     return FileRead(
-        columns=names,
-        rejects=rejects,
-        delimiter=delimiter,
-        batches=_batches_from(reader, rejects["source_row"]),
+        names, rejects, delimiter, Batches(_batches_from(reader, rejects["source_row"]))
     )
 
 
@@ -169,7 +224,7 @@ def _read_text_line_by_line(path: Path, names: list[str], delimiter: str) -> Fil
         schema={"source_row": pl.Int64, "reason": pl.String, "raw_row": pl.String},
         orient="row",
     )
-    return FileRead(names, rejects, delimiter, _in_batches(rows))
+    return FileRead(names, rejects, delimiter, Batches(rows.iter_slices(BATCH_ROWS)))
 
 
 def _physical_lines(rows_before: int, row_count: int, rejected_lines: pl.Series) -> pl.Series:
@@ -194,7 +249,7 @@ def _read_parquet(path: Path) -> FileRead:
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns), strict=True)))
     rows = frame.select(pl.all().cast(pl.String)).with_row_index(ROW_COLUMN, offset=1)
     rows = rows.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
-    return FileRead(list(frame.columns), _no_rejects(), ",", _in_batches(rows))
+    return FileRead(list(frame.columns), _no_rejects(), ",", Batches(rows.iter_slices(BATCH_ROWS)))
 
 
 def _read_x12(path: Path) -> FileRead:
@@ -205,11 +260,7 @@ def _read_x12(path: Path) -> FileRead:
     except ValueError as error:
         raise FileRejected(str(error)) from error
     columns = [c for c in rows.columns if c != ROW_COLUMN]
-    return FileRead(columns, _no_rejects(), "*", _in_batches(rows))
-
-
-def _in_batches(rows: pl.DataFrame) -> Iterator[pl.DataFrame]:
-    yield from rows.iter_slices(BATCH_ROWS)
+    return FileRead(columns, _no_rejects(), "*", Batches(rows.iter_slices(BATCH_ROWS)))
 
 
 def all_rows(read: FileRead) -> pl.DataFrame:

@@ -21,14 +21,26 @@ class TypedRows:
 
 
 def parse_date(column: str) -> pl.Expr:
-    """The first format that reads the text; each later format sees only what is left."""
+    """The first of DATE_FORMATS that reads the text."""
     text = pl.col(column)
-    parsed = text.str.strptime(pl.Date, DATE_FORMATS[0], strict=False, exact=True)
-    for fmt in DATE_FORMATS[1:]:
-        # parsing nulls is nearly free: a file in one format pays for one format
-        left = pl.when(parsed.is_null()).then(text)
-        parsed = parsed.fill_null(left.str.strptime(pl.Date, fmt, strict=False, exact=True))
-    return parsed
+    return pl.coalesce(
+        [text.str.strptime(pl.Date, fmt, strict=False, exact=True) for fmt in DATE_FORMATS]
+    )
+
+
+def _with_dates(text: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """Each date column typed: in the first format, then in every format where text is left.
+
+    Extracts keep one format per column, so a file nearly always pays for one pass.
+    """
+    typed = text.with_columns(
+        pl.col(c)
+        .str.strptime(pl.Date, DATE_FORMATS[0], strict=False, exact=True)
+        .alias(typed_name(c))
+        for c in columns
+    )
+    unread = [c for c in columns if typed.select(_unreadable(c).any()).item()]
+    return typed.with_columns(parse_date(c).alias(typed_name(c)) for c in unread)
 
 
 def typed_name(column: str) -> str:
@@ -48,9 +60,8 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
         # blank and whitespace-only values are absent values
         [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract]
     )
-    parsed = text.with_columns(
-        [parse_date(c).alias(typed_name(c)) for c in dataset.date_columns]
-        + [
+    parsed = _with_dates(text, dataset.date_columns).with_columns(
+        [
             pl.col(c).cast(pl.Int64, strict=False).alias(typed_name(c))
             for c in dataset.integer_columns
         ]
