@@ -54,10 +54,15 @@ def run_sql_file(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> No
     only the parameters it names.
     """
     for statement in read_sql(name).split(";\n"):
-        if not statement.strip():
+        if not _has_code(statement):
             continue
         used = {k: v for k, v in params.items() if f"${k}" in statement}
         execute(con, statement, used or None)
+
+
+def _has_code(statement: str) -> bool:
+    """A part of a file that is more than blank lines and comments."""
+    return any(line.strip() and not line.strip().startswith("--") for line in statement.split("\n"))
 
 
 def scalar(con: duckdb.DuckDBPyConnection, query: str, **params: Any) -> Any:
