@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from pipelines import facts as facts_module
-from pipelines import rules, versions
+from pipelines import rules, scope, versions
 from pipelines.analyst_report import write_analyst_report
 from pipelines.config import Policy, load_policy
 from pipelines.db import connect, execute, scalar, transaction
@@ -30,6 +30,7 @@ from pipelines.reprocessing_log import LogChanges, update_log
 log = logging.getLogger(__name__)
 
 DATA_DOCS = "data_docs"  # under --out: member-level data, like everything there
+AUDITED_CLAIMS_FILE = "audited_claims.parquet"  # beside facts.parquet on a partial audit
 
 
 @dataclass
@@ -37,7 +38,8 @@ class RunSummary:
     as_of: dt.date
     ingest: IngestReport
     audited: bool = False
-    in_scope_lines: int = 0
+    in_scope_lines: int = 0  # every current H0038 line
+    lines_audited: int = 0  # those whose facts were built tonight (all, or what can change)
     findings_produced: int = 0
     log_changes: LogChanges | None = None
     open_findings: list[tuple[str, str, int]] = field(default_factory=list)
@@ -73,11 +75,25 @@ def stage_versions(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def stage_facts(con: duckdb.DuckDBPyConnection, policy: Policy, work_dir: Path) -> tuple[Path, int]:
-    facts = facts_module.build_facts_from_db(con, policy)
+    """The facts of the lines to audit tonight, as a file; beside it, when only some claims
+    are audited, those claims (AUDITED_CLAIMS_FILE)."""
+    selection = scope.lines_to_audit(con, policy)
+    facts = facts_module.build_facts(selection.lines, facts_module.read_reference(con), policy)
     path = work_dir / "facts.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
+    claims_path = path.with_name(AUDITED_CLAIMS_FILE)
+    claims_path.unlink(missing_ok=True)
+    if selection.audited_claims is not None:
+        # lines of context claims were only there to complete groups
+        facts = facts.join(selection.audited_claims, on=scope.CLAIM, how="semi")
+        selection.audited_claims.write_parquet(claims_path)
     facts.write_parquet(path)
     return path, facts.height
+
+
+def _audited_claims(facts_path: Path) -> pl.DataFrame | None:
+    claims_path = facts_path.with_name(AUDITED_CLAIMS_FILE)
+    return pl.read_parquet(claims_path) if claims_path.exists() else None
 
 
 def stage_validate(facts_path: Path, policy: Policy, work_dir: Path) -> tuple[Path, int]:
@@ -98,7 +114,18 @@ def stage_log(
 ) -> LogChanges:
     facts = pl.read_parquet(facts_path)
     findings = pl.read_parquet(findings_path)
-    changes = update_log(con, findings, facts, run_id=run_id, as_of=as_of)
+    audited_claims = _audited_claims(facts_path)
+    previous = scope.last_audit(con, policy) if audited_claims is not None else None
+    changes = update_log(
+        con,
+        findings,
+        facts,
+        run_id=run_id,
+        as_of=as_of,
+        audited_claims=audited_claims,
+        previous_as_of=previous.as_of if previous else None,
+    )
+    in_scope_lines = scope.record_audited_lines(con, facts, audited_claims)
     execute(
         con,
         "insert into audit.runs values ($run, $as_of, "
@@ -108,8 +135,8 @@ def stage_log(
             "run": run_id,
             "as_of": as_of,
             "policy": policy.source_sha256,
-            "lines": facts.height,
-            "findings": findings.height,
+            "lines": in_scope_lines,
+            "findings": changes.produced,
         },
     )
     return changes
@@ -148,15 +175,18 @@ def run_audit(
                 with measure("versions", stages):
                     stage_versions(con)
                 with measure("facts", stages):
-                    facts_path, summary.in_scope_lines = stage_facts(con, policy, work_dir)
+                    facts_path, summary.lines_audited = stage_facts(con, policy, work_dir)
                 with measure("validation", stages):
-                    findings_path, summary.findings_produced = stage_validate(
-                        facts_path, policy, work_dir
-                    )
+                    findings_path, _ = stage_validate(facts_path, policy, work_dir)
                 with measure("log", stages):
                     summary.log_changes = stage_log(
                         con, facts_path, findings_path, policy, run_id=run_id, as_of=as_of
                     )
+                summary.in_scope_lines, summary.findings_produced = execute(
+                    con,
+                    "select in_scope_lines, findings_produced from audit.runs where run_id = $r",
+                    {"r": run_id},
+                )[0]
                 with measure("data_docs", stages):
                     stage_data_docs(facts_path, policy, out_dir, as_of=as_of)
                 summary.audited = True
@@ -267,7 +297,7 @@ def task_facts(db_file: str, work_dir: str, policy_file: str | None = None) -> s
         path, lines = stage_facts(con, load_policy(_optional_path(policy_file)), Path(work_dir))
     finally:
         con.close()
-    log.info("%d current H0038 lines", lines)
+    log.info("%d H0038 lines to audit", lines)
     return str(path)
 
 

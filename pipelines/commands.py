@@ -146,6 +146,7 @@ def write_summary_json(summary: RunSummary, path: Path) -> None:
         "rows_quarantined": sum(f.rows_quarantined for f in loaded),
         "files_rejected": [f.reason for f in summary.ingest.with_status("rejected")],
         "in_scope_lines": summary.in_scope_lines,
+        "lines_audited": summary.lines_audited,
         "findings_produced": summary.findings_produced,
         "stages": [
             {"stage": s.stage, "seconds": round(s.seconds, 3), "peak_rss_mb": round(s.peak_rss_mb)}
@@ -185,9 +186,16 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
         lines.append(f"  rejected earlier, unchanged: {f.source_file}")
     if summary.audited:
         changes = summary.log_changes
+        partial = summary.lines_audited != summary.in_scope_lines
         lines.append(
             f"  audited {summary.in_scope_lines} current H0038 lines: "
             f"{summary.findings_produced} findings"
+            + (
+                f" ({summary.lines_audited} lines of claims touched since the last audit "
+                "looked at again; the others cannot have changed)"
+                if partial
+                else ""
+            )
         )
         if changes is not None:
             closed = ", ".join(f"{n} {status}" for status, n in sorted(changes.closed.items()))

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from pipelines.db import run_sql_file
+from pipelines.config import read_sql
+from pipelines.db import execute, run_sql_file
 from pipelines.rules import KEY
+from pipelines.scope import claims_or_empty
 
 FINDING_FACTS = [
     "chain_root_id",
@@ -27,6 +29,7 @@ class LogChanges:
     opened: int
     reopened: int
     closed: dict[str, int]
+    produced: int  # findings produced tonight, those of claims not audited again included
 
 
 def update_log(
@@ -36,14 +39,36 @@ def update_log(
     *,
     run_id: int,
     as_of: dt.date,
+    audited_claims: pl.DataFrame | None = None,
+    previous_as_of: dt.date | None = None,
 ) -> LogChanges:
-    """Open, keep, reopen or close every finding against tonight's result."""
+    """Open, keep, reopen or close every finding against tonight's result.
+
+    With `audited_claims`, tonight's audit looked only at those claims: the open findings of
+    the others were found again by the audit of `previous_as_of` and stand.
+    """
     current = findings.join(facts.select(*KEY, *FINDING_FACTS), on=KEY, how="left")
     con.register("current_findings", current)
+    con.register("audited_claims", claims_or_empty(audited_claims))
     try:
-        run_sql_file(con, "log/update_findings.sql", run_id=run_id, as_of=as_of)
+        run_sql_file(
+            con,
+            "log/update_findings.sql",
+            run_id=run_id,
+            as_of=as_of,
+            every_claim=audited_claims is None,
+        )
+        refreshed = 0
+        if audited_claims is not None:
+            rows = execute(
+                con,
+                read_sql("log/refresh_unaudited_findings.sql"),
+                {"as_of": as_of, "previous_as_of": previous_as_of},
+            )
+            refreshed = int(rows[0][0]) if rows else 0
     finally:
         con.unregister("current_findings")
+        con.unregister("audited_claims")
     changes = con.sql("select from_status, to_status, count(*) from finding_changes group by all")
     opened = reopened = 0
     closed: dict[str, int] = {}
@@ -54,4 +79,6 @@ def update_log(
             reopened += count
         else:
             closed[to_status] = closed.get(to_status, 0) + count
-    return LogChanges(opened=opened, reopened=reopened, closed=closed)
+    return LogChanges(
+        opened=opened, reopened=reopened, closed=closed, produced=findings.height + refreshed
+    )

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 
 from pipelines.config import Policy, read_sql
-from pipelines.db import run_sql_file, scalar
+from pipelines.db import execute, run_sql_file, scalar
 
 
 def rebuild_claim_versions(con: duckdb.DuckDBPyConnection) -> int:
@@ -30,8 +30,13 @@ def claim_version(
     return rows[0] if rows else None
 
 
-def current_in_scope_lines(con: duckdb.DuckDBPyConnection, policy: Policy) -> pl.DataFrame:
+def current_in_scope_lines(
+    con: duckdb.DuckDBPyConnection, policy: Policy, *, every_claim: bool = True
+) -> pl.DataFrame:
+    """The current H0038 lines: of every claim, or of the claims in temp table scope_claim."""
+    if every_claim:
+        execute(con, "create or replace temp table scope_claim (payer varchar, claim_id varchar)")
     return con.sql(
         read_sql("versions/current_in_scope_lines.sql"),
-        params={"hcpcs_code": policy.hcpcs_code},
+        params={"hcpcs_code": policy.hcpcs_code, "every_claim": every_claim},
     ).pl()

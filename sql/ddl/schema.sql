@@ -87,6 +87,18 @@ create table if not exists audit.claim_versions (
     is_current boolean not null
 );
 
+-- the in-scope lines the last audit saw, by the values that tie lines together across
+-- claims (a peer's day: group sessions; a member's day: duplicates). A nightly run audits
+-- again only the claims its deliveries touched and the claims tied to them this way.
+create table if not exists audit.audited_lines (
+    payer varchar not null,
+    claim_id varchar not null,
+    claim_line_number integer not null,
+    peer_npi varchar not null,
+    member_id varchar not null,
+    service_date date not null
+);
+
 create table if not exists ref.members (
     member_id varchar, date_of_birth date, delivery_id integer, source_row bigint,
     extra_columns varchar  -- json object of columns outside the contract

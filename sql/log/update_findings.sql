@@ -1,5 +1,7 @@
 -- fold tonight's findings (registered as current_findings) into the reprocessing log.
 -- a finding is (payer, claim_id, claim_line_number, rule_id); nothing is ever deleted.
+-- with $every_claim false, tonight's audit looked only at the claims registered as
+-- audited_claims: the findings of other claims are left as they are.
 
 create or replace temp table finding_changes as
 with previous_state as (
@@ -7,6 +9,12 @@ with previous_state as (
     select findings.*, coalesce(version.is_current, true) as claim_is_current
     from audit.findings as findings
     left join audit.claim_versions as version using (payer, claim_id)
+    where $every_claim
+        or exists (
+            select 1
+            from audited_claims as claim
+            where claim.payer = findings.payer and claim.claim_id = findings.claim_id
+        )
 ),
 produced_again as (
     -- a closed finding produced again reopens; a waived one stays waived

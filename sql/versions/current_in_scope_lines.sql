@@ -1,9 +1,18 @@
 -- the in-scope lines: H0038 (trimmed, any case) on the current version of a paid claim.
 -- claims absent from audit.claim_versions have no correction: they are current.
+-- with $every_claim false, only the lines of the claims in the temp table scope_claim.
 with h0038_copy as (
     select *
-    from raw.claim_lines
-    where upper(trim(hcpcs_code)) = $hcpcs_code
+    from raw.claim_lines as line
+    where upper(trim(line.hcpcs_code)) = $hcpcs_code
+        and (
+            $every_claim
+            or exists (
+                select 1
+                from scope_claim as claim
+                where claim.payer = line.payer and claim.claim_id = line.claim_id
+            )
+        )
 ),
 latest_h0038_line as (
     -- a later copy of the same line, under any code, replaces this one

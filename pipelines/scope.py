@@ -1,0 +1,95 @@
+"""Which in-scope lines tonight's audit looks at: all of them, or only what can have changed.
+
+A full audit reads every current H0038 line. When the last audit ran under the same policy
+file and no reference snapshot has arrived since, only claim deliveries changed anything, and
+a nightly run audits again just the claims they touched and the claims tied to those through
+a peer's day (group sessions) or a member's day (duplicates). Every other claim's facts,
+and so its findings, are as the last audit left them (docs/decisions.md, "Nightly runs").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from pipelines.config import Policy
+from pipelines.db import execute, run_sql_file, scalar
+from pipelines.versions import current_in_scope_lines
+
+CLAIM = ["payer", "claim_id"]
+AUDITED_LINE_COLUMNS = ["payer", "claim_id", "peer_npi", "member_id", "service_date"]
+
+
+@dataclass(frozen=True)
+class LastAudit:
+    as_of: dt.date
+    last_delivery_id: int
+
+
+@dataclass(frozen=True)
+class LinesToAudit:
+    lines: pl.DataFrame  # the in-scope lines whose facts are built (audited claims + context)
+    audited_claims: pl.DataFrame | None  # payer, claim_id; None: every claim is audited
+
+
+def last_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> LastAudit | None:
+    """The last audit, when tonight's can build on it: same policy, no new reference data."""
+    runs = execute(
+        con,
+        "select as_of, last_delivery_id, policy_sha256 from audit.runs "
+        "order by run_id desc limit 1",
+    )
+    if not runs or runs[0][2] != policy.source_sha256:
+        return None
+    as_of, last_delivery_id, _ = runs[0]
+    new_references = scalar(
+        con,
+        "select count(*) from audit.deliveries where kind = 'reference' and status = 'loaded' "
+        "and delivery_id > $last",
+        last=last_delivery_id,
+    )
+    # a database from before audited lines were kept has none: audit it all once
+    if new_references or not scalar(con, "select count(*) from audit.audited_lines"):
+        return None
+    return LastAudit(as_of=as_of, last_delivery_id=int(last_delivery_id))
+
+
+def lines_to_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> LinesToAudit:
+    previous = last_audit(con, policy)
+    if previous is None:
+        return LinesToAudit(current_in_scope_lines(con, policy), None)
+    run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=previous.last_delivery_id)
+    execute(con, "create or replace temp table scope_claim as from touched_claim")
+    touched = current_in_scope_lines(con, policy, every_claim=False)
+    con.register("touched_line", touched.select(AUDITED_LINE_COLUMNS))
+    try:
+        run_sql_file(con, "versions/audit_scope.sql")
+    finally:
+        con.unregister("touched_line")
+    execute(con, "create or replace temp table scope_claim as from context_claim")
+    audited = con.sql("select payer, claim_id from audited_claim").pl()
+    return LinesToAudit(current_in_scope_lines(con, policy, every_claim=False), audited)
+
+
+def record_audited_lines(
+    con: duckdb.DuckDBPyConnection, facts: pl.DataFrame, audited_claims: pl.DataFrame | None
+) -> int:
+    """Keep the lines tonight's audit saw, for the next night; returns all in-scope lines."""
+    con.register("current_facts", facts)
+    con.register("audited_claims", claims_or_empty(audited_claims))
+    try:
+        run_sql_file(con, "versions/record_audited_lines.sql", every_claim=audited_claims is None)
+    finally:
+        con.unregister("current_facts")
+        con.unregister("audited_claims")
+    return int(scalar(con, "select count(*) from audit.audited_lines"))
+
+
+def claims_or_empty(claims: pl.DataFrame | None) -> pl.DataFrame:
+    """The audited claims to register for SQL: an empty frame stands for "every claim"."""
+    if claims is None:
+        return pl.DataFrame(schema={"payer": pl.String, "claim_id": pl.String})
+    return claims.select(CLAIM)

@@ -1,0 +1,119 @@
+"""A nightly run audits again only what a delivery can change, and ends where a full audit
+of the same deliveries ends: claims it did not touch change through a session or a duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.audit import RunSummary, run_audit
+from pipelines.config import load_policy
+from tests.world import World
+
+DAY_ONE = dt.date(2025, 6, 30)
+DAY_TWO = dt.date(2025, 7, 1)
+MEMBERS = [f"3000000{i:04d}" for i in range(9)]
+ADULT = "10000000002"
+FINDING = ["payer", "claim_id", "claim_line_number", "rule_id", "severity", "detail"]
+
+
+def _day_one() -> World:
+    world = World()
+    for member_id in MEMBERS:
+        world.member(member_id)
+    world.member(ADULT, dob="1990-01-01")
+    world.ref["consents"] = [c for c in world.ref["consents"] if c["member_id"] != ADULT]
+    # a group session at its limit: eight members on eight claims
+    for i, member_id in enumerate(MEMBERS[:8]):
+        world.line("AETNA", f"G{i}", member_id, hcpcs_modifier_1="HQ", session_id="S1")
+    # the same service paid twice: the later copy is the duplicate
+    world.line(
+        "AETNA", "D1", MEMBERS[0], claim_line_start_date="2023-06-01", paid_date="2023-06-10"
+    )
+    world.line(
+        "AETNA", "D2", MEMBERS[0], claim_line_start_date="2023-06-01", paid_date="2023-06-12"
+    )
+    # an adult without written consent, on a claim nothing else touches
+    world.line("UHC", "U1", ADULT, claim_line_start_date="2023-08-01")
+    return world
+
+
+def _day_two(world: World) -> None:
+    world.claims = {}
+    # a ninth member joins the session on a new claim; the first duplicate copy is voided
+    world.line("AETNA", "G8", MEMBERS[8], hcpcs_modifier_1="HQ", session_id="S1")
+    world.line(
+        "AETNA",
+        "V1",
+        MEMBERS[0],
+        claim_frequency_code="8",
+        original_claim_id="D1",
+        claim_line_start_date="2023-06-01",
+        paid_date="2023-06-20",
+        paid_amount="-52.40",
+    )
+
+
+def _run(input_dir: Path, db: Path, out: Path, as_of: dt.date) -> RunSummary:
+    return run_audit(input_dir, db, out, as_of=as_of, policy=load_policy())
+
+
+def _open(out: Path) -> pl.DataFrame:
+    findings = pl.read_csv(out / "findings.csv", infer_schema=False)
+    return findings.filter(pl.col("status") == "open").select(FINDING).sort(FINDING)
+
+
+def test_a_nightly_run_ends_where_a_full_audit_of_the_same_deliveries_ends(
+    tmp_path: Path,
+) -> None:
+    world = _day_one()
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    first = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out1", DAY_ONE)
+    assert first.lines_audited == first.in_scope_lines == 11
+    _day_two(world)
+    world.write(input_dir, claim_file="day2.csv")
+    nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
+    full = _run(input_dir, tmp_path / "full.duckdb", tmp_path / "full", DAY_TWO)
+
+    # the nightly run looked again at the session and the duplicates, not at UHC's claim
+    assert full.lines_audited == full.in_scope_lines == 11
+    assert nightly.in_scope_lines == 11
+    assert nightly.lines_audited == 10
+    assert nightly.findings_produced == full.findings_produced
+    assert _open(tmp_path / "out2").equals(_open(tmp_path / "full"))
+
+    log = pl.read_csv(tmp_path / "out2" / "findings.csv", infer_schema=False)
+    session = log.filter(pl.col("rule_id") == "PPS002")
+    assert session.height == 9  # eight untouched claims flagged through the new one
+    duplicate = log.filter(pl.col("rule_id") == "GEN001")
+    assert duplicate.select("claim_id", "status").rows() == [("D2", "resolved_data_corrected")]
+    untouched = log.filter((pl.col("claim_id") == "U1") & (pl.col("rule_id") == "PPS009"))
+    assert untouched.select("status", "first_found_date", "last_found_date").rows() == [
+        ("open", "2025-06-30", "2025-07-01")
+    ]
+
+
+def test_new_reference_data_makes_the_nightly_run_a_full_audit(tmp_path: Path) -> None:
+    world = _day_one()
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    _run(input_dir, tmp_path / "a.duckdb", tmp_path / "out1", DAY_ONE)
+    _day_two(world)
+    world.ref["consents"].append(
+        {"member_id": ADULT, "consent_type": "PPS", "signed_date": "2023-01-01", "revoked_date": ""}
+    )
+    world.write(input_dir, claim_file="day2.csv")
+    second = _run(input_dir, tmp_path / "a.duckdb", tmp_path / "out2", DAY_TWO)
+    assert second.lines_audited == second.in_scope_lines == 11
+    log = pl.read_csv(tmp_path / "out2" / "findings.csv", infer_schema=False)
+    consent = log.filter((pl.col("claim_id") == "U1") & (pl.col("rule_id") == "PPS009"))
+    assert consent["status"].to_list() == ["resolved_data_corrected"]
+    con = duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True)
+    try:
+        kept = con.execute("select count(*) from audit.audited_lines").fetchone()
+    finally:
+        con.close()
+    assert kept == (11,)
