@@ -35,8 +35,17 @@ def current_in_scope_lines(
 ) -> pl.DataFrame:
     """The current H0038 lines: of every claim, or of the claims in temp table scope_claim."""
     if every_claim:
-        execute(con, "create or replace temp table scope_claim (payer varchar, claim_id varchar)")
+        execute(con, "create or replace temp view candidate_line as from raw.claim_lines")
+    else:
+        # a few thousand claims: their lines once, instead of three passes over all lines;
+        # found by their keys alone first, since reading every column of every line is slower
+        execute(
+            con,
+            "create or replace temp table scoped_claim_line as from raw.claim_lines "
+            "where rowid in (select line.rowid from raw.claim_lines as line "
+            "semi join scope_claim using (payer, claim_id))",
+        )
+        execute(con, "create or replace temp view candidate_line as from scoped_claim_line")
     return con.sql(
-        read_sql("versions/current_in_scope_lines.sql"),
-        params={"hcpcs_code": policy.hcpcs_code, "every_claim": every_claim},
+        read_sql("versions/current_in_scope_lines.sql"), params={"hcpcs_code": policy.hcpcs_code}
     ).pl()

@@ -1,24 +1,16 @@
 -- the in-scope lines: H0038 (trimmed, any case) on the current version of a paid claim.
 -- claims absent from audit.claim_versions have no correction: they are current.
--- with $every_claim false, only the lines of the claims in the temp table scope_claim.
+-- reads candidate_line: every claim line, or every copy of the lines of some claims.
 with h0038_copy as (
     select *
-    from raw.claim_lines as line
-    where upper(trim(line.hcpcs_code)) = $hcpcs_code
-        and (
-            $every_claim
-            or exists (
-                select 1
-                from scope_claim as claim
-                where claim.payer = line.payer and claim.claim_id = line.claim_id
-            )
-        )
+    from candidate_line
+    where upper(trim(hcpcs_code)) = $hcpcs_code
 ),
 latest_h0038_line as (
     -- a later copy of the same line, under any code, replaces this one
     select copy.*
     from h0038_copy as copy
-    anti join raw.claim_lines as later
+    anti join candidate_line as later
         on later.payer = copy.payer
         and later.claim_id = copy.claim_id
         and later.claim_line_number = copy.claim_line_number
@@ -35,7 +27,7 @@ claim_paid_date as (
     select line.payer, line.claim_id, arg_min(
         line.paid_date, (line.claim_line_number, -line.delivery_id, -line.source_row)
     ) as paid_date
-    from raw.claim_lines as line
+    from candidate_line as line
     semi join in_scope_claim using (payer, claim_id)
     group by line.payer, line.claim_id
 )
