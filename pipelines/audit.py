@@ -171,6 +171,7 @@ def run_audit(
                 report = ingest(con, input_dir, loaded_on=as_of, run_id=run_id)
             summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
             if needs_audit(con, policy):
+                rules.import_gx_in_background()
                 work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 with measure("versions", stages):
                     stage_versions(con)
