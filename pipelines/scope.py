@@ -78,7 +78,7 @@ def record_audited_lines(
     con: duckdb.DuckDBPyConnection, facts: pl.DataFrame, audited_claims: pl.DataFrame | None
 ) -> int:
     """Keep the lines tonight's audit saw, for the next night; returns all in-scope lines."""
-    con.register("current_facts", facts)
+    con.register("current_facts", facts.select("claim_line_number", *AUDITED_LINE_COLUMNS))
     con.register("audited_claims", claims_or_empty(audited_claims))
     try:
         run_sql_file(con, "versions/record_audited_lines.sql", every_claim=audited_claims is None)
