@@ -19,16 +19,26 @@ latest_h0038_line as (
             or (later.delivery_id = copy.delivery_id and later.source_row > copy.source_row)
         )
 ),
-in_scope_claim as (
-    select distinct payer, claim_id from latest_h0038_line
+claim_line_one as (
+    -- line numbers start at 1: an in-scope line 1 is its claim's lowest line
+    select payer, claim_id, paid_date
+    from latest_h0038_line
+    where claim_line_number = 1
+),
+claim_without_line_one as (
+    select distinct payer, claim_id
+    from latest_h0038_line
+    anti join claim_line_one using (payer, claim_id)
 ),
 claim_paid_date as (
     -- claim-level: the paid date of the latest copy of the claim's lowest line number
+    select * from claim_line_one
+    union all
     select line.payer, line.claim_id, arg_min(
         line.paid_date, (line.claim_line_number, -line.delivery_id, -line.source_row)
     ) as paid_date
     from candidate_line as line
-    semi join in_scope_claim using (payer, claim_id)
+    semi join claim_without_line_one using (payer, claim_id)
     group by line.payer, line.claim_id
 )
 select
