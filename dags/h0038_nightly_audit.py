@@ -119,7 +119,8 @@ def h0038_nightly_audit() -> None:
         from pipelines.audit import task_versions
         from pipelines.config import locations_from_env
 
-        return task_versions(locations_from_env().db_file)
+        where = locations_from_env()
+        return task_versions(where.db_file, where.policy_file)
 
     @task(pool=DUCKDB_POOL)
     def facts(corrected_chains: int) -> str:

@@ -9,12 +9,20 @@ from pipelines.config import Policy, read_sql
 from pipelines.db import execute, run_sql_file, scalar
 
 
-def rebuild_claim_versions(con: duckdb.DuckDBPyConnection) -> int:
+def rebuild_claim_versions(
+    con: duckdb.DuckDBPyConnection, delivered_after: int | None = None
+) -> int:
     """Recompute which version of each corrected claim chain is current; returns the chains.
 
-    A claim outside audit.claim_versions has no correction: it is its own, current, chain.
+    With `delivered_after` (a delivery ID), only the chains of the claims delivered since
+    are rebuilt. A claim outside audit.claim_versions has no correction: it is its own,
+    current, chain.
     """
-    run_sql_file(con, "versions/claim_versions.sql")
+    if delivered_after is None:
+        execute(con, "create or replace temp table touched_claim (payer varchar, claim_id varchar)")
+    else:
+        run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=delivered_after)
+    run_sql_file(con, "versions/claim_versions.sql", every_claim=delivered_after is None)
     return int(
         scalar(con, "select count(distinct (payer, chain_root_id)) from audit.claim_versions")
     )

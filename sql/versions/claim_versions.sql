@@ -3,19 +3,30 @@
 -- through another correction; the newest correction (paid date, then delivery order) decides.
 -- only claims of chains with a correction are kept: any other claim is its own chain root and
 -- current. Those are nearly all claims, and never reading their lines keeps this step small.
+-- with $every_claim false, only the chains of the claims in temp table touched_claim
+-- (touched_claims.sql) are rebuilt: no other chain can have changed.
 
-delete from audit.claim_versions;
+delete from audit.claim_versions
+where $every_claim;
+
+delete from audit.claim_versions as version
+using touched_claim as claim
+where version.payer = claim.payer and version.claim_id = claim.claim_id;
 
 insert into audit.claim_versions
 with recursive chain_claim as (
     -- claims with a line marked as a correction, and the claims such lines name
     select distinct payer, claim_id
     from raw.claim_lines
-    where claim_frequency_code in ('7', '8')
+    where $every_claim and claim_frequency_code in ('7', '8')
     union
     select distinct payer, original_claim_id
     from raw.claim_lines
-    where claim_frequency_code in ('7', '8') and original_claim_id is not null
+    where $every_claim
+        and claim_frequency_code in ('7', '8')
+        and original_claim_id is not null
+    union
+    select payer, claim_id from touched_claim
 ),
 latest_chain_line as (
     -- a line delivered again under the same key replaces the earlier copy
@@ -74,11 +85,8 @@ select
     claim.chain_root_id,
     claim.claim_frequency_code,
     claim.paid_date,
-    case
-        when correction.deciding_claim_id is null then claim.claim_id = claim.chain_root_id
-        else claim.claim_id = correction.deciding_claim_id
-            and claim.claim_frequency_code = '7'
-    end as is_current
+    claim.claim_id = correction.deciding_claim_id
+        and claim.claim_frequency_code = '7' as is_current
 from claim_in_chain as claim
-left join newest_correction as correction
+join newest_correction as correction
     on correction.payer = claim.payer and correction.chain_root_id = claim.chain_root_id;
