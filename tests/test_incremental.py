@@ -117,3 +117,17 @@ def test_new_reference_data_makes_the_nightly_run_a_full_audit(tmp_path: Path) -
     finally:
         con.close()
     assert kept == (11,)
+
+
+def test_a_delivery_without_h0038_lines_audits_nothing_again(tmp_path: Path) -> None:
+    world = _day_one()
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    _run(input_dir, tmp_path / "a.duckdb", tmp_path / "out1", DAY_ONE)
+    world.claims = {}
+    world.line("HEALTHYBLUE", "OTHER1", ADULT, hcpcs_code="90837")
+    world.write(input_dir, claim_file="day2.csv")
+    second = _run(input_dir, tmp_path / "a.duckdb", tmp_path / "out2", DAY_TWO)
+    assert (second.lines_audited, second.in_scope_lines) == (0, 11)
+    assert _open(tmp_path / "out2").equals(_open(tmp_path / "out1"))
+    log = pl.read_csv(tmp_path / "out2" / "findings.csv", infer_schema=False)
+    assert set(log.filter(pl.col("status") == "open")["last_found_date"]) == {"2025-07-01"}
