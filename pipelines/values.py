@@ -75,12 +75,11 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
         ]
     )
     problems = _problems(dataset)
-    # concat_str of all-null parts is "", so an empty reason means a clean row
-    reasons = (
-        pl.concat_str(problems, separator="; ", ignore_nulls=True).replace("", None)
+    bad = parsed.select(
+        pl.any_horizontal([p.is_not_null() for p in problems]).fill_null(False)
         if problems
-        else pl.lit(None, dtype=pl.String)
-    )
+        else pl.lit(False)
+    ).to_series()
     converted = [
         *dataset.date_columns,
         *dataset.integer_columns,
@@ -90,7 +89,6 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
     typed = parsed.with_columns(
         [pl.col(typed_name(c)).alias(c) for c in converted]
         + [pl.col(c).str.to_uppercase().alias(c) for c in dataset.upper_columns]
-        + [reasons.alias(REASON)]
     )
     if extras:
         typed = typed.with_columns(pl.struct(extras).struct.json_encode().alias("extra_columns"))
@@ -102,17 +100,25 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
         in_file = pl.col("payer").str.strip_chars() if "payer" in rows.columns else pl.lit(None)
         typed = typed.with_columns(in_file.cast(pl.String).alias("payer_in_file"))
         kept.append("payer_in_file")
-    bad = typed.get_column(REASON).is_not_null()
-    # the row as it came, rebuilt only for the few rows set aside
+    if not bad.any():  # the usual batch: nothing to set aside, nothing to copy
+        return TypedRows(loaded=typed.select(kept), quarantined=_no_rows_set_aside())
+    # reasons and the row as it came, spelled out only for the few rows set aside
+    reasons = pl.concat_str(problems, separator="; ", ignore_nulls=True)
     raw_row = pl.concat_str(
         [pl.col(c).fill_null("") for c in rows.columns if c != ROW_COLUMN], separator=delimiter
     )
     return TypedRows(
         loaded=typed.filter(~bad).select(kept),
         quarantined=rows.filter(bad).select(
-            ROW_COLUMN, typed.get_column(REASON).filter(bad), raw_row.alias(RAW_ROW)
+            ROW_COLUMN,
+            parsed.filter(bad).select(reasons.alias(REASON)).to_series(),
+            raw_row.alias(RAW_ROW),
         ),
     )
+
+
+def _no_rows_set_aside() -> pl.DataFrame:
+    return pl.DataFrame(schema={ROW_COLUMN: pl.Int64, REASON: pl.String, RAW_ROW: pl.String})
 
 
 def _unreadable(column: str) -> pl.Expr:
