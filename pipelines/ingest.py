@@ -326,11 +326,15 @@ def _load_reference(
         outcome.status = "already_loaded"
         return outcome
     try:
-        read = _open(path, dataset, careful=True)  # small: no need to stream
+        read = _open(path, dataset)
     except FileRejected as rejection:
         return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
+    rows = all_rows(read)
+    if not read.batches.intact:  # rows the fast reader could not split: read it carefully
+        read = read_delivery(path, careful=True)
+        rows = all_rows(read)
     # an empty reference snapshot is data (nobody in care)
-    typed, rejects = type_rows(all_rows(read), dataset, read.delimiter), read.rejects
+    typed, rejects = type_rows(rows, dataset, read.delimiter), read.rejects
     _count(outcome, typed, rejects)
     delivery_id = _record(con, outcome, sha, loaded_on, run_id)
     # a reference file is a full snapshot: it replaces the previous one
