@@ -75,9 +75,10 @@ def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_csv(frame: pl.DataFrame, path: Path) -> Path:
+def write_csv(frame: pl.DataFrame, path: Path, *, already_safe: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    spreadsheet_safe(frame).write_csv(path, date_format="%Y-%m-%d")
+    safe = frame if already_safe else spreadsheet_safe(frame)
+    safe.write_csv(path, date_format="%Y-%m-%d")
     return path
 
 
@@ -114,11 +115,12 @@ def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
     """Write every output; an MCO's folder holds only that MCO's rows."""
-    findings = all_findings(con)
-    log_rows = reprocessing_log(con)
+    # made spreadsheet-safe once: each MCO's rows are a slice of the whole
+    findings = spreadsheet_safe(all_findings(con))
+    log_rows = spreadsheet_safe(reprocessing_log(con))
     written = [
-        write_csv(findings, out_dir / "findings.csv"),
-        write_csv(log_rows, out_dir / "reprocessing_log.csv"),
+        write_csv(findings, out_dir / "findings.csv", already_safe=True),
+        write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
     ]
     for payer in configured_mcos(con):
@@ -126,8 +128,8 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
         own_findings = findings.filter(pl.col("payer") == payer)
         own_log = log_rows.filter(pl.col("payer") == payer)
         written += [
-            write_csv(own_findings, folder / "findings.csv"),
-            write_csv(own_log, folder / "reprocessing_log.csv"),
+            write_csv(own_findings, folder / "findings.csv", already_safe=True),
+            write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
             write_workbook(
                 payer, own_findings, own_log, folder / f"{payer}_h0038_audit.xlsx", as_of
             ),
@@ -141,7 +143,10 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
 def write_workbook(
     payer: str, findings: pl.DataFrame, log_rows: pl.DataFrame, path: Path, as_of: dt.date
 ) -> Path:
-    """One MCO's workbook: summary, findings and the rules quoted from the bulletin."""
+    """One MCO's workbook: summary, findings and the rules quoted from the bulletin.
+
+    `findings` and `log_rows` come spreadsheet-safe (spreadsheet_safe) already.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     # input text is never turned into a formula, a number or a link
     options = {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
@@ -156,10 +161,10 @@ def write_workbook(
         summary = book.add_worksheet("Summary")
         summary.write_string(0, 0, f"H0038 Parent Peer Support audit: {payer}", formats["title"])
         summary.write_string(1, 0, f"As of {as_of.isoformat()}; KMAP General Bulletin 22321")
-        _write_table(summary, spreadsheet_safe(log_rows), formats, first_row=3)
+        _write_table(summary, log_rows, formats, first_row=3)
         sheet = book.add_worksheet("Findings")
         if findings.height <= WORKBOOK_MAX_FINDINGS:
-            _write_table(sheet, spreadsheet_safe(findings), formats, first_row=0)
+            _write_table(sheet, findings, formats, first_row=0)
         else:
             sheet.write_string(
                 0, 0, f"{findings.height} findings: too many for a workbook; see findings.csv"
