@@ -41,7 +41,8 @@ class FileRejected(Exception):
 class Batches:
     """Text columns + source_row, in file order, a bounded number of rows at a time."""
 
-    # False when reading stopped short: read the file again with read_delivery(careful=True)
+    # False once the rows read cannot stand (a row the reader could not split, or a reader
+    # error): read the file again with read_delivery(careful=True)
     intact = True
 
     def __init__(self, frames: Iterable[pl.DataFrame]) -> None:
@@ -61,7 +62,7 @@ class FileRead:
 
 def read_delivery(path: Path, *, careful: bool = False) -> FileRead:
     """The file's rows. A text file is streamed straight from the CSV reader unless `careful`;
-    a streamed read stops short (batches.intact turns False) at the first row it cannot split.
+    a streamed file with a row the reader cannot split ends with batches.intact False.
     """
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
