@@ -4,7 +4,8 @@ A full audit reads every current H0038 line. When the last audit ran under the s
 file and no reference snapshot has arrived since, only claim deliveries changed anything, and
 a nightly run audits again just the claims they touched and the claims tied to those through
 a peer's day (group sessions) or a member's day (duplicates). Every other claim's facts,
-and so its findings, are as the last audit left them (docs/decisions.md, "Nightly runs").
+and so its findings, are as the last audit left them (docs/decisions.md, "A nightly run
+audits again only what its deliveries can change").
 """
 
 from __future__ import annotations
