@@ -113,7 +113,7 @@ def _csv_parameters(path: Path, names: list[str], delimiter: str) -> dict[str, o
 
 def _stream_text(path: Path) -> FileRead:
     names, delimiter = _header_names(path)
-    return FileRead(names, _no_rejects(), delimiter, _StreamedText(path, names, delimiter))
+    return FileRead(names, no_rows_set_aside(), delimiter, _StreamedText(path, names, delimiter))
 
 
 class _StreamedText(Batches):
@@ -250,7 +250,9 @@ def _read_parquet(path: Path) -> FileRead:
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns), strict=True)))
     rows = frame.select(pl.all().cast(pl.String)).with_row_index(ROW_COLUMN, offset=1)
     rows = rows.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
-    return FileRead(list(frame.columns), _no_rejects(), ",", Batches(rows.iter_slices(BATCH_ROWS)))
+    return FileRead(
+        list(frame.columns), no_rows_set_aside(), ",", Batches(rows.iter_slices(BATCH_ROWS))
+    )
 
 
 def _read_x12(path: Path) -> FileRead:
@@ -261,7 +263,7 @@ def _read_x12(path: Path) -> FileRead:
     except ValueError as error:
         raise FileRejected(str(error)) from error
     columns = [c for c in rows.columns if c != ROW_COLUMN]
-    return FileRead(columns, _no_rejects(), "*", Batches(rows.iter_slices(BATCH_ROWS)))
+    return FileRead(columns, no_rows_set_aside(), "*", Batches(rows.iter_slices(BATCH_ROWS)))
 
 
 def all_rows(read: FileRead) -> pl.DataFrame:
@@ -270,5 +272,6 @@ def all_rows(read: FileRead) -> pl.DataFrame:
     return pl.concat([empty, *read.batches], how="vertical")
 
 
-def _no_rejects() -> pl.DataFrame:
+def no_rows_set_aside() -> pl.DataFrame:
+    """An empty frame of rows set aside: source_row, reason, raw_row."""
     return pl.DataFrame(schema={"source_row": pl.Int64, "reason": pl.String, "raw_row": pl.String})

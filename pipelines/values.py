@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.datasets import CLAIMS, Dataset
-from pipelines.readers import ROW_COLUMN
+from pipelines.readers import ROW_COLUMN, no_rows_set_aside
 
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d")
 REASON = "reason"
@@ -101,7 +101,7 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
         typed = typed.with_columns(in_file.cast(pl.String).alias("payer_in_file"))
         kept.append("payer_in_file")
     if not bad.any():  # the usual batch: nothing to set aside, nothing to copy
-        return TypedRows(loaded=typed.select(kept), quarantined=_no_rows_set_aside())
+        return TypedRows(loaded=typed.select(kept), quarantined=no_rows_set_aside())
     # reasons and the row as it came, spelled out only for the few rows set aside
     reasons = pl.concat_str(problems, separator="; ", ignore_nulls=True)
     raw_row = pl.concat_str(
@@ -115,10 +115,6 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
             raw_row.alias(RAW_ROW),
         ),
     )
-
-
-def _no_rows_set_aside() -> pl.DataFrame:
-    return pl.DataFrame(schema={ROW_COLUMN: pl.Int64, REASON: pl.String, RAW_ROW: pl.String})
 
 
 def _unreadable(column: str) -> pl.Expr:
