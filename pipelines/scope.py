@@ -67,11 +67,12 @@ def lines_to_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> LinesToAud
     touched = current_in_scope_lines(con, policy, every_claim=False)
     con.register("touched_line", touched.select(AUDITED_LINE_COLUMNS))
     try:
-        run_sql_file(con, "versions/audit_scope.sql")
+        # once: the claims whose facts can have changed; twice: their groups' other claims
+        run_sql_file(con, "versions/claims_tied_by_day.sql")
+        audited = con.sql("select payer, claim_id from scope_claim").pl()
+        run_sql_file(con, "versions/claims_tied_by_day.sql")
     finally:
         con.unregister("touched_line")
-    execute(con, "create or replace temp table scope_claim as from context_claim")
-    audited = con.sql("select payer, claim_id from audited_claim").pl()
     return LinesToAudit(current_in_scope_lines(con, policy, every_claim=False), audited)
 
 
