@@ -361,3 +361,27 @@ def test_input_without_reference_files_creates_no_database(tmp_path: Path) -> No
             policy=load_policy(),
         )
     assert not (tmp_path / "a.duckdb").exists()
+
+
+def test_reference_row_with_too_many_fields_is_quarantined_by_its_line(tmp_path: Path) -> None:
+    world = _world()
+    input_dir = world.write(tmp_path / "input")
+    members = input_dir / "reference" / "members.csv"
+    # line 4 cannot be split; the rows around it load, numbered by their own lines
+    lines = members.read_text(encoding="utf-8").splitlines()
+    lines.insert(3, "10000000009,2001-01-01,surplus")
+    lines.append("10000000008,2002-02-02")
+    members.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = run_audit(
+        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
+    )
+    quarantine = pl.read_csv(tmp_path / "out" / "quarantine.csv", infer_schema=False)
+    assert quarantine.select("source_file", "row_number", "reason").rows() == [
+        ("reference/members.csv", "4", "too many fields")
+    ]
+    loaded = next(f for f in summary.ingest.files if f.dataset == "members")
+    assert (loaded.rows_read, loaded.rows_loaded, loaded.rows_quarantined) == (
+        len(lines) - 1,
+        len(lines) - 2,
+        1,
+    )
