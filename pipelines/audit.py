@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from pipelines import facts as facts_module
-from pipelines import rules, scope, versions
+from pipelines import gx_process, rules, scope, versions
 from pipelines.analyst_report import write_analyst_report
 from pipelines.config import Policy, load_policy
 from pipelines.db import connect, execute, scalar, transaction
@@ -165,8 +165,13 @@ def open_findings_by_rule(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str
 def run_audit(
     input_dir: Path, db_file: Path, out_dir: Path, *, as_of: dt.date, policy: Policy
 ) -> RunSummary:
-    """The whole nightly audit in one transaction: all of it lands, or none of it."""
+    """The whole nightly audit in one transaction: all of it lands, or none of it.
+
+    Great Expectations runs in a worker process (gx_process), started before ingest so that
+    its import overlaps the work here; it builds the Data Docs while the log is updated.
+    """
     check_input_folder(input_dir)  # before the database file is even created
+    gx = gx_process.shared()
     stages: list[StageMeasure] = []
     con = connect(db_file)
     try:
@@ -176,14 +181,14 @@ def run_audit(
                 report = ingest(con, input_dir, loaded_on=as_of, run_id=run_id)
             summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
             if needs_audit(con, policy):
-                rules.import_gx_in_background()
                 work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 with measure("versions", stages):
                     stage_versions(con, policy)
                 with measure("facts", stages):
                     facts_path, summary.lines_audited = stage_facts(con, policy, work_dir)
                 with measure("validation", stages):
-                    findings_path, _ = stage_validate(facts_path, policy, work_dir)
+                    findings_path, _ = gx.run(stage_validate, facts_path, policy, work_dir)
+                gx.submit(stage_data_docs, facts_path, policy, out_dir.absolute(), as_of=as_of)
                 with measure("log", stages):
                     summary.log_changes = stage_log(
                         con, facts_path, findings_path, policy, run_id=run_id, as_of=as_of
@@ -193,8 +198,8 @@ def run_audit(
                     "select in_scope_lines, findings_produced from audit.runs where run_id = $r",
                     {"r": run_id},
                 )[0]
-                with measure("data_docs", stages):
-                    stage_data_docs(facts_path, policy, out_dir, as_of=as_of)
+                with measure("data_docs", stages):  # what is left of it once the log is done
+                    gx.result()
                 summary.audited = True
         summary.open_findings = open_findings_by_rule(con)
         with measure("reports", stages):

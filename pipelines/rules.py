@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import string
-import threading
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,21 +84,6 @@ def quiet_gx() -> None:
     """GX logs at INFO, one module with its own level: keep task logs to what matters."""
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def import_gx_in_background() -> None:
-    """Start importing Great Expectations (seconds of work) while DuckDB builds the facts.
-
-    DuckDB leaves the GIL while it works, so the import overlaps it; `import
-    great_expectations` in run_suite waits for it to finish and raises any error it met.
-    """
-    quiet_gx()
-    threading.Thread(target=_import_gx, name="import-gx", daemon=True).start()
-
-
-def _import_gx() -> None:
-    with suppress(ImportError):  # run_suite's own import reports it
-        import great_expectations  # noqa: F401
 
 
 def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -> list[Any]:

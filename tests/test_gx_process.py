@@ -1,0 +1,43 @@
+"""The Great Expectations worker process: errors come back, a dead worker is reported, and a
+run that failed midway leaves nothing behind for the next run to mistake for its own."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines import gx_process
+from pipelines.audit import stage_validate
+from pipelines.config import load_policy
+from pipelines.rules import ValidationError
+
+
+def test_an_error_inside_great_expectations_fails_the_request(tmp_path: Path) -> None:
+    # facts without the rules' columns: GX cannot evaluate, which must never read as clean
+    facts = tmp_path / "facts.parquet"
+    pl.DataFrame(
+        {"line_key": [0], "payer": ["AETNA"], "claim_id": ["C1"], "claim_line_number": [1]}
+    ).write_parquet(facts)
+    worker = gx_process.shared()
+    with pytest.raises(ValidationError, match="Great Expectations failed on rule") as raised:
+        worker.run(stage_validate, facts, load_policy(), tmp_path)
+    assert isinstance(raised.value.__cause__, gx_process.RemoteTraceback)
+    assert "stage_validate" in str(raised.value.__cause__)
+    assert not (tmp_path / "findings.parquet").exists()
+    assert worker.run(len, "still serving") == 13
+
+
+def test_a_worker_that_stops_is_reported_instead_of_waited_for() -> None:
+    worker = gx_process.GxProcess()
+    with pytest.raises(gx_process.WorkerError, match="exit code 3"):
+        worker.run(os._exit, 3)
+    assert not worker.alive()
+
+
+def test_results_a_failed_run_left_uncollected_are_dropped() -> None:
+    worker = gx_process.shared()
+    worker.submit(len, "never collected")
+    assert gx_process.shared().run(len, "mine") == 4
