@@ -63,16 +63,12 @@ def lines_to_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> LinesToAud
     if previous is None:
         return LinesToAudit(current_in_scope_lines(con, policy), None)
     run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=previous.last_delivery_id)
+    run_sql_file(con, "versions/touched_lines.sql", hcpcs_code=policy.hcpcs_code)
     execute(con, "create or replace temp table scope_claim as from touched_claim")
-    touched = current_in_scope_lines(con, policy, every_claim=False)
-    con.register("touched_line", touched.select(AUDITED_LINE_COLUMNS))
-    try:
-        # once: the claims whose facts can have changed; twice: their groups' other claims
-        run_sql_file(con, "versions/claims_tied_by_day.sql")
-        audited = con.sql("select payer, claim_id from scope_claim").pl()
-        run_sql_file(con, "versions/claims_tied_by_day.sql")
-    finally:
-        con.unregister("touched_line")
+    # once: the claims whose facts can have changed; twice: their groups' other claims
+    run_sql_file(con, "versions/claims_tied_by_day.sql")
+    audited = con.sql("select payer, claim_id from scope_claim").pl()
+    run_sql_file(con, "versions/claims_tied_by_day.sql")
     return LinesToAudit(current_in_scope_lines(con, policy, every_claim=False), audited)
 
 

@@ -4,8 +4,8 @@
 -- claims together. Widened once from the touched claims, it gives the claims whose facts can
 -- have changed; widened again, every claim an audited line shares a session or a duplicate
 -- group with, so that those groups are complete.
--- needs touched_line: the current in-scope lines of the touched claims (payer, claim_id,
--- peer_npi, member_id, service_date); audit.audited_lines holds every other claim's lines.
+-- needs touched_line (touched_lines.sql): the H0038 lines of the touched claims;
+-- audit.audited_lines holds every other claim's lines.
 
 create or replace temp table tied_by_day as
 with scope_line as (

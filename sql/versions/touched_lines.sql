@@ -1,0 +1,15 @@
+-- the days through which tonight's touched claims (temp table touched_claim) can tie other
+-- claims to theirs: every H0038 copy of their lines, current or not. Their current in-scope
+-- lines are among these; a replaced copy or a superseded version's line can only widen the
+-- scope, which means a few more lines audited again and never a different finding.
+
+create or replace temp table touched_line as
+select
+    payer,
+    claim_id,
+    coalesce(rendering_npi, billing_npi) as peer_npi,
+    member_id,
+    claim_line_start_date as service_date
+from raw.claim_lines
+semi join touched_claim using (payer, claim_id)
+where upper(trim(hcpcs_code)) = $hcpcs_code;
