@@ -68,11 +68,20 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 )
 
+# what the counts and amounts need; the table of the newest findings reads its own rows
 OPEN_FINDINGS_SQL = """
+select payer, claim_id, claim_line_number, rule_id, paid_amount, first_found_date,
+    pre_implementation
+from audit.findings
+where status = 'open'
+"""
+NEWEST_FINDINGS_SQL = """
 select payer, claim_id, claim_line_number, member_id, rule_id, severity, detail,
     paid_amount, service_date, first_found_date, pre_implementation
 from audit.findings
 where status = 'open'
+order by first_found_date desc, payer, claim_id, claim_line_number, rule_id
+limit $limit
 """
 MCOS_SQL = """
 select payer, min(implemented_date), max(reprocessing_completed_date)
@@ -111,6 +120,7 @@ class RunCounts:
 class ReportData:
     as_of: dt.date
     open_findings: pl.DataFrame
+    newest: pl.DataFrame  # the NEWEST_FINDINGS most recently first found, every column
     open_lines: int
     amount_at_stake: Decimal
     pre_implementation_amount: Decimal
@@ -131,6 +141,7 @@ def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
     return ReportData(
         as_of=as_of,
         open_findings=open_findings,
+        newest=con.sql(NEWEST_FINDINGS_SQL, params={"limit": NEWEST_FINDINGS}).pl(),
         open_lines=lines.height,
         amount_at_stake=_amount(lines),
         pre_implementation_amount=_amount(lines.filter(pl.col("pre_implementation"))),
@@ -658,10 +669,7 @@ def _ages_section(data: ReportData) -> str:
 
 
 def _newest(data: ReportData) -> str:
-    newest = data.open_findings.sort(
-        ["first_found_date", *LINE_KEY, "rule_id"],
-        descending=[True, False, False, False, False],
-    ).head(NEWEST_FINDINGS)
+    newest = data.newest
     title = "Newest open findings"
     if newest.height == 0:
         return _section(title, "<p>No open findings.</p>")
