@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.command in ("run", "demo"):
+        from pipelines import gx_process
+
+        gx_process.shared()  # first: its seconds of importing overlap everything after
     from pipelines import commands
 
     try:

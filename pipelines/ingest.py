@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -64,6 +65,13 @@ def content_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def content_digests(paths: list[Path]) -> dict[Path, str]:
+    """Each file's SHA-256, two files at a time: hashing leaves the GIL, and every night hashes
+    every file of the input folder (a year of extracts: a gigabyte or more)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(paths, pool.map(content_sha256, paths), strict=True))
+
+
 def reference_file(input_dir: Path, dataset: Dataset) -> Path | None:
     for suffix in (".csv", ".txt", ".parquet"):
         candidate = input_dir / "reference" / f"{dataset.name}{suffix}"
@@ -104,18 +112,28 @@ def ingest(
     rejected, and a rejection is recorded once.
     """
     check_input_folder(input_dir)
+    references = [
+        (dataset, path)
+        for dataset in REFERENCE_DATASETS
+        if (path := reference_file(input_dir, dataset)) is not None
+    ]
+    claim_files = [
+        path
+        for path in _claim_files(input_dir)
+        if payers is None or (folder := _payer_folder(input_dir, path)) is None or folder in payers
+    ]
+    digests = content_digests([path for _, path in references] + claim_files)
     report = IngestReport()
-    for dataset in REFERENCE_DATASETS:
-        path = reference_file(input_dir, dataset)
-        if path is not None:
-            report.files.append(_load_reference(con, input_dir, path, dataset, loaded_on, run_id))
+    for dataset, path in references:
+        report.files.append(
+            _load_reference(con, input_dir, path, digests[path], dataset, loaded_on, run_id)
+        )
     _require_reference_snapshots(con)
     mcos = {row[0] for row in con.execute("select payer from ref.mco_implementation").fetchall()}
-    for path in _claim_files(input_dir):
-        folder = _payer_folder(input_dir, path)
-        if payers is not None and folder is not None and folder not in payers:
-            continue
-        report.files.append(_load_claims(con, input_dir, path, mcos, loaded_on, run_id))
+    for path in claim_files:
+        report.files.append(
+            _load_claims(con, input_dir, path, digests[path], mcos, loaded_on, run_id)
+        )
     return report
 
 
@@ -315,13 +333,13 @@ def _load_reference(
     con: duckdb.DuckDBPyConnection,
     input_dir: Path,
     path: Path,
+    sha: str,
     dataset: Dataset,
     loaded_on: dt.date,
     run_id: int,
 ) -> FileOutcome:
     source_file = path.relative_to(input_dir).as_posix()
     outcome = FileOutcome(source_file, "reference", dataset.name, None, "loaded")
-    sha = content_sha256(path)
     if _already_loaded(con, sha, dataset.name, None):
         outcome.status = "already_loaded"
         return outcome
@@ -412,6 +430,7 @@ def _load_claims(
     con: duckdb.DuckDBPyConnection,
     input_dir: Path,
     path: Path,
+    sha: str,
     mcos: set[str],
     loaded_on: dt.date,
     run_id: int,
@@ -420,7 +439,6 @@ def _load_claims(
     relative = path.relative_to(input_dir / "claims").parts
     payer = relative[0].upper() if len(relative) == 2 else None
     outcome = FileOutcome(source_file, "claims", CLAIMS.name, payer, "loaded")
-    sha = content_sha256(path)
     if _already_loaded(con, sha, CLAIMS.name, payer):
         outcome.status = "already_loaded"
         return outcome
