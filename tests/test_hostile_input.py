@@ -156,6 +156,26 @@ def _big_delivery(path: Path, lines: int) -> None:
     frame.select(CLAIM_COLUMNS).write_csv(path)
 
 
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+    except OSError:  # it ended meanwhile
+        return []
+    return children + [grandchild for child in children for grandchild in _descendants(child)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its parent's wait is missing
+
+
 @pytest.mark.parametrize("delay", [0.5, 2.0, 4.0])
 def test_killed_run_leaves_the_database_as_before_or_complete(tmp_path: Path, delay: float) -> None:
     world = _world()
@@ -167,9 +187,14 @@ def test_killed_run_leaves_the_database_as_before_or_complete(tmp_path: Path, de
     args = ["run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "o2"]
     process = subprocess.Popen([str(COMMAND), *map(str, args)], stdout=subprocess.DEVNULL)
     time.sleep(delay)
+    helpers = _descendants(process.pid)  # the Great Expectations worker among them
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     after_kill = table_counts(tmp_path / "a.duckdb")
+    deadline = time.monotonic() + 60
+    while (left := [pid for pid in helpers if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert helpers and not left, "the run's helper processes outlive it"
     # the next run completes the work, whatever point the kill reached
     _run(input_dir, tmp_path)
     complete = table_counts(tmp_path / "a.duckdb")
