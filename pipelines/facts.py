@@ -175,7 +175,7 @@ def _level_of_care(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.Da
             & (last_day >= pl.col("service_date"))
         )
         .sort(LINE, "start_date", nulls_last=False)
-        .group_by(LINE, maintain_order=True)
+        .group_by(LINE)
         .first()
         .select(
             LINE,
@@ -336,7 +336,7 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
         )
         # sorted once, so that each line's IDs join in order without a sort per line
         .sort(LINE, "caregiver_id")
-        .group_by(LINE, maintain_order=True)
+        .group_by(LINE)
         .agg(
             pl.col("_apart").any().alias("_any_apart"),
             pl.col("caregiver_date_of_birth").is_null().any().alias("_candidate_without_dob"),
@@ -483,7 +483,7 @@ def _treatment_plan(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.D
         .with_columns(pl.col("plan_id").fill_null("(no plan ID)").alias("plan_label"))
         .with_columns(why_not.alias("_why"))
         .sort(LINE, "plan_label")
-        .group_by(LINE, maintain_order=True)
+        .group_by(LINE)
         .agg(pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"))
     )
     facts = (
@@ -540,7 +540,7 @@ def _consent(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
             .alias("_why"),
         )
         .sort(LINE, "signed_date")
-        .group_by(LINE, maintain_order=True)
+        .group_by(LINE)
         .agg(
             pl.col("_in_force").any().alias("consent_in_force"),
             pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"),
@@ -612,7 +612,7 @@ def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataF
     # the earliest-paid claim (ties: smallest claim_id) keeps its copy; the others are flagged
     kept = (
         copies.sort("paid_date", "claim_id", "payer", "claim_line_number", nulls_last=True)
-        .group_by(same_service, maintain_order=True)
+        .group_by(same_service)
         .first()
         .select(
             *same_service,
@@ -658,7 +658,7 @@ def _mco_assignment(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.D
     elsewhere = (
         enrolled.filter(~pl.col("_with_payer").any().over(LINE))
         .sort(LINE, "enrolled_payer")
-        .group_by(LINE, maintain_order=True)
+        .group_by(LINE)
         .agg(pl.col("enrolled_payer").unique(maintain_order=True).str.join(", "))
         .select(
             LINE,
