@@ -102,7 +102,8 @@ def _audited_claims(facts_path: Path) -> pl.DataFrame | None:
 
 
 def stage_validate(facts_path: Path, policy: Policy, work_dir: Path) -> tuple[Path, int]:
-    findings = rules.evaluate(pl.read_parquet(facts_path), policy)
+    columns = rules.columns_for_findings(rules.load_suite_definition(), _columns(facts_path))
+    findings = rules.evaluate(pl.read_parquet(facts_path, columns=columns), policy)
     path = work_dir / "findings.parquet"
     findings.write_parquet(path)
     return path, findings.height
@@ -151,7 +152,13 @@ def stage_data_docs(facts_path: Path, policy: Policy, out_dir: Path, *, as_of: d
     """Great Expectations' own view of the run, in a folder marked as restricted data."""
     from pipelines.data_docs import build_data_docs
 
-    return build_data_docs(pl.read_parquet(facts_path), policy, out_dir / DATA_DOCS, as_of=as_of)
+    columns = rules.columns_read(rules.load_suite_definition(), _columns(facts_path))
+    facts = pl.read_parquet(facts_path, columns=columns)
+    return build_data_docs(facts, policy, out_dir / DATA_DOCS, as_of=as_of)
+
+
+def _columns(parquet_path: Path) -> list[str]:
+    return list(pl.read_parquet_schema(parquet_path))
 
 
 def open_findings_by_rule(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:

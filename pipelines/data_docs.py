@@ -87,7 +87,7 @@ def build_data_docs(
     # the same columns, row keys and parameters as the audit's own validation (rules.run_suite);
     # the index stays unnamed: for a named index GX looks up every failing row one by one
     # (seconds more per 100k failing rows), for an unnamed one it lists the keys in one pass
-    frame = facts.select(columns_read(definition, facts)).to_pandas().set_index(LINE)
+    frame = facts.select(columns_read(definition, facts.columns)).to_pandas().set_index(LINE)
     frame.index.name = None
     batch_definition = (
         context.data_sources.add_or_update_pandas(DATA_SOURCE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,8 @@ def rule_checks(definition: dict[str, Any]) -> list[RuleCheck]:
     ]
 
 
-def columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
-    """The fact columns the suite reads: checked columns and those in row conditions."""
+def columns_read(definition: dict[str, Any], columns: Sequence[str]) -> list[str]:
+    """Of `columns`, those the suite reads: the line key, checked columns, row conditions."""
     read = {LINE}
     for expectation in definition["expectations"]:
         kwargs = expectation["kwargs"]
@@ -77,7 +78,21 @@ def columns_read(definition: dict[str, Any], facts: pl.DataFrame) -> list[str]:
         condition = kwargs.get("row_condition")
         if condition:
             read.add(condition["column"]["name"])
-    return [c for c in facts.columns if c in read]
+    return [c for c in columns if c in read]
+
+
+def columns_for_findings(definition: dict[str, Any], columns: Sequence[str]) -> list[str]:
+    """Of `columns`, those that validation turns into findings: what the suite reads, the
+    line's claim key, and the columns the details name (a fact file has about twice as many).
+    """
+    named = {
+        field
+        for expectation in definition["expectations"]
+        for _, field, _, _ in string.Formatter().parse(expectation["meta"]["detail"])
+        if field
+    }
+    wanted = {*columns_read(definition, columns), *KEY, *named}
+    return [c for c in columns if c in wanted]
 
 
 def quiet_gx() -> None:
@@ -97,7 +112,7 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     # the line key is the frame's index, so GX reports failing rows by key, in one column
-    frame = facts.select(columns_read(definition, facts)).to_pandas().set_index(LINE)
+    frame = facts.select(columns_read(definition, facts.columns)).to_pandas().set_index(LINE)
     batch = (
         context.data_sources.add_pandas("h0038_facts")
         .add_dataframe_asset("in_scope_lines")
