@@ -17,6 +17,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -98,6 +99,8 @@ def shared() -> GxProcess:
 
 
 def _serve(connection: Connection) -> None:
+    # Ctrl-C reaches the whole process group: the run decides, and this process ends with it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     from tqdm import tqdm
 
