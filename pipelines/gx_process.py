@@ -17,6 +17,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -25,8 +26,6 @@ from collections.abc import Callable
 from contextlib import suppress
 from multiprocessing.connection import Connection
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 class WorkerError(RuntimeError):
@@ -138,8 +137,6 @@ def _answer(
     except Exception as error:
         text = traceback.format_exc()
         try:
-            import pickle
-
             pickle.dumps(error)
         except Exception:
             error = WorkerError(f"{type(error).__name__} in the Great Expectations process")
