@@ -21,7 +21,7 @@ from pipelines import facts as facts_module
 from pipelines import gx_process, rules, scope, versions
 from pipelines.analyst_report import write_analyst_report
 from pipelines.config import Policy, load_policy
-from pipelines.db import connect, execute, scalar, transaction
+from pipelines.db import connect, execute, hand_back_freed_memory, scalar, transaction
 from pipelines.ingest import IngestReport, check_input_folder, ingest
 from pipelines.metering import StageMeasure, measure
 from pipelines.reports import write_reports
@@ -83,7 +83,9 @@ def stage_facts(con: duckdb.DuckDBPyConnection, policy: Policy, work_dir: Path) 
     """The facts of the lines to audit tonight, as a file; beside it, when only some claims
     are audited, those claims (AUDITED_CLAIMS_FILE)."""
     selection = scope.lines_to_audit(con, policy)
-    facts = facts_module.build_facts(selection.lines, facts_module.read_reference(con), policy)
+    reference = facts_module.read_reference(con)
+    hand_back_freed_memory(con)  # before polars builds the facts beside it
+    facts = facts_module.build_facts(selection.lines, reference, policy)
     path = work_dir / "facts.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     claims_path = path.with_name(AUDITED_CLAIMS_FILE)
