@@ -10,6 +10,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_POLICY_FILE = PACKAGE_DIR / "h0038_policy.toml"
+SETTINGS_FILE = PACKAGE_DIR / "settings.toml"
 
 
 def project_path(*parts: str) -> Path:
@@ -60,6 +61,47 @@ def load_policy(path: Path | None = None) -> Policy:
             str(t).strip().upper() for t in values["licensed_practitioner_types"]
         ),
         source_sha256=hashlib.sha256(source).hexdigest(),
+    )
+
+
+@dataclass(frozen=True)
+class DateBounds:
+    """Plausible dates (settings.toml, [dates]): outside them a row is quarantined."""
+
+    earliest_service_date: dt.date
+    service_days_after_as_of: int
+    earliest_birth_date: dt.date
+    open_end_from: dt.date
+
+
+@dataclass(frozen=True)
+class SnapshotGuard:
+    """When a new reference snapshot is held back (settings.toml, [reference_snapshots])."""
+
+    max_quarantined_share: float
+    min_rows_share_of_current: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    dates: DateBounds
+    reference_snapshots: SnapshotGuard
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    values = tomllib.loads((path or SETTINGS_FILE).read_text(encoding="utf-8"))
+    dates, guard = values["dates"], values["reference_snapshots"]
+    return Settings(
+        dates=DateBounds(
+            earliest_service_date=dates["earliest_service_date"],
+            service_days_after_as_of=int(dates["service_days_after_as_of"]),
+            earliest_birth_date=dates["earliest_birth_date"],
+            open_end_from=dates["open_end_from"],
+        ),
+        reference_snapshots=SnapshotGuard(
+            max_quarantined_share=float(guard["max_quarantined_share"]),
+            min_rows_share_of_current=float(guard["min_rows_share_of_current"]),
+        ),
     )
 
 
