@@ -22,7 +22,8 @@ from pipelines.rules import load_suite_definition
 DATE_FORMAT = "%Y-%m-%d"
 # a workbook is for people: past this many rows the CSV beside it is the working copy
 WORKBOOK_MAX_FINDINGS = 10_000
-FORMULA_TRIGGERS = ("=", "+", "@", "\t", "\r")
+# OWASP CSV injection: text starting with any of these may run as a formula
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FINDING_COLUMNS = [
     "payer",
     "claim_id",
@@ -200,7 +201,7 @@ def write_workbook(
                 0, 0, f"{findings.height} findings: too many for a workbook; see findings.csv"
             )
         rules = book.add_worksheet("Rules")
-        rule_rows = pl.DataFrame([r.__dict__ for r in rule_texts()])
+        rule_rows = spreadsheet_safe(pl.DataFrame([r.__dict__ for r in rule_texts()]))
         _write_table(rules, rule_rows, formats, first_row=0, wide_text=True)
     return path
 
