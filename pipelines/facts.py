@@ -605,6 +605,8 @@ def _participants(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.Dat
 
 # GEN001 ---------------------------------------------------------------------------------
 
+SAME_SERVICE = "same member, provider, DOS, code, modifiers and units"
+
 
 def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
     modifier_set = (
@@ -645,8 +647,7 @@ def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataF
         )
         .with_columns(
             pl.format(
-                "duplicate of {} claim {} line {} (paid {}): same member, provider, DOS, "
-                "code, modifiers and units",
+                "duplicate of {} claim {} line {} (paid {}): " + SAME_SERVICE,
                 "_kept_payer",
                 "_kept_claim",
                 "_kept_line",
@@ -661,8 +662,7 @@ def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataF
             .then(pl.col("duplicate_evidence"))
             .otherwise(
                 pl.format(
-                    "duplicate of a line paid by another MCO on {}: same member, provider, "
-                    "DOS, code, modifiers and units",
+                    "duplicate of a line paid by another MCO on {}: " + SAME_SERVICE,
                     _date_text("_kept_paid"),
                 )
             )
