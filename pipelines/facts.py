@@ -1,8 +1,9 @@
 """Facts: one row per in-scope H0038 line with the evidence every rule reads.
 
 Each rule gets a column the expectation suite checks (a flag or a status) and the evidence
-an analyst needs in the finding's detail. The rules' meaning lives in rules.md; the column
-names say which part of it they hold.
+an analyst needs in the finding's detail. Where that evidence can name another MCO's claim or
+enrollment, an `<evidence>_for_mco` column says it for the paying MCO's package without them.
+The rules' meaning lives in rules.md; the column names say which part of it they hold.
 """
 
 from __future__ import annotations
@@ -93,10 +94,12 @@ EVIDENCE_OF_FAILURE = {
     "service_array_evidence": pl.col("pps_in_service_array"),
     "age_gap_evidence": pl.col("age_gap_check") == "pass",
     "member_billed_evidence": pl.col("billed_identified_member"),
+    "member_billed_evidence_for_mco": pl.col("billed_identified_member"),
     "treatment_plan_evidence": pl.col("treatment_plan_in_force"),
     "consent_evidence": pl.col("consent_in_force") | ~pl.col("adult_on_dos"),
     "participant_evidence": pl.col("non_medicaid_participation_documented"),
     "mco_assignment_evidence": pl.col("enrolled_with_paying_mco"),
+    "mco_assignment_evidence_for_mco": pl.col("enrolled_with_paying_mco"),
 }
 
 
@@ -418,23 +421,35 @@ def _member_billed(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.Da
         .with_columns(pl.col("member_on_file", "member_eligible_on_dos").fill_null(False))
     )
     dos = _date_text("service_date")
+    caregiver_billed = ~pl.col("member_on_file") & pl.col("_caregiver_billed").is_not_null()
+    other_reasons = (
+        pl.when(~pl.col("member_on_file"))
+        .then(pl.lit("the billed member ID is not on the member file"))
+        .otherwise(pl.format("the member has no Medicaid eligibility on DOS {}", dos))
+    )
     evidence = (
-        pl.when(~pl.col("member_on_file") & pl.col("_caregiver_billed").is_not_null())
+        pl.when(caregiver_billed)
         .then(
             pl.format(
                 "the billed ID is caregiver {}'s Medicaid ID, not the identified member's",
                 "_caregiver_billed",
             )
         )
-        .when(~pl.col("member_on_file"))
-        .then(pl.lit("the billed member ID is not on the member file"))
-        .otherwise(pl.format("the member has no Medicaid eligibility on DOS {}", dos))
+        .otherwise(other_reasons)
+    )
+    # the caregiver row may belong to a child enrolled with another MCO: the MCO is told
+    # whose ID it billed, not the state's caregiver record
+    evidence_for_mco = (
+        pl.when(caregiver_billed)
+        .then(pl.lit("the billed ID is a caregiver's Medicaid ID, not the identified member's"))
+        .otherwise(other_reasons)
     )
     return facts.with_columns(
         (pl.col("member_on_file") & pl.col("member_eligible_on_dos")).alias(
             "billed_identified_member"
         ),
         evidence.alias("member_billed_evidence"),
+        evidence_for_mco.alias("member_billed_evidence_for_mco"),
     ).drop("_caregiver_billed")
 
 
@@ -590,6 +605,8 @@ def _participants(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.Dat
 
 # GEN001 ---------------------------------------------------------------------------------
 
+SAME_SERVICE = "same member, provider, DOS, code, modifiers and units"
+
 
 def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
     modifier_set = (
@@ -628,16 +645,28 @@ def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataF
             (pl.col("payer") != pl.col("_kept_payer"))
             | (pl.col("claim_id") != pl.col("_kept_claim"))
         )
-        .select(
-            LINE,
+        .with_columns(
             pl.format(
-                "duplicate of {} claim {} line {} (paid {}): same member, provider, DOS, "
-                "code, modifiers and units",
+                "duplicate of {} claim {} line {} (paid {}): " + SAME_SERVICE,
                 "_kept_payer",
                 "_kept_claim",
                 "_kept_line",
                 _date_text("_kept_paid"),
-            ).alias("duplicate_evidence"),
+            ).alias("duplicate_evidence")
+        )
+        .select(
+            LINE,
+            "duplicate_evidence",
+            # an MCO is told that another MCO paid the copy, and when, never whose claim it is
+            pl.when(pl.col("payer") == pl.col("_kept_payer"))
+            .then(pl.col("duplicate_evidence"))
+            .otherwise(
+                pl.format(
+                    "duplicate of a line paid by another MCO on {}: " + SAME_SERVICE,
+                    _date_text("_kept_paid"),
+                )
+            )
+            .alias("duplicate_evidence_for_mco"),
         )
     )
     facts = _attach(facts, flagged)
@@ -667,15 +696,17 @@ def _mco_assignment(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.D
         )
     )
     facts = _attach(facts, elsewhere)
+    dos = _date_text("service_date")
     return facts.with_columns(
         # enrolled nowhere on the DOS is PPS007's business alone
         pl.col("enrolled_with_paying_mco").fill_null(True),
         pl.format(
-            "member enrolled with {}, not {}, on DOS {}",
-            "_enrolled_with",
-            "payer",
-            _date_text("service_date"),
+            "member enrolled with {}, not {}, on DOS {}", "_enrolled_with", "payer", dos
         ).alias("mco_assignment_evidence"),
+        # the paying MCO is not told which other MCO the member is enrolled with
+        pl.format("member enrolled with another MCO, not {}, on DOS {}", "payer", dos).alias(
+            "mco_assignment_evidence_for_mco"
+        ),
     ).drop("_enrolled_with")
 
 

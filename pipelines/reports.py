@@ -2,12 +2,13 @@
 
 Every value written to CSV or XLSX is spreadsheet-safe: text that a spreadsheet program
 would run as a formula is written so that it shows as text (OWASP CSV injection guidance).
+An MCO's folder never names another MCO's claims, members or providers, nor the state's
+analysts: its findings carry the MCO-safe detail and none of the state's own columns.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from pipelines.rules import load_suite_definition
 DATE_FORMAT = "%Y-%m-%d"
 # a workbook is for people: past this many rows the CSV beside it is the working copy
 WORKBOOK_MAX_FINDINGS = 10_000
-FORMULA_TRIGGERS = ("=", "+", "@", "\t", "\r")
+# OWASP CSV injection: text starting with any of these may run as a formula
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FINDING_COLUMNS = [
     "payer",
     "claim_id",
@@ -42,7 +44,14 @@ FINDING_COLUMNS = [
     "paid_date",
     "waived_reason",
     "waived_by",
+    "mco_detail",
 ]
+# the state's own columns: an MCO's package leaves them out. The analyst's name and free-text
+# reason are internal (a reason may name anything), and `mco_detail` becomes its `detail`.
+STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail"]
+# shown to an MCO for a finding last produced before MCO details were kept: its full detail
+# may name another MCO's claim, so it is never the fallback
+MCO_DETAIL_NOT_RECORDED = "(no MCO detail on record: last found before MCO details were kept)"
 
 
 @dataclass(frozen=True)
@@ -84,31 +93,24 @@ def write_csv(frame: pl.DataFrame, path: Path, *, already_safe: bool = False) ->
     return path
 
 
-def write_findings(findings: pl.DataFrame, out_dir: Path, mcos: list[str]) -> list[Path]:
-    """findings.csv, and mco/<payer>/findings.csv for each MCO in `mcos`.
+def mco_findings(findings: pl.DataFrame) -> pl.DataFrame:
+    """Findings as an MCO's package shows them: the MCO-safe detail, no state-only column."""
+    return findings.with_columns(
+        pl.col("mco_detail").fill_null(MCO_DETAIL_NOT_RECORDED).alias("detail")
+    ).drop(STATE_ONLY_COLUMNS)
 
-    `findings` comes spreadsheet-safe and sorted by payer, so each MCO's file is a slice of the
-    whole: its rows are formatted once, and its bytes after the header are copied into the
-    whole file (formatting 600,000 findings twice cost 0.7 s a night).
+
+def write_findings(findings: pl.DataFrame, out_dir: Path, mcos: list[str]) -> list[Path]:
+    """findings.csv with every column, and mco/<payer>/findings.csv for each MCO in `mcos`.
+
+    `findings` comes spreadsheet-safe. An MCO's rows are not a slice of the whole file (their
+    detail and columns differ), so they are formatted again: tenths of a second for 600,000.
     """
-    whole = out_dir / "findings.csv"
+    whole = write_csv(findings, out_dir / "findings.csv", already_safe=True)
     own_files = {payer: out_dir / "mco" / payer / "findings.csv" for payer in mcos}
-    whole.parent.mkdir(parents=True, exist_ok=True)
-    with_findings = findings["payer"].unique(maintain_order=True).to_list()
-    with whole.open("wb") as target:
-        findings.clear().write_csv(target)  # the header
-        for payer in with_findings:
-            rows = findings.filter(pl.col("payer") == payer)
-            if payer not in own_files:
-                rows.write_csv(target, include_header=False, date_format=DATE_FORMAT)
-                continue
-            write_csv(rows, own_files[payer], already_safe=True)
-            with own_files[payer].open("rb") as source:
-                source.readline()  # the header: column names hold no line break
-                shutil.copyfileobj(source, target)
+    package = mco_findings(findings)
     for payer, own in own_files.items():
-        if payer not in with_findings:
-            write_csv(findings.clear(), own, already_safe=True)
+        write_csv(package.filter(pl.col("payer") == payer), own, already_safe=True)
     return [whole, *own_files.values()]
 
 
@@ -144,9 +146,10 @@ def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
-    """Write every output; an MCO's folder holds only that MCO's rows."""
+    """Write every output; an MCO's folder holds only that MCO's rows, as it may see them."""
     # made spreadsheet-safe once: each MCO's rows are a slice of the whole
     findings = spreadsheet_safe(all_findings(con))
+    package = mco_findings(findings)
     log_rows = spreadsheet_safe(reprocessing_log(con))
     mcos = configured_mcos(con)
     written = [
@@ -156,7 +159,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
     ]
     for payer in mcos:
         folder = out_dir / "mco" / payer
-        own_findings = findings.filter(pl.col("payer") == payer)
+        own_findings = package.filter(pl.col("payer") == payer)
         own_log = log_rows.filter(pl.col("payer") == payer)
         written += [
             write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
@@ -175,7 +178,7 @@ def write_workbook(
 ) -> Path:
     """One MCO's workbook: summary, findings and the rules quoted from the bulletin.
 
-    `findings` and `log_rows` come spreadsheet-safe (spreadsheet_safe) already.
+    `findings` (as mco_findings shows them) and `log_rows` come spreadsheet-safe already.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     # input text is never turned into a formula, a number or a link
@@ -200,7 +203,7 @@ def write_workbook(
                 0, 0, f"{findings.height} findings: too many for a workbook; see findings.csv"
             )
         rules = book.add_worksheet("Rules")
-        rule_rows = pl.DataFrame([r.__dict__ for r in rule_texts()])
+        rule_rows = spreadsheet_safe(pl.DataFrame([r.__dict__ for r in rule_texts()]))
         _write_table(rules, rule_rows, formats, first_row=0, wide_text=True)
     return path
 

@@ -2,8 +2,9 @@
 
 The suite under `expectations/` is the rule catalog as data: one expectation per rule (two
 for PPS006, one per severity), each carrying its rule ID, severity, bulletin sentence and
-the template of the `detail` sentence. An exception inside Great Expectations stops the run:
-it must never read as clean data.
+the template of the `detail` sentence; where that sentence can name another MCO's claims or
+enrollment, an `mco_detail` template beside it says the same for the paying MCO's package.
+An exception inside Great Expectations stops the run: it must never read as clean data.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FINDING_SCHEMA = pl.Schema(
         "rule_id": pl.String(),
         "severity": pl.String(),
         "detail": pl.String(),
+        "mco_detail": pl.String(),  # what the paying MCO's package shows
     }
 )
 
@@ -44,6 +46,7 @@ class RuleCheck:
     rule_id: str
     severity: str
     detail_template: str
+    mco_detail_template: str
     column: str
 
 
@@ -63,10 +66,16 @@ def rule_checks(definition: dict[str, Any]) -> list[RuleCheck]:
             rule_id=e["meta"]["rule_id"],
             severity=e["meta"]["severity"],
             detail_template=e["meta"]["detail"],
+            mco_detail_template=mco_detail_template(e["meta"]),
             column=e["kwargs"]["column"],
         )
         for e in definition["expectations"]
     ]
+
+
+def mco_detail_template(meta: dict[str, Any]) -> str:
+    """The detail an MCO's package shows: the full detail unless the rule has its own."""
+    return str(meta.get("mco_detail", meta["detail"]))
 
 
 def columns_read(definition: dict[str, Any], columns: Sequence[str]) -> list[str]:
@@ -88,7 +97,8 @@ def columns_for_findings(definition: dict[str, Any], columns: Sequence[str]) -> 
     named = {
         field
         for expectation in definition["expectations"]
-        for _, field, _, _ in string.Formatter().parse(expectation["meta"]["detail"])
+        for template in (expectation["meta"]["detail"], mco_detail_template(expectation["meta"]))
+        for _, field, _, _ in string.Formatter().parse(template)
         if field
     }
     wanted = {*columns_read(definition, columns), *KEY, *named}
@@ -184,6 +194,7 @@ def findings_from_results(
                 pl.lit(check.rule_id).alias("rule_id"),
                 pl.lit(check.severity).alias("severity"),
                 render_detail(check.detail_template, policy).alias("detail"),
+                render_detail(check.mco_detail_template, policy).alias("mco_detail"),
             )
         )
     if not frames:

@@ -76,7 +76,7 @@ def test_formulas_are_escaped_in_csv_and_never_cells_in_xlsx(tmp_path: Path) -> 
         tmp_path / "out" / "mco" / "AETNA" / "findings.csv",
     ):
         claim_ids = set(pl.read_csv(path, infer_schema=False)["claim_id"])
-        assert claim_ids == {'\'=HYPERLINK("http://x")', "'+SUM(A1)", "'@cmd", "-7"}
+        assert claim_ids == {'\'=HYPERLINK("http://x")', "'+SUM(A1)", "'@cmd", "'-7"}
     book = openpyxl.load_workbook(tmp_path / "out" / "mco" / "AETNA" / "AETNA_h0038_audit.xlsx")
     assert book.sheetnames == ["Summary", "Findings", "Rules"]
     for sheet in book.worksheets:
@@ -93,7 +93,7 @@ def test_formulas_are_escaped_in_csv_and_never_cells_in_xlsx(tmp_path: Path) -> 
 
 def test_spreadsheet_safe_escapes_every_trigger_and_only_text() -> None:
     frame = pl.DataFrame(
-        {"text": ["=1+1", "+1", "@SUM(A1)", "\tx", "\rx", "plain", "-3", None], "n": range(8)}
+        {"text": ["=1+1", "+1", "@SUM(A1)", "\tx", "\rx", "plain", "-3", None], "n": range(-4, 4)}
     )
     escaped = spreadsheet_safe(frame)
     assert escaped["text"].to_list() == [
@@ -103,10 +103,10 @@ def test_spreadsheet_safe_escapes_every_trigger_and_only_text() -> None:
         "'\tx",
         "'\rx",
         "plain",
-        "-3",
+        "'-3",
         None,
     ]
-    assert escaped["n"].to_list() == list(range(8))
+    assert escaped["n"].to_list() == list(range(-4, 4))
 
 
 def test_member_ids_and_birth_dates_never_reach_logs_or_console(tmp_path: Path) -> None:

@@ -170,6 +170,10 @@ create table if not exists audit.findings (
     waived_by varchar,
     primary key (payer, claim_id, claim_line_number, rule_id)
 );
+-- the detail as the paying MCO's package shows it: never another MCO's claim or enrollment.
+-- added, not declared above, so that a database made before it gains it in the same place;
+-- null on a finding last produced before it existed
+alter table audit.findings add column if not exists mco_detail varchar;
 
 create table if not exists audit.finding_history (
     payer varchar not null,

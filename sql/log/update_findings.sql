@@ -79,6 +79,7 @@ where findings.payer = changes.payer and findings.claim_id = changes.claim_id
 update audit.findings as findings
 set severity = found.severity,
     detail = found.detail,
+    mco_detail = found.mco_detail,
     member_id = found.member_id,
     peer_npi = found.peer_npi,
     service_date = found.service_date,
@@ -95,12 +96,16 @@ where findings.payer = found.payer and findings.claim_id = found.claim_id
 
 -- a replacing line that still breaks the rule keeps the first_found_date of the finding
 -- it supersedes (closed as superseded just above, or on an earlier night)
-insert into audit.findings
+insert into audit.findings (
+    payer, claim_id, claim_line_number, rule_id, chain_root_id, member_id, peer_npi,
+    service_date, paid_amount, paid_date, severity, detail, mco_detail, status,
+    first_found_date, last_found_date, resolved_date, pre_implementation
+)
 select found.payer, found.claim_id, found.claim_line_number, found.rule_id,
     found.chain_root_id, found.member_id, found.peer_npi, found.service_date,
-    found.paid_amount, found.paid_date, found.severity, found.detail, 'open',
+    found.paid_amount, found.paid_date, found.severity, found.detail, found.mco_detail, 'open',
     coalesce(predecessor.first_found_date, $as_of), $as_of, null,
-    found.pre_implementation, null, null
+    found.pre_implementation
 from current_findings as found
 anti join audit.findings using (payer, claim_id, claim_line_number, rule_id)
 left join (
