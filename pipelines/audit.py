@@ -187,7 +187,13 @@ def run_audit(
         with transaction(con), ExitStack() as stack:
             run_id = next_run_id(con)
             with measure("ingest", stages):
-                report = ingest(con, input_dir, loaded_on=as_of, run_id=run_id)
+                report = ingest(
+                    con,
+                    input_dir,
+                    loaded_on=as_of,
+                    run_id=run_id,
+                    unit_minutes=policy.unit_minutes,
+                )
             summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
             if needs_audit(con, policy):
                 work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -238,7 +244,9 @@ def task_stage_landing(landing: str, work_dir: str) -> str:
     return str(folder)
 
 
-def task_load_references(input_dir: str, db_file: str, as_of: str) -> dict[str, object]:
+def task_load_references(
+    input_dir: str, db_file: str, as_of: str, policy_file: str | None = None
+) -> dict[str, object]:
     """Load the reference snapshots and list the payer folders with new claim files.
 
     The run number chosen here is the one every later task of the same audit records.
@@ -254,6 +262,7 @@ def task_load_references(input_dir: str, db_file: str, as_of: str) -> dict[str, 
                 Path(input_dir),
                 loaded_on=dt.date.fromisoformat(as_of),
                 run_id=run_id,
+                unit_minutes=load_policy(_optional_path(policy_file)).unit_minutes,
                 payers=set(),
             )
             payers = payers_with_new_deliveries(con, Path(input_dir))
@@ -271,6 +280,7 @@ def task_ingest(
     *,
     run_id: int | None = None,
     payers: list[str] | None = None,
+    policy_file: str | None = None,
 ) -> dict[str, int]:
     """Load new deliveries: every payer folder, or only `payers`, under `run_id` when given."""
     con = connect(Path(db_file))
@@ -283,6 +293,7 @@ def task_ingest(
                 Path(input_dir),
                 loaded_on=dt.date.fromisoformat(as_of),
                 run_id=run_id,
+                unit_minutes=load_policy(_optional_path(policy_file)).unit_minutes,
                 payers=None if payers is None else set(payers),
             )
     finally:

@@ -34,6 +34,7 @@ class Policy:
     age_gap_years: int
     consent_type: str
     licensed_practitioner_types: tuple[str, ...]
+    unit_minutes: int  # minutes in one billed unit
     source_sha256: str
 
     def as_parameters(self) -> dict[str, object]:
@@ -60,8 +61,16 @@ def load_policy(path: Path | None = None) -> Policy:
         licensed_practitioner_types=tuple(
             str(t).strip().upper() for t in values["licensed_practitioner_types"]
         ),
+        unit_minutes=_positive_whole_number(values["unit_minutes"], "unit_minutes"),
         source_sha256=hashlib.sha256(source).hexdigest(),
     )
+
+
+def _positive_whole_number(value: object, name: str) -> int:
+    # a zero or fractional unit length would divide minutes into nonsense units
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"policy parameter {name} must be a whole number of at least 1")
+    return value
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ def ingest(
     *,
     loaded_on: dt.date,
     run_id: int,
+    unit_minutes: int,
     payers: set[str] | None = None,
 ) -> IngestReport:
     """Load the reference snapshots and the claim files not loaded before.
@@ -110,6 +111,8 @@ def ingest(
     names); None loads every folder. References load every time (a known snapshot loads
     nothing), and a file lying outside any payer folder is always looked at: it can only be
     rejected, and a rejection is recorded once.
+
+    `unit_minutes` is the policy's unit length, for X12 lines billed in minutes.
     """
     check_input_folder(input_dir)
     references = [
@@ -132,7 +135,7 @@ def ingest(
     mcos = {row[0] for row in con.execute("select payer from ref.mco_implementation").fetchall()}
     for path in claim_files:
         report.files.append(
-            _load_claims(con, input_dir, path, digests[path], mcos, loaded_on, run_id)
+            _load_claims(con, input_dir, path, digests[path], mcos, loaded_on, run_id, unit_minutes)
         )
     return report
 
@@ -292,8 +295,10 @@ def _reject(
     return outcome
 
 
-def _open(path: Path, dataset: Dataset, *, careful: bool = False) -> FileRead:
-    read = read_delivery(path, careful=careful)
+def _open(
+    path: Path, dataset: Dataset, *, careful: bool = False, unit_minutes: int | None = None
+) -> FileRead:
+    read = read_delivery(path, careful=careful, unit_minutes=unit_minutes)
     missing = [c for c in dataset.required_columns if c not in read.columns]
     if missing:
         raise FileRejected(f"line 1 (header): required column(s) {', '.join(missing)} missing")
@@ -434,6 +439,7 @@ def _load_claims(
     mcos: set[str],
     loaded_on: dt.date,
     run_id: int,
+    unit_minutes: int,
 ) -> FileOutcome:
     source_file = path.relative_to(input_dir).as_posix()
     relative = path.relative_to(input_dir / "claims").parts
@@ -450,7 +456,7 @@ def _load_claims(
             raise FileRejected(
                 f"payer folder '{relative[0]}' is not an MCO listed in mco_implementation.csv"
             )
-        read = _open(path, CLAIMS)
+        read = _open(path, CLAIMS, unit_minutes=unit_minutes)
     except FileRejected as rejection:
         return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
     assert payer is not None

@@ -60,9 +60,12 @@ class FileRead:
     batches: Batches
 
 
-def read_delivery(path: Path, *, careful: bool = False) -> FileRead:
+def read_delivery(
+    path: Path, *, careful: bool = False, unit_minutes: int | None = None
+) -> FileRead:
     """The file's rows. A text file is streamed straight from the CSV reader unless `careful`;
     a streamed file with a row the reader cannot split ends with batches.intact False.
+    `unit_minutes` (the policy's unit length) is given for claim files: X12 needs it.
     """
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
@@ -70,7 +73,7 @@ def read_delivery(path: Path, *, careful: bool = False) -> FileRead:
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path)
     if suffix in X12_SUFFIXES:
-        return _read_x12(path)
+        return _read_x12(path, unit_minutes)
     raise FileRejected(
         f"unsupported file type '{path.suffix}' (expected .csv, .txt, .parquet, .837, .x12 or .edi)"
     )
@@ -255,15 +258,26 @@ def _read_parquet(path: Path) -> FileRead:
     )
 
 
-def _read_x12(path: Path) -> FileRead:
-    from pipelines.x12 import read_837p
+def _read_x12(path: Path, unit_minutes: int | None) -> FileRead:
+    """The 837P's service lines; those the reader gave a reason are set aside with it."""
+    from pipelines.x12 import REASON, read_837p
 
+    if unit_minutes is None:
+        raise FileRejected("an X12 837P file is read only as a claim file")
     try:
-        rows = read_837p(path)
+        lines = read_837p(path, unit_minutes=unit_minutes)
     except ValueError as error:
         raise FileRejected(str(error)) from error
+    set_aside = pl.col(REASON).is_not_null()
+    rows = lines.filter(~set_aside).drop(REASON)
     columns = [c for c in rows.columns if c != ROW_COLUMN]
-    return FileRead(columns, no_rows_set_aside(), "*", Batches(rows.iter_slices(BATCH_ROWS)))
+    # raw_row as for the lines the typing sets aside: the mapped values joined with *
+    rejects = lines.filter(set_aside).select(
+        ROW_COLUMN,
+        REASON,
+        pl.concat_str([pl.col(c).fill_null("") for c in columns], separator="*").alias("raw_row"),
+    )
+    return FileRead(columns, rejects, "*", Batches(rows.iter_slices(BATCH_ROWS)))
 
 
 def all_rows(read: FileRead) -> pl.DataFrame:

@@ -2,7 +2,13 @@
 
 One row per service line (loop 2400), in the data contract's claim columns, every value a
 string, plus ``source_row``: the number of the line's SV1 segment in the file, so an analyst
-can find it.
+can find it, and ``reason``: why the line cannot load as a paid line (blank when it can).
+
+Units: SV104 counts what SV103 names, units (UN) or minutes (MJ); minutes are converted to
+units with the policy's unit length. Paid amount and date: an encounter is submitted by the
+MCO that paid it (1000A NM1*41), which reports its own line adjudication in a 2430 loop
+whose SVD01 is its identifier; 2430 loops of other payers (commercial insurance paid or
+denied first) say nothing about what the MCO paid.
 
 Parser: pyx12 (``X12ContextReader`` over its 005010X222A1 map). It takes the element,
 component and segment separators from the ISA header and places every segment in its
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,10 +38,27 @@ import pyx12.x12context
 
 from pipelines.datasets import CLAIM_COLUMNS
 
+REASON = "reason"  # why a line is set aside; blank on a line that loads
 _SCHEMA: dict[str, pl.DataType] = {
     **{column: pl.String() for column in CLAIM_COLUMNS},
     "source_row": pl.Int64(),
+    REASON: pl.String(),
 }
+
+# SV103, the basis of the SV104 quantity: the only two codes the 837P guide allows
+_UNITS = "UN"
+_MINUTES = "MJ"
+_UNIT_PLACES = Decimal("0.0001")  # units are exact decimals with four places
+_NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)")  # an X12 decimal (R): optional minus, no exponent
+_SUBMITTER = "41"  # NM101 of the submitter's name (1000A)
+
+# Why a line's paid amount is not taken (the ingest quarantines the line with the reason)
+SUBMISSION = "no 2430 line adjudication: a submission, not a paid encounter"
+NO_PAYING_MCO = "the transaction names no submitter (1000A NM1*41 NM109), so no paying MCO"
+OTHER_PAYERS_ONLY = (
+    "no 2430 line adjudication by the paying MCO (no SVD01 is the 1000A submitter): "
+    "only other payers adjudicated the line"
+)
 
 # The ISA header is fixed-length: its 4th character is the element separator, the 105th
 # the component separator and the 106th the segment terminator.
@@ -56,8 +80,11 @@ _Segment = Any
 ClaimLine = dict[str, Any]
 
 
-def read_837p(path: Path) -> pl.DataFrame:
-    """Return one row per 837P service line, in CLAIM_COLUMNS plus ``source_row``.
+def read_837p(path: Path, *, unit_minutes: int) -> pl.DataFrame:
+    """Return one row per 837P service line, in CLAIM_COLUMNS plus ``source_row`` and ``reason``.
+
+    ``unit_minutes`` is the policy's unit length, for lines billed in minutes. A line whose
+    units or paid amount cannot be read for sure keeps its row, with the reason set.
 
     Raises ValueError, naming the file, when it is not an 005010X222A1 837P, when it is
     truncated (an ISA, GS or ST without its IEA, GE or SE trailer), or when a segment is not
@@ -67,6 +94,7 @@ def read_837p(path: Path) -> pl.DataFrame:
     lines: list[ClaimLine] = []
     envelope = _Envelope(path)
     placement = _SegmentPlacement()
+    paying_mco: str | None = None
     # Names and addresses may carry characters outside X12's character set; replacing them
     # keeps the file readable, and no code or identifier read here can contain them.
     with path.open(encoding="utf-8-sig", errors="replace") as handle:
@@ -80,9 +108,14 @@ def read_837p(path: Path) -> pl.DataFrame:
             for node in reader.iter_segments("2000A"):
                 placement.raise_if_misplaced(path)
                 if node.type == "loop":
-                    lines.extend(_billing_provider_lines(node))
+                    lines.extend(
+                        _billing_provider_lines(
+                            node, paying_mco=paying_mco, unit_minutes=unit_minutes
+                        )
+                    )
                 else:
                     envelope.track(node)
+                    paying_mco = _submitter(node.seg_data, paying_mco)
         except (pyx12.errors.X12Error, pyx12.errors.EngineError):
             # pyx12's messages may quote segment data, member IDs among it: say where instead.
             where = f" at segment {reader.get_cur_line}" if reader is not None else ""
@@ -238,7 +271,22 @@ class _Envelope:
         self._claim_transactions += 1
 
 
-def _billing_provider_lines(billing_provider: _Loop) -> Iterator[ClaimLine]:
+def _submitter(segment: _Segment, current: str | None) -> str | None:
+    """The transaction's submitter ID (1000A NM1*41 NM109), the MCO that paid its claims.
+
+    Each transaction set (ST) names its own submitter.
+    """
+    segment_id = segment.get_seg_id()
+    if segment_id == "ST":
+        return None
+    if segment_id == "NM1" and _element(segment, "NM101") == _SUBMITTER:
+        return _element(segment, "NM109")
+    return current
+
+
+def _billing_provider_lines(
+    billing_provider: _Loop, *, paying_mco: str | None, unit_minutes: int
+) -> Iterator[ClaimLine]:
     """Lines of every claim under one billing provider (loop 2000A)."""
     billing_npi = _npi(_name(billing_provider, "2010AA", "85"))
     for subscriber in _loops(billing_provider, "2000B"):
@@ -249,11 +297,22 @@ def _billing_provider_lines(billing_provider: _Loop) -> Iterator[ClaimLine]:
         for patient in _loops(subscriber, "2000C"):
             claims.extend(_loops(patient, "2300"))
         for claim in claims:
-            yield from _claim_lines(claim, billing_npi=billing_npi, member_id=member_id)
+            yield from _claim_lines(
+                claim,
+                billing_npi=billing_npi,
+                member_id=member_id,
+                paying_mco=paying_mco,
+                unit_minutes=unit_minutes,
+            )
 
 
 def _claim_lines(
-    claim: _Loop, *, billing_npi: str | None, member_id: str | None
+    claim: _Loop,
+    *,
+    billing_npi: str | None,
+    member_id: str | None,
+    paying_mco: str | None,
+    unit_minutes: int,
 ) -> Iterator[ClaimLine]:
     clm = _segment(claim, "CLM")
     claim_rendering_npi = _npi(_name(claim, "2310B", "82"))
@@ -262,7 +321,8 @@ def _claim_lines(
         sv1_node = _segment_node(service_line, "SV1")
         sv1 = sv1_node.seg_data if sv1_node is not None else None
         start_date, end_date = _service_dates(_segment(service_line, "DTP", "472"))
-        paid_amount, paid_date = _line_adjudication(service_line)
+        units, units_problem = _service_units(sv1, unit_minutes)
+        paid_amount, paid_date, payment_problem = _paying_mco_adjudication(service_line, paying_mco)
         # The line's own rendering provider (2420A) wins, even without an NPI: that person
         # delivered the line, whoever the claim names.
         line_rendering = list(_loops(service_line, "2420A"))
@@ -290,29 +350,89 @@ def _claim_lines(
             "claim_line_start_date": start_date,
             "claim_line_end_date": end_date,
             "place_of_service_code": _element(sv1, "SV105") or _element(clm, "CLM05-1"),
-            "service_unit_quantity": _element(sv1, "SV104"),
+            "service_unit_quantity": units,
             "paid_amount": paid_amount,
             "paid_date": paid_date,
             "session_id": None,
             "source_row": position.cur_line_number,
+            REASON: "; ".join(p for p in (units_problem, payment_problem) if p) or None,
         }
 
 
-def _line_adjudication(service_line: _Loop) -> tuple[str | None, str | None]:
-    """Paid amount and paid date of the line's last adjudication loop (2430).
+def _service_units(sv1: _Segment | None, unit_minutes: int) -> tuple[str | None, str | None]:
+    """SV104 in units, and why it cannot be read as units (None when it can).
 
-    Several 2430 loops mean several payers adjudicated the line; the MCO, as Medicaid's
-    payer of last resort, reports its own adjudication last. A line without one is a
-    provider's submission, not a paid encounter: nothing is made up for it.
+    Minutes become units exactly, rounded to four places (20 minutes of 15 are 1.3333).
+    A line without SV1 has no units; the ingest quarantines it for its blank code.
+    """
+    quantity = _element(sv1, "SV104")
+    if quantity is None:
+        return None, None
+    basis = (_element(sv1, "SV103") or "").upper()
+    if basis == _UNITS:
+        return quantity, None
+    if basis != _MINUTES:
+        problem = "is blank" if not basis else "is neither UN (units) nor MJ (minutes)"
+        return quantity, f"SV103 unit basis {problem}, so SV104 cannot be read as units"
+    units = _minutes_as_units(quantity, unit_minutes)
+    if units is None:
+        return quantity, "SV104 is not a number of minutes (SV103 is MJ)"
+    return units, None
+
+
+def _minutes_as_units(minutes: str, unit_minutes: int) -> str | None:
+    if not _NUMBER.fullmatch(minutes):
+        return None
+    with localcontext() as context:
+        context.prec = 60  # room for any minutes the units column can hold, and more
+        try:
+            units = (Decimal(minutes) / unit_minutes).quantize(
+                _UNIT_PLACES, rounding=ROUND_HALF_EVEN
+            )
+        except InvalidOperation:  # too many digits to hold
+            return None
+        return format(units.normalize(), "f")
+
+
+def _paying_mco_adjudication(
+    service_line: _Loop, paying_mco: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """Paid amount and date from the paying MCO's 2430 loop, and why not (None when found).
+
+    Only the loop whose SVD01 is the paying MCO counts: another payer's loop may come last
+    and carry its own amount (a commercial denial pays 0). The paying MCO's loop repeated
+    with the same amount and date is one adjudication; repeats that disagree cannot tell a
+    correction from a split payment, so the line is set aside.
     """
     adjudications = list(_loops(service_line, "2430"))
     if not adjudications:
-        return None, None
-    last = adjudications[-1]
-    return (
-        _element(_segment(last, "SVD"), "SVD02"),
-        _element(_segment(last, "DTP", "573"), "DTP03"),
-    )
+        return None, None, SUBMISSION
+    if paying_mco is None:
+        return None, None, NO_PAYING_MCO
+    paid = [
+        (svd_node, _segment(loop, "DTP", "573"))
+        for loop in adjudications
+        if (svd_node := _segment_node(loop, "SVD")) is not None
+        and _element(svd_node.seg_data, "SVD01") == paying_mco
+    ]
+    if not paid:
+        return None, None, OTHER_PAYERS_ONLY
+    outcomes = {
+        (_amount_key(_element(svd.seg_data, "SVD02")), _element(dtp, "DTP03")) for svd, dtp in paid
+    }
+    if len(outcomes) > 1:
+        segments = ", ".join(str(svd.cur_line_number) for svd, _ in paid)
+        disagree = f"the paying MCO's 2430 line adjudications (SVD segments {segments}) disagree"
+        return None, None, f"{disagree} on the paid amount or date"
+    svd, dtp = paid[0]
+    return _element(svd.seg_data, "SVD02"), _element(dtp, "DTP03"), None
+
+
+def _amount_key(amount: str | None) -> Decimal | str | None:
+    """An amount as compared between repeated loops: 36 and 36.00 are the same payment."""
+    if amount is not None and _NUMBER.fullmatch(amount):
+        return Decimal(amount)
+    return amount
 
 
 def _service_dates(dtp: _Segment | None) -> tuple[str | None, str | None]:

@@ -17,6 +17,7 @@ from typing import Any
 import fsspec
 import pytest
 
+from pipelines.config import load_policy
 from pipelines.db import connect, transaction
 from pipelines.ingest import InputError, check_input_folder, ingest, payers_with_new_deliveries
 from pipelines.landing import (
@@ -198,7 +199,12 @@ def test_payers_with_new_deliveries_follow_the_manifest(tmp_path: Path) -> None:
         try:
             with transaction(con):
                 report = ingest(
-                    con, landing, loaded_on=dt.date(2025, 6, 30), run_id=1, payers=payers
+                    con,
+                    landing,
+                    loaded_on=dt.date(2025, 6, 30),
+                    run_id=1,
+                    unit_minutes=load_policy().unit_minutes,
+                    payers=payers,
                 )
                 pending = payers_with_new_deliveries(con, landing)
         finally:

@@ -10,8 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.config import load_policy
 from pipelines.datasets import CLAIM_COLUMNS
-from pipelines.x12 import read_837p
+from pipelines.x12 import REASON, SUBMISSION, read_837p
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12"
 PAID_ENCOUNTERS = FIXTURES / "paid_encounters.837"
@@ -23,6 +24,7 @@ needs_shared_samples = pytest.mark.skipif(
     not SHARED_SAMPLES.is_dir(), reason=f"public 837P samples not found in {SHARED_SAMPLES}"
 )
 
+UNIT_MINUTES = load_policy().unit_minutes
 DATE_COLUMNS = ("claim_line_start_date", "claim_line_end_date", "paid_date")
 FIXTURE_MEMBER_IDS = ("10012345678", "10023456789", "10034567890", "10045678901")
 
@@ -72,7 +74,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def paid_encounters() -> pl.DataFrame:
-    return read_837p(PAID_ENCOUNTERS)
+    return read_837p(PAID_ENCOUNTERS, unit_minutes=UNIT_MINUTES)
 
 
 def line(frame: pl.DataFrame, claim_id: str, claim_line_number: str) -> dict[str, object]:
@@ -108,15 +110,19 @@ def test_claim_columns_are_the_contract_columns_in_order() -> None:
 
 
 def test_every_value_is_text_and_source_row_an_integer(paid_encounters: pl.DataFrame) -> None:
-    assert paid_encounters.columns == [*CLAIM_COLUMNS, "source_row"]
+    assert paid_encounters.columns == [*CLAIM_COLUMNS, "source_row", REASON]
     assert paid_encounters.schema == pl.Schema(
-        {**{column: pl.String for column in CLAIM_COLUMNS}, "source_row": pl.Int64}
+        {
+            **{column: pl.String for column in CLAIM_COLUMNS},
+            "source_row": pl.Int64,
+            REASON: pl.String,
+        }
     )
 
 
 @needs_shared_samples
 def test_behavioral_health_sample_is_a_submission_without_payment() -> None:
-    frame = read_837p(BEHAVIORAL_HEALTH_SAMPLE)
+    frame = read_837p(BEHAVIORAL_HEALTH_SAMPLE, unit_minutes=UNIT_MINUTES)
 
     assert frame.select(
         "claim_id",
@@ -143,11 +149,12 @@ def test_behavioral_health_sample_is_a_submission_without_payment() -> None:
     assert frame["paid_amount"].is_null().all()
     assert frame["paid_date"].is_null().all()
     assert frame["session_id"].is_null().all()
+    assert frame[REASON].to_list() == [SUBMISSION] * 2
 
 
 @needs_shared_samples
 def test_multi_claim_sample_reads_every_billing_provider_and_subscriber() -> None:
-    frame = read_837p(MULTI_CLAIM_SAMPLE)
+    frame = read_837p(MULTI_CLAIM_SAMPLE, unit_minutes=UNIT_MINUTES)
 
     assert frame.select(
         "claim_id",
@@ -160,10 +167,11 @@ def test_multi_claim_sample_reads_every_billing_provider_and_subscriber() -> Non
         "hcpcs_modifier_2",
         "service_unit_quantity",
     ).rows() == [
-        ("ABC11111", "1", "111111100", "1222222220", "1234567891", "01710", "QZ", None, "88"),
-        ("ABC111112", "1", "11111117", "1222222223", "1122334461", "00731", "AA", "P3", "24"),
-        ("ABC111113", "1", "111111111", "1477527786", "1122334457", "00840", "AA", None, "62"),
-        ("ABC111114", "1", "111111112", "1477527786", "1122334456", "00902", "AA", None, "65"),
+        # SV103 MJ: 88, 24, 62 and 65 minutes in 15-minute units; the last line is in units
+        ("ABC11111", "1", "111111100", "1222222220", "1234567891", "01710", "QZ", None, "5.8667"),
+        ("ABC111112", "1", "11111117", "1222222223", "1122334461", "00731", "AA", "P3", "1.6"),
+        ("ABC111113", "1", "111111111", "1477527786", "1122334457", "00840", "AA", None, "4.1333"),
+        ("ABC111114", "1", "111111112", "1477527786", "1122334456", "00902", "AA", None, "4.3333"),
         ("ABC111114", "2", "111111112", "1477527786", "1122334456", "62322", "59", None, "1"),
     ]
     # Modifier slots left empty (HC:01710:QZ::::64718) stay empty; the description is ignored.
@@ -175,11 +183,13 @@ def test_multi_claim_sample_reads_every_billing_provider_and_subscriber() -> Non
     assert frame["claim_line_end_date"].to_list() == frame["claim_line_start_date"].to_list()
     assert frame["paid_amount"].is_null().all()
     assert frame["paid_date"].is_null().all()
+    assert frame[REASON].to_list() == [SUBMISSION] * 5
 
 
 def test_paid_encounters_match_their_csv_twin(paid_encounters: pl.DataFrame) -> None:
     from_csv = pl.read_csv(PAID_ENCOUNTERS_CSV, infer_schema=False)
-    from_x12 = paid_encounters.drop("source_row").with_columns(
+    assert paid_encounters[REASON].is_null().all()
+    from_x12 = paid_encounters.drop("source_row", REASON).with_columns(
         pl.col(column).str.strptime(pl.Date, "%Y%m%d").dt.to_string("%Y-%m-%d")
         for column in DATE_COLUMNS
     )
@@ -252,13 +262,13 @@ def test_separators_come_from_the_isa_header(
 ) -> None:
     path = write(tmp_path, "rewritten.837", rewrite(PAID_ENCOUNTERS.read_text()))
 
-    assert read_837p(path).equals(paid_encounters), layout
+    assert read_837p(path, unit_minutes=UNIT_MINUTES).equals(paid_encounters), layout
 
 
 def test_several_interchanges_in_one_file(tmp_path: Path, paid_encounters: pl.DataFrame) -> None:
     text = PAID_ENCOUNTERS.read_text()
     second = text.replace("000000101", "000000102").replace("*101*", "*102*")
-    frame = read_837p(write(tmp_path, "two.837", text + second))
+    frame = read_837p(write(tmp_path, "two.837", text + second), unit_minutes=UNIT_MINUTES)
 
     segments_per_interchange = len(text.splitlines())
     assert frame.height == 2 * paid_encounters.height
@@ -292,7 +302,7 @@ def test_patient_loop_still_bills_the_subscriber_member_id(tmp_path: Path) -> No
         "SV1*HC:H0038*48*UN*4***1",
         "DTP*472*D8*20240506",
     ]
-    frame = read_837p(write(tmp_path, "patient.837", interchange(body)))
+    frame = read_837p(write(tmp_path, "patient.837", interchange(body)), unit_minutes=UNIT_MINUTES)
 
     assert frame.select("claim_id", "member_id", "hcpcs_code", "place_of_service_code").rows() == [
         ("SHP24050001", "10023456789", "H0038", "12")
@@ -300,17 +310,18 @@ def test_patient_loop_still_bills_the_subscriber_member_id(tmp_path: Path) -> No
     # No 2430 loop: a submission, not a paid encounter.
     assert frame.row(0, named=True)["paid_amount"] is None
     assert frame.row(0, named=True)["paid_date"] is None
+    assert frame.row(0, named=True)[REASON] == SUBMISSION
 
 
 def test_a_file_that_is_not_x12_is_refused() -> None:
     with pytest.raises(ValueError, match=r"paid_encounters\.csv.*ISA"):
-        read_837p(PAID_ENCOUNTERS_CSV)
+        read_837p(PAID_ENCOUNTERS_CSV, unit_minutes=UNIT_MINUTES)
 
 
 def test_an_empty_file_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "empty.837", "")
     with pytest.raises(ValueError, match=r"empty\.837.*ISA"):
-        read_837p(path)
+        read_837p(path, unit_minutes=UNIT_MINUTES)
 
 
 def test_a_remittance_file_is_not_an_837p(tmp_path: Path) -> None:
@@ -322,7 +333,7 @@ def test_a_remittance_file_is_not_an_837p(tmp_path: Path) -> None:
     )
     path = write(tmp_path, "remittance.835", remittance)
     with pytest.raises(ValueError, match=r"remittance\.835: not an 837P"):
-        read_837p(path)
+        read_837p(path, unit_minutes=UNIT_MINUTES)
 
 
 @pytest.mark.parametrize(
@@ -334,7 +345,7 @@ def test_a_truncated_file_is_refused(tmp_path: Path, cut_before: str, missing_tr
     path = write(tmp_path, "truncated.837", text[: text.index(cut_before)])
 
     with pytest.raises(ValueError, match=rf"truncated\.837: truncated.*{missing_trailer}") as error:
-        read_837p(path)
+        read_837p(path, unit_minutes=UNIT_MINUTES)
     assert not any(member_id in str(error.value) for member_id in FIXTURE_MEMBER_IDS)
 
 
@@ -346,7 +357,7 @@ def test_a_misplaced_segment_makes_the_loops_unreadable(tmp_path: Path) -> None:
     path = write(tmp_path, "misplaced.837", text)
 
     with pytest.raises(ValueError, match=r"misplaced\.837: segment 60 \(REF\)") as error:
-        read_837p(path)
+        read_837p(path, unit_minutes=UNIT_MINUTES)
     assert not any(member_id in str(error.value) for member_id in FIXTURE_MEMBER_IDS)
 
 
@@ -356,7 +367,7 @@ def test_a_damaged_segment_is_not_quoted_in_the_message(tmp_path: Path) -> None:
     path = write(tmp_path, "damaged.837", text)
 
     with pytest.raises(ValueError, match=r"damaged\.837: segment 19 \(unrecognised\)") as error:
-        read_837p(path)
+        read_837p(path, unit_minutes=UNIT_MINUTES)
     assert "10012345678" not in str(error.value)
 
 
