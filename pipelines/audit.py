@@ -36,6 +36,11 @@ AUDITED_CLAIMS_FILE = "audited_claims.parquet"  # beside facts.parquet on a part
 LOGGED_FACTS = list(dict.fromkeys([*KEY, *FINDING_FACTS, *scope.AUDITED_LINE_COLUMNS]))
 
 
+class OutputsNotWritten(Exception):
+    """Writing the outputs failed after the audit was committed: the database holds the run,
+    and the next run writes the outputs again. The original error is the cause."""
+
+
 @dataclass
 class RunSummary:
     as_of: dt.date
@@ -210,10 +215,14 @@ def run_audit(
                 with measure("data_docs", stages):  # what is left of it once the log is done
                     gx.result()
                 summary.audited = True
-        summary.open_findings = open_findings_by_rule(con)
-        with measure("reports", stages):
-            summary.outputs = write_reports(con, out_dir, as_of=as_of)
-            summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
+        # committed: from here a failure must not read as if the database were untouched
+        try:
+            summary.open_findings = open_findings_by_rule(con)
+            with measure("reports", stages):
+                summary.outputs = write_reports(con, out_dir, as_of=as_of)
+                summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
+        except Exception as error:
+            raise OutputsNotWritten(type(error).__name__) from error
     finally:
         con.close()
     return summary
