@@ -360,7 +360,7 @@ def test_task_failing_for_good_alerts_the_webhook(
     assert [(a["dag_id"], a["task_id"], a["try_number"]) for a in alerts] == [
         (NIGHTLY, "stage_landing", 1)
     ]
-    assert alerts[0]["error_type"] == "InputError"
+    assert alerts[0]["error_type"] == "LandingError", "the original type, behind TaskFailed"
     assert alerts[0]["run_id"]
     # the DAG's failure callback removed the failed run's work folder (the successful runs'
     # folders went with their report)
