@@ -4,8 +4,13 @@ stage_landing → load_references → ingest (one task per payer folder with new
 → versions → facts → validate → reprocessing_log → report.
 
 Thin orchestration: each task calls one function of `pipelines` and passes paths and counts
-through XCom. Settings come from CLAIMS_AUDIT_* environment variables (.env.example); the
-as-of date is the run's logical date.
+through XCom. Settings come from CLAIMS_AUDIT_* environment variables (.env.example). The
+DAG runs at 02:00 Kansas time (America/Chicago) and the as-of date is the Kansas date of
+the run's logical date.
+
+- Claims come from the MCO drop zone (CLAIMS_AUDIT_LANDING), reference files only from the
+  state's location (CLAIMS_AUDIT_REFERENCE); a `reference` folder in a drop zone is refused
+  and listed in stage_landing's return value and log.
 
 - Every task that opens the DuckDB file runs in the one-slot pool `claims_audit_duckdb`
   (DuckDB lets one process hold the file for writing); airflow-init creates it.
@@ -15,6 +20,8 @@ as-of date is the run's logical date.
   and `claims-audit://h0038/findings`, for downstream DAGs to schedule on.
 - A task that fails for good calls `pipelines.alerts.task_failure_alert`, which posts to
   CLAIMS_AUDIT_ALERT_WEBHOOK when it is set.
+- An error leaving a task says only its type and the task (`scrub_failures`): a library's
+  message may quote a member ID. A failed run removes its work files (member data).
 """
 
 from __future__ import annotations
@@ -23,7 +30,18 @@ import datetime as dt
 import os
 from typing import Any
 
-from airflow.sdk import Asset, Context, TriggerRule, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    Context,
+    CronTriggerTimetable,
+    TriggerRule,
+    dag,
+    get_current_context,
+    task,
+)
+
+from pipelines.config import AUDIT_TIMEZONE
+from pipelines.task_failures import failure_type, scrub_failures
 
 # DuckDB allows one writing process per file, and every task that opens the audit database
 # opens it for writing: the pool's single slot makes them take turns, across runs and DAGs.
@@ -40,16 +58,24 @@ def alert_on_failure(context: Context) -> None:
     from pipelines.alerts import task_failure_alert
 
     ti = context["ti"]
-    error = context.get("exception")
+    error = context.get("exception")  # a TaskFailed: it names the original type only
     task_failure_alert(
         dag_id=ti.dag_id,
         task_id=ti.task_id,
         dag_run_id=ti.run_id,
         try_number=ti.try_number,
         map_index=ti.map_index if ti.map_index is not None else -1,
-        error_type=type(error).__name__ if error is not None else None,
+        error_type=failure_type(error),
         webhook_url=os.environ.get("CLAIMS_AUDIT_ALERT_WEBHOOK") or None,
     )
+
+
+def remove_work_files(context: Context) -> None:
+    """A failed run's facts and findings hold member IDs: remove its work folder."""
+    from pipelines.audit import task_remove_work_files
+    from pipelines.config import locations_from_env
+
+    task_remove_work_files(locations_from_env().work_dir, context["run_id"])
 
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -66,9 +92,13 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 @dag(
     dag_id="h0038_nightly_audit",
-    schedule="0 2 * * *",
+    # 02:00 in Kansas all year (08:00 UTC in winter, 07:00 in summer): after the day's
+    # deliveries, and the logical date falls on the Kansas date the audit is as of
+    schedule=CronTriggerTimetable("0 2 * * *", timezone=AUDIT_TIMEZONE),
     start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
     catchup=False,
+    # the DAG processor runs it once the run has failed: no task is using the files then
+    on_failure_callback=remove_work_files,
     # runs share one database and one run number sequence: one at a time
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
@@ -76,15 +106,19 @@ DEFAULT_ARGS: dict[str, Any] = {
     doc_md=__doc__,
 )
 def h0038_nightly_audit() -> None:
-    @task(execution_timeout=dt.timedelta(hours=1))
-    def stage_landing() -> str:
+    # multiple_outputs named: Airflow cannot read a scrubbed function's return annotation
+    @task(execution_timeout=dt.timedelta(hours=1), multiple_outputs=True)
+    @scrub_failures
+    def stage_landing() -> dict[str, Any]:
         from pipelines.audit import task_stage_landing
-        from pipelines.config import locations_from_env
+        from pipelines.config import dag_run_work_dir, locations_from_env
 
         where = locations_from_env()
-        return task_stage_landing(where.landing, where.work_dir)
+        run_work_dir = dag_run_work_dir(where.work_dir, get_current_context()["run_id"])
+        return task_stage_landing(where.landing, where.reference, where.work_dir, str(run_work_dir))
 
     @task(pool=DUCKDB_POOL)
+    @scrub_failures
     def load_references(input_dir: str) -> list[str]:
         from pipelines.audit import task_load_references
         from pipelines.config import locations_from_env, run_date
@@ -101,6 +135,7 @@ def h0038_nightly_audit() -> None:
 
     # one task per payer folder with new files; the pool still makes them load one at a time
     @task(pool=DUCKDB_POOL, map_index_template="{{ payer }}", multiple_outputs=False)
+    @scrub_failures
     def ingest(payer: str, audit_run: dict[str, Any]) -> dict[str, int]:
         from pipelines.audit import task_ingest
         from pipelines.config import locations_from_env
@@ -118,6 +153,7 @@ def h0038_nightly_audit() -> None:
 
     # runs when no payer had anything new too: the policy file may have changed
     @task(pool=DUCKDB_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    @scrub_failures
     def versions() -> int:
         from pipelines.audit import task_versions
         from pipelines.config import locations_from_env
@@ -126,25 +162,28 @@ def h0038_nightly_audit() -> None:
         return task_versions(where.db_file, where.policy_file)
 
     @task(pool=DUCKDB_POOL)
+    @scrub_failures
     def facts(corrected_chains: int) -> str:
         from pipelines.audit import task_facts
-        from pipelines.config import locations_from_env
+        from pipelines.config import dag_run_work_dir, locations_from_env
 
         where = locations_from_env()
-        run_id = get_current_context()["run_id"]
-        return task_facts(where.db_file, f"{where.work_dir}/{run_id}", where.policy_file)
+        run_work_dir = dag_run_work_dir(where.work_dir, get_current_context()["run_id"])
+        return task_facts(where.db_file, str(run_work_dir), where.policy_file)
 
     # findings are output, not failure: re-running validation would give the same answer
     @task(retries=0)
+    @scrub_failures
     def validate(facts_path: str) -> str:
         from pipelines.audit import task_validate
-        from pipelines.config import locations_from_env
+        from pipelines.config import dag_run_work_dir, locations_from_env
 
         where = locations_from_env()
-        run_id = get_current_context()["run_id"]
-        return task_validate(facts_path, f"{where.work_dir}/{run_id}", where.policy_file)
+        run_work_dir = dag_run_work_dir(where.work_dir, get_current_context()["run_id"])
+        return task_validate(facts_path, str(run_work_dir), where.policy_file)
 
     @task
+    @scrub_failures
     def data_docs(facts_path: str, audit_run: dict[str, Any]) -> str:
         from pipelines.audit import task_data_docs
         from pipelines.config import locations_from_env
@@ -153,6 +192,7 @@ def h0038_nightly_audit() -> None:
         return task_data_docs(facts_path, where.out_dir, str(audit_run["as_of"]), where.policy_file)
 
     @task(pool=DUCKDB_POOL, outlets=[REPROCESSING_LOG], multiple_outputs=False)
+    @scrub_failures
     def reprocessing_log(
         audit_run: dict[str, Any], facts_path: str, findings_path: str
     ) -> dict[str, int]:
@@ -175,6 +215,7 @@ def h0038_nightly_audit() -> None:
         return changes
 
     @task(pool=DUCKDB_POOL, outlets=[FINDINGS])
+    @scrub_failures
     def report(audit_run: dict[str, Any], log_changes: dict[str, int]) -> int:
         from pipelines.audit import task_report
         from pipelines.config import locations_from_env
@@ -189,7 +230,7 @@ def h0038_nightly_audit() -> None:
         }
         return written
 
-    new_payers = load_references(stage_landing())
+    new_payers = load_references(stage_landing()["input_dir"])
     audit_run = new_payers["audit_run"]
     loaded = ingest.partial(audit_run=audit_run).expand(payer=new_payers)
     corrected_chains = versions()

@@ -20,7 +20,7 @@ import polars as pl
 from pipelines import facts as facts_module
 from pipelines import gx_process, rules, scope, versions
 from pipelines.analyst_report import write_analyst_report
-from pipelines.config import Policy, load_policy
+from pipelines.config import Policy, dag_run_work_dir, load_policy
 from pipelines.db import connect, execute, hand_back_freed_memory, scalar, transaction
 from pipelines.ingest import IngestReport, check_input_folder, ingest
 from pipelines.metering import StageMeasure, measure
@@ -34,6 +34,11 @@ DATA_DOCS = "data_docs"  # under --out: member-level data, like everything there
 AUDITED_CLAIMS_FILE = "audited_claims.parquet"  # beside facts.parquet on a partial audit
 # the fact columns the log keeps: the findings' own, and what the next night needs
 LOGGED_FACTS = list(dict.fromkeys([*KEY, *FINDING_FACTS, *scope.AUDITED_LINE_COLUMNS]))
+
+
+class OutputsNotWritten(Exception):
+    """Writing the outputs failed after the audit was committed: the database holds the run,
+    and the next run writes the outputs again. The original error is the cause."""
 
 
 @dataclass
@@ -216,10 +221,14 @@ def run_audit(
                 with measure("data_docs", stages):  # what is left of it once the log is done
                     gx.result()
                 summary.audited = True
-        summary.open_findings = open_findings_by_rule(con)
-        with measure("reports", stages):
-            summary.outputs = write_reports(con, out_dir, as_of=as_of)
-            summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
+        # committed: from here a failure must not read as if the database were untouched
+        try:
+            summary.open_findings = open_findings_by_rule(con)
+            with measure("reports", stages):
+                summary.outputs = write_reports(con, out_dir, as_of=as_of)
+                summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
+        except Exception as error:
+            raise OutputsNotWritten(type(error).__name__) from error
     finally:
         con.close()
     return summary
@@ -229,19 +238,42 @@ def run_audit(
 # transaction) and returns paths and counts (never frames) for XCom.
 
 
-def task_stage_landing(landing: str, work_dir: str) -> str:
-    """The local folder to audit: the landing folder itself, or a mirror of a remote drop zone.
+def task_stage_landing(
+    landing: str, reference: str, work_dir: str, run_work_dir: str
+) -> dict[str, object]:
+    """The folder to audit: the MCO drop zone's claims beside the state's reference files.
 
-    Drop-zone options come from CLAIMS_AUDIT_LANDING_OPTIONS; the mirror lives under
-    `work_dir`, which every worker must share.
+    Each location is read in place when local, or mirrored under `work_dir` (which every
+    worker must share) with the options of CLAIMS_AUDIT_LANDING_OPTIONS and
+    CLAIMS_AUDIT_REFERENCE_OPTIONS; the folder that joins them lies in `run_work_dir`. A
+    `reference` folder in the drop zone is refused by name: it is logged and returned under
+    "rejected", and nothing in it is read.
     """
-    from pipelines.landing import landing_options_from_env, stage_landing
-
-    folder = stage_landing(
-        landing, Path(work_dir) / "landing", storage_options=landing_options_from_env()
+    from pipelines.landing import (
+        REFERENCE_OPTIONS,
+        assemble_audit_input,
+        check_apart,
+        landing_options_from_env,
+        stage_landing,
+        stage_reference,
     )
+
+    check_apart(landing, reference)
+    work = Path(work_dir)
+    staged = stage_landing(landing, work / "landing", storage_options=landing_options_from_env())
+    for refused in staged.refused:
+        log.warning("rejected %s in the MCO drop zone: %s", refused.path, refused.reason)
+    references = stage_reference(
+        reference,
+        work / "reference",
+        storage_options=landing_options_from_env(setting=REFERENCE_OPTIONS),
+    )
+    folder = assemble_audit_input(staged.folder, references, Path(run_work_dir) / "input")
     check_input_folder(folder)
-    return str(folder)
+    return {
+        "input_dir": str(folder),
+        "rejected": [{"path": r.path, "reason": r.reason} for r in staged.refused],
+    }
 
 
 def task_load_references(
@@ -395,6 +427,12 @@ def task_report(db_file: str, out_dir: str, as_of: str, run_work_dir: str | None
         # the run's facts and findings files hold member IDs: gone once the log has them
         shutil.rmtree(run_work_dir, ignore_errors=True)
     return len(written)
+
+
+def task_remove_work_files(work_dir: str, run_id: str) -> None:
+    """Remove a DAG run's work folder: its facts and findings hold member IDs, and a failed
+    run never reaches the report task that removes them after a success."""
+    shutil.rmtree(dag_run_work_dir(work_dir, run_id), ignore_errors=True)
 
 
 def _optional_path(value: str | None) -> Path | None:

@@ -157,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     except commands.UsageError as error:
         print(f"claims-audit: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except commands.OutputsNotWritten as error:
+        logging.getLogger("claims-audit").info("internal error", exc_info=True)
+        print(
+            f"claims-audit: internal error ({error}) while writing the outputs. The audit is "
+            "committed; the next run writes the outputs again. Re-run with -v for the details.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     except Exception as error:
         # the message of a library error may quote input values: only -v shows it
         logging.getLogger("claims-audit").info("internal error", exc_info=True)

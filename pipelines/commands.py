@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from pipelines.audit import RunSummary, run_audit
+from pipelines.audit import OutputsNotWritten, RunSummary, run_audit
 from pipelines.config import load_policy
 from pipelines.ingest import InputError
 
@@ -21,7 +21,7 @@ class UsageError(Exception):
 def run(args: argparse.Namespace) -> int:
     summary = _audit(args.input, args.db, args.out, args.as_of, args.policy)
     print(format_summary(summary, args.out))
-    write_summary_json(summary, args.out / "run_summary.json")
+    _write_summary(summary, args.out)
     rejected = summary.ingest.with_status("rejected", "already_rejected")
     if args.strict and rejected:
         raise UsageError(
@@ -40,6 +40,13 @@ def _audit(
         raise UsageError(str(error)) from error
 
 
+def _write_summary(summary: RunSummary, out: Path) -> None:
+    try:
+        write_summary_json(summary, out / "run_summary.json")
+    except OSError as error:  # like the other outputs, after the commit
+        raise OutputsNotWritten(type(error).__name__) from error
+
+
 def demo(args: argparse.Namespace) -> int:
     from pipelines.synthetic import generate as generate_input
 
@@ -53,7 +60,7 @@ def demo(args: argparse.Namespace) -> int:
     )
     summary = _audit(input_dir, root / "audit.duckdb", root / "out", dt.date(2025, 6, 30), None)
     print(format_summary(summary, root / "out"))
-    write_summary_json(summary, root / "out" / "run_summary.json")
+    _write_summary(summary, root / "out")
     return EXIT_OK
 
 

@@ -7,10 +7,14 @@ import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_POLICY_FILE = PACKAGE_DIR / "h0038_policy.toml"
 SETTINGS_FILE = PACKAGE_DIR / "settings.toml"
+
+# Kansas's time: the nightly DAG runs on it, and an audit's as-of date is the date there
+AUDIT_TIMEZONE = "America/Chicago"
 
 
 def project_path(*parts: str) -> Path:
@@ -118,7 +122,8 @@ def load_settings(path: Path | None = None) -> Settings:
 class Locations:
     """Where the nightly audit reads and writes, from the environment (see .env.example)."""
 
-    landing: str
+    landing: str  # the MCO drop zone: claims only
+    reference: str  # the state's reference files, never from a drop zone
     db_file: str
     out_dir: str
     work_dir: str
@@ -133,6 +138,7 @@ def locations_from_env(environ: dict[str, str] | None = None) -> Locations:
     out_dir = env.get("CLAIMS_AUDIT_OUT", f"{root}/out")
     return Locations(
         landing=env.get("CLAIMS_AUDIT_LANDING", f"{root}/landing"),
+        reference=env.get("CLAIMS_AUDIT_REFERENCE", f"{root}/reference"),
         db_file=env.get("CLAIMS_AUDIT_DB", f"{root}/db/claims_audit.duckdb"),
         out_dir=out_dir,
         work_dir=env.get("CLAIMS_AUDIT_WORK", f"{root}/work"),
@@ -141,6 +147,15 @@ def locations_from_env(environ: dict[str, str] | None = None) -> Locations:
 
 
 def run_date(logical_date: dt.datetime | None, run_after: dt.datetime | None) -> str:
-    """The audit's as-of date: the run's logical date (manual runs have none: when they ran)."""
+    """The audit's as-of date: the Kansas date of the run's logical date (manual runs have
+    none: when they ran). 03:00 UTC is still the evening before in Kansas."""
     moment = logical_date or run_after or dt.datetime.now(dt.UTC)
-    return moment.date().isoformat()
+    return moment.astimezone(ZoneInfo(AUDIT_TIMEZONE)).date().isoformat()
+
+
+def dag_run_work_dir(work_dir: str, run_id: str) -> Path:
+    """The folder of one DAG run's work files under CLAIMS_AUDIT_WORK (member data: removed
+    when the run ends). A run ID is one folder name, never a path that leads elsewhere."""
+    if run_id in ("", ".", "..") or "/" in run_id or "\\" in run_id:
+        raise ValueError("the DAG run ID cannot name a work folder")
+    return Path(work_dir) / run_id

@@ -1,14 +1,21 @@
-"""Where the nightly audit finds its deliveries: a local folder, or an MCO drop zone by URI.
+"""Where the nightly audit finds its deliveries: the MCOs' claims and the state's reference files.
 
-CLAIMS_AUDIT_LANDING is a local path or a URI: `file://` for a local folder, `s3://` for a
-bucket, `sftp://` for an SFTP server (any other fsspec protocol works the same way). A local
-folder is audited in place. A remote drop zone is mirrored into a staging folder first,
-copying only what ingest reads (`claims/**` and `reference/*`), so hashing, readers and
-quarantine all work on ordinary files and nothing is ever written to the drop zone.
+The two come from different hands, so from different locations. CLAIMS_AUDIT_LANDING, the
+MCO drop zone, gives only `claims/**`; CLAIMS_AUDIT_REFERENCE, a location the state
+controls, gives the reference files (`members.csv`, `consents.csv`, ...) at its top level.
+An MCO could otherwise deliver the consents and treatment plans that clear its own findings:
+a `reference` folder in a drop zone is refused by name and never read.
 
-The mirror is kept between runs: a file is downloaded again only when the drop zone reports
-a different size or version for it, and a file gone from the drop zone is removed from the
-mirror, so that the mirror always shows exactly what the MCO left there.
+Each setting is a local path or a URI: `file://` for a local folder, `s3://` for a bucket,
+`sftp://` for an SFTP server (any other fsspec protocol works the same way). A local folder
+is read in place. A remote location is mirrored into a staging folder first, copying only
+what ingest reads, so hashing, readers and quarantine all work on ordinary files and nothing
+is ever written to the location. `assemble_audit_input` then links both into the folder
+layout ingest reads (`claims/` beside `reference/`).
+
+A mirror is kept between runs: a file is downloaded again only when the location reports a
+different size or version for it, and a file gone from the location is removed from the
+mirror, so that the mirror always shows exactly what was left there.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import json
 import logging
 import os
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +52,22 @@ BACKEND_PACKAGES = {
 # Remembers what each mirrored file was when fetched; hidden, so ingest never reads it.
 MIRROR_STATE = ".mirror.json"
 
+# What a mirror copies, as (folder under the location's root, depth; None: any depth).
+# From a drop zone claims/<payer>/... at any depth (ingest decides what a misplaced file
+# means); from the reference location its top-level files, as ingest reads reference/.
+CLAIMS_LAYOUT: tuple[tuple[str, int | None], ...] = (("claims", None),)
+REFERENCE_LAYOUT: tuple[tuple[str, int | None], ...] = (("", 1),)
+
+# The folder of reference files in the layout ingest reads; in a drop zone it is refused.
+REFERENCE_FOLDER = "reference"
+REFERENCE_REFUSED = (
+    "reference files come only from the state's reference location (CLAIMS_AUDIT_REFERENCE), "
+    "never from an MCO drop zone; nothing in it was read"
+)
+
+LANDING_OPTIONS = "CLAIMS_AUDIT_LANDING_OPTIONS"
+REFERENCE_OPTIONS = "CLAIMS_AUDIT_REFERENCE_OPTIONS"
+
 
 class LandingError(InputError):
     """The landing setting cannot be used: a bad URI, or a protocol whose package is missing."""
@@ -55,6 +78,22 @@ class MirrorReport:
     fetched: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RefusedEntry:
+    """Something in a drop zone that is never read, named with why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StagedLanding:
+    """A drop zone made local: the folder holding its `claims/`, and what was refused in it."""
+
+    folder: Path
+    refused: list[RefusedEntry]
 
 
 def redacted(landing: str) -> str:
@@ -82,8 +121,11 @@ def local_folder(landing: str) -> Path | None:
     return Path(url2pathname(parsed.path))
 
 
-def landing_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Options for the drop zone's filesystem, from CLAIMS_AUDIT_LANDING_OPTIONS (JSON).
+def landing_options_from_env(
+    environ: Mapping[str, str] | None = None, *, setting: str = LANDING_OPTIONS
+) -> dict[str, Any]:
+    """Options for a location's filesystem, from `setting` (JSON): the drop zone's
+    (CLAIMS_AUDIT_LANDING_OPTIONS) or the reference location's (CLAIMS_AUDIT_REFERENCE_OPTIONS).
 
     For example `{"key_filename": "/run/secrets/mco_sftp_key"}` for SFTP, or
     `{"endpoint_url": "https://minio.internal:9000"}` for an S3-compatible store. Empty by
@@ -91,46 +133,127 @@ def landing_options_from_env(environ: Mapping[str, str] | None = None) -> dict[s
     SSH keys and agent).
     """
     env = os.environ if environ is None else environ
-    raw = env.get("CLAIMS_AUDIT_LANDING_OPTIONS", "").strip()
+    raw = env.get(setting, "").strip()
     if not raw:
         return {}
     try:
         options = json.loads(raw)
     except json.JSONDecodeError as error:
         # the value may hold a secret: name the setting and the position, never the text
-        raise LandingError(
-            f"CLAIMS_AUDIT_LANDING_OPTIONS is not valid JSON (column {error.colno})"
-        ) from None
+        raise LandingError(f"{setting} is not valid JSON (column {error.colno})") from None
     if not isinstance(options, dict):
-        raise LandingError("CLAIMS_AUDIT_LANDING_OPTIONS must be a JSON object")
+        raise LandingError(f"{setting} must be a JSON object")
     return options
 
 
 def stage_landing(
     landing: str, staging_root: Path, *, storage_options: Mapping[str, Any] | None = None
+) -> StagedLanding:
+    """The MCO drop zone `landing` as a local folder holding its `claims/` (the folder itself,
+    or its mirror), with the entries refused in it."""
+    folder, names = _stage("landing", landing, staging_root, storage_options, CLAIMS_LAYOUT)
+    return StagedLanding(folder, _refused(names))
+
+
+def stage_reference(
+    reference: str, staging_root: Path, *, storage_options: Mapping[str, Any] | None = None
 ) -> Path:
-    """A local folder holding the deliveries of `landing`: the folder itself, or its mirror."""
-    folder = local_folder(landing)
+    """The state's reference location as a local folder: the folder itself, or its mirror."""
+    where = "reference location"
+    return _stage(where, reference, staging_root, storage_options, REFERENCE_LAYOUT)[0]
+
+
+def check_apart(landing: str, reference: str) -> None:
+    """Refuse a reference location that lies in the drop zone (or holds it): the MCO could
+    then write the state's reference files."""
+    drop_zone, state = _comparable(landing), _comparable(reference)
+    if state.startswith(drop_zone) or drop_zone.startswith(state):
+        raise LandingError(
+            f"reference location {redacted(reference)} lies within the landing "
+            f"{redacted(landing)} or holds it: reference files must come from a location "
+            "the state controls, apart from every MCO drop zone"
+        )
+
+
+def _comparable(location: str) -> str:
+    """A location as a prefix-comparable string ending in `/`: local folders resolved."""
+    folder = local_folder(location)
     if folder is not None:
-        return folder
-    fs, root = _filesystem(landing, dict(storage_options or {}))
+        return f"file://{folder.resolve().as_posix().rstrip('/')}/"
+    parsed = urlsplit(location)
+    host = parsed.netloc.rpartition("@")[2].lower()
+    path = parsed.path.strip("/")
+    return (
+        f"{parsed.scheme.lower()}://{host}/{path}/"
+        if path
+        else f"{parsed.scheme.lower()}://{host}/"
+    )
+
+
+def _stage(
+    role: str,
+    location: str,
+    staging_root: Path,
+    storage_options: Mapping[str, Any] | None,
+    layout: tuple[tuple[str, int | None], ...],
+) -> tuple[Path, list[str]]:
+    """`location` as a local folder (itself, or a mirror of what `layout` names), with the
+    names at its top level."""
+    folder = local_folder(location)
+    if folder is not None:
+        if not folder.is_dir():
+            raise LandingError(f"{role} {redacted(location)} does not exist or is not a folder")
+        return folder, [entry.name for entry in folder.iterdir()]
+    fs, root = _filesystem(location, dict(storage_options or {}))
     if not fs.isdir(root):
-        raise LandingError(f"landing {redacted(landing)} does not exist or is not a folder")
-    target = staging_root / _mirror_name(landing)
-    report = mirror(fs, root, target)
+        raise LandingError(f"{role} {redacted(location)} does not exist or is not a folder")
+    names = [posixpath.basename(entry.rstrip("/")) for entry in fs.ls(root, detail=False)]
+    target = staging_root / _mirror_name(location)
+    report = mirror(fs, root, target, layout)
     log.info(
         "mirrored %s: %d file(s) fetched, %d unchanged, %d removed",
-        redacted(landing),
+        redacted(location),
         len(report.fetched),
         report.unchanged,
         len(report.removed),
     )
+    return target, names
+
+
+def assemble_audit_input(landing_folder: Path, reference_folder: Path, target: Path) -> Path:
+    """The folder layout ingest reads, from the two locations: `claims/` of the drop zone
+    beside the state's reference files as `reference/`.
+
+    Links, not copies: the claims of a year are gigabytes, and the links name each file as
+    ingest records it (`claims/<payer>/<file>`, `reference/<file>`), whichever location it
+    came from. Nothing else of the drop zone is linked.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for name, source in (
+        ("claims", landing_folder / "claims"),
+        (REFERENCE_FOLDER, reference_folder),
+    ):
+        link = target / name
+        link.unlink(missing_ok=True)  # a retried task links again
+        if source.is_dir():
+            link.symlink_to(source.absolute(), target_is_directory=True)
     return target
 
 
-def mirror(fs: Any, root: str, target: Path) -> MirrorReport:
-    """Make `target` hold exactly the remote `claims/**` and `reference/*` files under `root`."""
-    wanted = _remote_files(fs, root)
+def _refused(names: Iterable[str]) -> list[RefusedEntry]:
+    """A drop zone's top-level entries refused by name: any spelling of `reference`."""
+    return [
+        RefusedEntry(f"{name}/", REFERENCE_REFUSED)
+        for name in sorted(names)
+        if name.casefold() == REFERENCE_FOLDER
+    ]
+
+
+def mirror(
+    fs: Any, root: str, target: Path, layout: tuple[tuple[str, int | None], ...]
+) -> MirrorReport:
+    """Make `target` hold exactly the remote files under `root` that `layout` names."""
+    wanted = _remote_files(fs, root, layout)
     state_file = target / MIRROR_STATE
     known: dict[str, str] = {}
     if state_file.is_file():
@@ -146,12 +269,12 @@ def mirror(fs: Any, root: str, target: Path) -> MirrorReport:
             report.fetched.append(relative)
         if stamp is not None:
             state[relative] = stamp
-    for sub in ("claims", "reference"):
-        for local in sorted((target / sub).rglob("*")) if (target / sub).is_dir() else []:
-            relative = local.relative_to(target).as_posix()
-            if local.is_file() and relative not in wanted:
-                local.unlink()
-                report.removed.append(relative)
+    # everything else goes, whatever an earlier layout mirrored (the state file excepted)
+    for local in sorted(target.rglob("*")) if target.is_dir() else []:
+        relative = local.relative_to(target).as_posix()
+        if local.is_file() and relative != MIRROR_STATE and relative not in wanted:
+            local.unlink()
+            report.removed.append(relative)
     _write_state(state_file, state)
     return report
 
@@ -200,13 +323,13 @@ def _known_hosts_only(known_hosts: Path) -> Any:
     return KnownHostsOnly()
 
 
-def _remote_files(fs: Any, root: str) -> dict[str, tuple[str, str | None]]:
-    """Relative path -> (remote path, version stamp) for every file ingest would read."""
+def _remote_files(
+    fs: Any, root: str, layout: tuple[tuple[str, int | None], ...]
+) -> dict[str, tuple[str, str | None]]:
+    """Relative path -> (remote path, version stamp) for every file `layout` names."""
     files: dict[str, tuple[str, str | None]] = {}
-    # claims/<payer>/... at any depth (ingest decides what a misplaced file means);
-    # reference/ only at its top level, as ingest reads it
-    for sub, depth in (("claims", None), ("reference", 1)):
-        base = posixpath.join(root, sub)
+    for sub, depth in layout:
+        base = posixpath.join(root, sub) if sub else root
         if not fs.isdir(base):
             continue
         for remote, info in fs.find(base, maxdepth=depth, detail=True).items():

@@ -34,8 +34,18 @@ AIRFLOW_SERVICES = {
 ONE_SHOT_SERVICES = {"airflow-init"}
 EXPECTED_SERVICES = AIRFLOW_SERVICES | ONE_SHOT_SERVICES | {"postgres", "redis"}
 
-AUDIT_MOUNTS = ("/opt/claims-audit/landing", "/opt/claims-audit/db", "/opt/claims-audit/out")
-AUDIT_ENV = ("CLAIMS_AUDIT_LANDING", "CLAIMS_AUDIT_DB", "CLAIMS_AUDIT_OUT")
+AUDIT_MOUNTS = (
+    "/opt/claims-audit/landing",
+    "/opt/claims-audit/reference",
+    "/opt/claims-audit/db",
+    "/opt/claims-audit/out",
+)
+AUDIT_ENV = (
+    "CLAIMS_AUDIT_LANDING",
+    "CLAIMS_AUDIT_REFERENCE",
+    "CLAIMS_AUDIT_DB",
+    "CLAIMS_AUDIT_OUT",
+)
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|KEY", re.IGNORECASE)
 # `${VAR}`, `${VAR?msg}` or `${VAR:?msg}`: a reference with no default value to leak.
@@ -273,6 +283,7 @@ def test_audit_folders_and_dags_are_mounted(services: dict[str, Any], name: str)
     for target in (*AUDIT_MOUNTS, "/opt/airflow/dags"):
         assert target in targets, f"{name} does not mount {target}"
     assert targets["/opt/claims-audit/landing"] == "ro", "extracts must stay untouched"
+    assert targets["/opt/claims-audit/reference"] == "ro", "so must the state's reference files"
     assert targets["/opt/claims-audit/db"] == "rw"
     assert targets["/opt/claims-audit/out"] == "rw"
     env = services[name]["environment"]

@@ -170,7 +170,9 @@ def test_nightly_dag_shape(integrity: dict[str, Any]) -> None:
 #   first  - two payer folders with files: ingest maps once per payer;
 #   again  - nothing new: ingest maps over no payer and the database does not change;
 #   late   - one new UHC file: ingest maps over UHC alone;
-#   broken - the landing folder is gone: the first task fails for good and alerts.
+#   broken - the landing folder is gone: the first task fails for good and alerts, and the
+#            failed run's work folder (a stand-in facts file here) is removed.
+# Logical dates are 07:00 UTC, 02:00 in Kansas, when the schedule starts a run in summer.
 RUNS = """
 import datetime as dt, json, os, shutil
 from pathlib import Path
@@ -191,7 +193,8 @@ def db_counts():
     return counts
 
 def audit(day):
-    run = dag.test(logical_date=dt.datetime(2025, 7, day, tzinfo=dt.UTC))
+    logical_date = dt.datetime(2025, 7, day, 7, tzinfo=dt.UTC)
+    run = dag.test(logical_date=logical_date, run_after=logical_date)
     with create_session() as session:
         tis = session.query(TaskInstance).filter(TaskInstance.run_id == run.run_id).all()
         events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).all()
@@ -216,7 +219,12 @@ results["late"] = audit(3)
 # a failure for good without waiting out the retry delay: this run only, no retries
 dag.get_task("stage_landing").retries = 0
 os.environ["CLAIMS_AUDIT_LANDING"] = str(landing.parent / "unmounted")
+# the run ID dag.test gives a run whose run_after is 2025-07-04T07:00Z
+broken_work = Path(os.environ["CLAIMS_AUDIT_WORK"]) / "manual__2025-07-04T07:00:00+00:00"
+broken_work.mkdir(parents=True)
+(broken_work / "facts.parquet").write_bytes(b"member data")
 results["broken"] = audit(4)
+results["broken"]["work_left"] = sorted(p.name for p in broken_work.parent.iterdir())
 # a file, not stdout: the results quote findings, and stdout is checked like a task log
 Path({results!r}).write_text(json.dumps(results))
 """
@@ -257,11 +265,14 @@ def nightly_runs(
     world.line("AETNA", "CLEAN", "10000000001")
     world.line("UHC", "STRANGER", "19999999999")
     world.write(root / "landing")
+    # the state's reference files, apart from the MCO drop zone
+    (root / "landing" / "reference").rename(root / "reference")
     late = World()
     late.line("UHC", "LATE", "19999999999")
     late.write(root / "late")
     env = airflow_env | {
         "CLAIMS_AUDIT_LANDING": str(root / "landing"),
+        "CLAIMS_AUDIT_REFERENCE": str(root / "reference"),
         "CLAIMS_AUDIT_DB": str(root / "db" / "audit.duckdb"),
         "CLAIMS_AUDIT_OUT": str(root / "out"),
         "CLAIMS_AUDIT_WORK": str(root / "work"),
@@ -349,8 +360,11 @@ def test_task_failing_for_good_alerts_the_webhook(
     assert [(a["dag_id"], a["task_id"], a["try_number"]) for a in alerts] == [
         (NIGHTLY, "stage_landing", 1)
     ]
-    assert alerts[0]["error_type"] == "InputError"
+    assert alerts[0]["error_type"] == "LandingError", "the original type, behind TaskFailed"
     assert alerts[0]["run_id"]
+    # the DAG's failure callback removed the failed run's work folder (the successful runs'
+    # folders went with their report)
+    assert broken["work_left"] == []
 
 
 def test_task_logs_carry_no_member_id(nightly_runs: tuple[dict[str, Any], str, Path]) -> None:

@@ -1,5 +1,7 @@
 """Landing locations: local folders and file:// in place, remote drop zones mirrored.
 
+A drop zone gives claims only; the reference files come from the state's own location
+(tests/test_trust_operations.py covers a drop zone that holds a `reference` folder).
 Remote drop zones are exercised with fsspec's in-memory filesystem (`memory://`), which takes
 the same code path as s3:// and sftp:// without a network. Also here: which payer folders
 have new deliveries, as the DAG asks before mapping ingest over them.
@@ -19,14 +21,17 @@ import pytest
 
 from pipelines.config import load_policy
 from pipelines.db import connect, transaction
-from pipelines.ingest import InputError, check_input_folder, ingest, payers_with_new_deliveries
+from pipelines.ingest import InputError, ingest, payers_with_new_deliveries
 from pipelines.landing import (
+    CLAIMS_LAYOUT,
+    REFERENCE_LAYOUT,
     LandingError,
     landing_options_from_env,
     local_folder,
     mirror,
     redacted,
     stage_landing,
+    stage_reference,
 )
 from tests.world import World
 
@@ -51,14 +56,13 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def drop_zone(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, bytes]]]:
-    """An MCO drop zone in memory holding a whole world, plus files ingest never reads."""
+    """An MCO drop zone in memory holding a world's claims, plus files ingest never reads."""
     local = _world().write(tmp_path / "world")
-    files = _tree(local)
+    files = {name: content for name, content in _tree(local).items() if name.startswith("claims/")}
     root = f"/drop-{uuid.uuid4().hex}"
     for relative, content in files.items():
         MEMORY.pipe(f"{root}/{relative}", content)
     MEMORY.pipe(f"{root}/claims/AETNA/.uploading.csv", b"half a file")
-    MEMORY.pipe(f"{root}/reference/archive/members.csv", b"last year")
     MEMORY.pipe(f"{root}/notes/readme.txt", b"not a delivery")
     yield f"memory://{root}", root, files
     MEMORY.rm(root, recursive=True)
@@ -72,7 +76,8 @@ def test_local_paths_and_file_uris_are_audited_in_place(tmp_path: Path) -> None:
     assert local_folder(f"file://{tmp_path}") == tmp_path
     assert local_folder(f"file://localhost{tmp_path}") == tmp_path
     assert local_folder("file:///srv/claims%20audit/landing") == Path("/srv/claims audit/landing")
-    assert stage_landing(f"file://{tmp_path}", tmp_path / "staging") == tmp_path
+    assert stage_landing(f"file://{tmp_path}", tmp_path / "staging").folder == tmp_path
+    assert stage_reference(str(tmp_path), tmp_path / "staging") == tmp_path
     assert not (tmp_path / "staging").exists(), "nothing is copied for a local folder"
 
 
@@ -104,10 +109,23 @@ def test_remote_drop_zone_is_mirrored_with_what_ingest_reads(
 ) -> None:
     uri, _, files = drop_zone
     staged = stage_landing(uri, tmp_path / "staging")
-    assert staged.is_relative_to(tmp_path / "staging")
-    # exactly the deliveries: no half-uploaded hidden file, archive folder or notes
-    assert _tree(staged) == files
-    check_input_folder(staged)
+    assert staged.folder.is_relative_to(tmp_path / "staging")
+    # exactly the claim deliveries: no half-uploaded hidden file, no notes
+    assert _tree(staged.folder) == files
+    assert staged.refused == []
+
+
+def test_remote_reference_location_is_mirrored_at_its_top_level(tmp_path: Path) -> None:
+    references = _tree(_world().write(tmp_path / "world") / "reference")
+    root = f"/state-{uuid.uuid4().hex}"
+    try:
+        for name, content in references.items():
+            MEMORY.pipe(f"{root}/{name}", content)
+        MEMORY.pipe(f"{root}/archive/members.csv", b"last year")
+        staged = stage_reference(f"memory://{root}", tmp_path / "staging")
+        assert _tree(staged) == references, "top-level files only, as ingest reads them"
+    finally:
+        MEMORY.rm(root, recursive=True)
 
 
 def test_mirror_fetches_only_changes_and_drops_what_disappeared(
@@ -115,17 +133,20 @@ def test_mirror_fetches_only_changes_and_drops_what_disappeared(
 ) -> None:
     _, root, files = drop_zone
     target = tmp_path / "mirror"
-    first = mirror(MEMORY, root, target)
+    (target / "reference").mkdir(parents=True)
+    (target / "reference" / "members.csv").write_text("what an earlier layout mirrored")
+    first = mirror(MEMORY, root, target, CLAIMS_LAYOUT)
     assert sorted(first.fetched) == sorted(files)
+    assert first.removed == ["reference/members.csv"], "only what the layout names stays"
 
-    again = mirror(MEMORY, root, target)
+    again = mirror(MEMORY, root, target, CLAIMS_LAYOUT)
     assert again.fetched == [] and again.removed == []
     assert again.unchanged == len(files)
 
     MEMORY.pipe(f"{root}/claims/UHC/claims.csv", b"a corrected delivery")
     MEMORY.pipe(f"{root}/claims/UHC/second.csv", b"a second delivery")
     MEMORY.rm(f"{root}/claims/AETNA/claims.csv")
-    changed = mirror(MEMORY, root, target)
+    changed = mirror(MEMORY, root, target, CLAIMS_LAYOUT)
     assert sorted(changed.fetched) == ["claims/UHC/claims.csv", "claims/UHC/second.csv"]
     assert changed.removed == ["claims/AETNA/claims.csv"]
     assert (target / "claims/UHC/claims.csv").read_bytes() == b"a corrected delivery"
@@ -139,20 +160,20 @@ def test_mirror_without_version_markers_fetches_every_time(tmp_path: Path) -> No
         fetched = 0
 
         def isdir(self, path: str) -> bool:
-            return path in ("/zone/claims", "/zone/reference")
+            return path == "/zone"
 
         def find(self, path: str, **_: Any) -> dict[str, dict[str, Any]]:
-            if path != "/zone/reference":
+            if path != "/zone":
                 return {}
-            return {"/zone/reference/members.csv": {"type": "file", "size": 3}}
+            return {"/zone/members.csv": {"type": "file", "size": 3}}
 
         def get_file(self, remote: str, local: str) -> None:
             self.fetched += 1
             Path(local).write_bytes(b"abc")
 
     fs = Unversioned()
-    mirror(fs, "/zone", tmp_path)
-    mirror(fs, "/zone", tmp_path)
+    mirror(fs, "/zone", tmp_path, REFERENCE_LAYOUT)
+    mirror(fs, "/zone", tmp_path, REFERENCE_LAYOUT)
     assert fs.fetched == 2, "same size is no proof of same content"
 
 
@@ -181,6 +202,11 @@ def test_landing_options_come_from_json() -> None:
     assert landing_options_from_env(options) == {"key_filename": "/run/secrets/sftp_key"}
     with pytest.raises(LandingError, match="JSON object"):
         landing_options_from_env({"CLAIMS_AUDIT_LANDING_OPTIONS": '["a"]'})
+    # the reference location has options of its own: an MCO's key never reaches it
+    both = options | {"CLAIMS_AUDIT_REFERENCE_OPTIONS": '{"anon": true}'}
+    assert landing_options_from_env(both, setting="CLAIMS_AUDIT_REFERENCE_OPTIONS") == {
+        "anon": True
+    }
     with pytest.raises(LandingError) as raised:
         landing_options_from_env({"CLAIMS_AUDIT_LANDING_OPTIONS": "{password: s3cret"})
     assert "s3cret" not in str(raised.value)
