@@ -126,7 +126,13 @@ def h0038_nightly_audit() -> None:
         context = get_current_context()
         as_of = run_date(context.get("logical_date"), context["dag_run"].run_after)
         where = locations_from_env()
-        loaded = task_load_references(input_dir, where.db_file, as_of, where.policy_file)
+        loaded = task_load_references(
+            input_dir,
+            where.db_file,
+            as_of,
+            where.policy_file,
+            accept_references=where.accept_references,
+        )
         # Airflow maps only over a return value, so the payer list is this task's; what the
         # later tasks share (the audit's run number, as-of date, folder) has its own key
         audit_run = {"run_id": loaded["run_id"], "as_of": as_of, "input_dir": input_dir}

@@ -22,11 +22,12 @@ from pipelines import gx_process, rules, scope, versions
 from pipelines.analyst_report import write_analyst_report
 from pipelines.config import Policy, dag_run_work_dir, load_policy
 from pipelines.db import connect, execute, hand_back_freed_memory, scalar, transaction
-from pipelines.ingest import IngestReport, check_input_folder, ingest
+from pipelines.ingest import IngestReport, accepted_references, check_input_folder, ingest
 from pipelines.metering import StageMeasure, measure
 from pipelines.reports import write_reports
 from pipelines.reprocessing_log import FINDING_FACTS, LogChanges, update_log
 from pipelines.rules import KEY
+from pipelines.snapshots import DataConflict, data_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class RunSummary:
     open_findings: list[tuple[str, str, int]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     stages: list[StageMeasure] = field(default_factory=list)
+    data_conflicts: list[DataConflict] = field(default_factory=list)
 
 
 def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -177,14 +179,22 @@ def open_findings_by_rule(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str
 
 
 def run_audit(
-    input_dir: Path, db_file: Path, out_dir: Path, *, as_of: dt.date, policy: Policy
+    input_dir: Path,
+    db_file: Path,
+    out_dir: Path,
+    *,
+    as_of: dt.date,
+    policy: Policy,
+    accept_references: tuple[str, ...] = (),
 ) -> RunSummary:
     """The whole nightly audit in one transaction: all of it lands, or none of it.
 
     Great Expectations runs in a worker process (gx_process), started before ingest so that
     its import overlaps the work here; it builds the Data Docs while the log is updated.
+    `accept_references` names reference files taken even outside the snapshot limits.
     """
     check_input_folder(input_dir)  # before the database file is even created
+    accepted = accepted_references(input_dir, accept_references)
     gx = gx_process.shared()
     stages: list[StageMeasure] = []
     con = connect(db_file)
@@ -198,8 +208,10 @@ def run_audit(
                     loaded_on=as_of,
                     run_id=run_id,
                     unit_minutes=policy.unit_minutes,
+                    accepted=accepted,
                 )
             summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
+            summary.data_conflicts = data_conflicts(con)
             if needs_audit(con, policy):
                 work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 with measure("versions", stages):
@@ -277,14 +289,21 @@ def task_stage_landing(
 
 
 def task_load_references(
-    input_dir: str, db_file: str, as_of: str, policy_file: str | None = None
+    input_dir: str,
+    db_file: str,
+    as_of: str,
+    policy_file: str | None = None,
+    accept_references: tuple[str, ...] = (),
 ) -> dict[str, object]:
     """Load the reference snapshots and list the payer folders with new claim files.
 
     The run number chosen here is the one every later task of the same audit records.
+    `accept_references` (CLAIMS_AUDIT_ACCEPT_REFERENCE) names reference files taken even
+    outside the snapshot limits.
     """
     from pipelines.ingest import payers_with_new_deliveries
 
+    accepted = accepted_references(Path(input_dir), accept_references)
     con = connect(Path(db_file))
     try:
         with transaction(con):
@@ -296,13 +315,32 @@ def task_load_references(
                 run_id=run_id,
                 unit_minutes=load_policy(_optional_path(policy_file)).unit_minutes,
                 payers=set(),
+                accepted=accepted,
             )
             payers = payers_with_new_deliveries(con, Path(input_dir))
+            conflicts = data_conflicts(con)
     finally:
         con.close()
     counts = _ingest_counts(report)
+    _log_snapshots(report, conflicts)
     log.info("%d payer folder(s) with new claim files: %s", len(payers), ", ".join(payers))
     return {"run_id": run_id, "payers": payers, **counts}
+
+
+def _log_snapshots(report: IngestReport, conflicts: list[DataConflict]) -> None:
+    """File names and counts only: the reasons and conflicts carry no member data. Files held
+    back or taken beyond the limits in this run were logged as ingest decided."""
+    for held in report.with_status("already_held_back"):
+        log.warning("still held back, the snapshot in use stays: %s", held.reason)
+    for conflict in conflicts:
+        log.warning(
+            "data conflict: %s: %d %s with different %s values (%s is used)",
+            conflict.source_file,
+            conflict.keys,
+            conflict.key_column,
+            conflict.value_column,
+            conflict.value_used,
+        )
 
 
 def task_ingest(
@@ -342,6 +380,7 @@ def _ingest_counts(report: IngestReport) -> dict[str, int]:
         "rows_loaded": sum(f.rows_loaded for f in loaded),
         "rows_quarantined": sum(f.rows_quarantined for f in loaded),
         "files_rejected": len(report.with_status("rejected")),
+        "references_held_back": len(report.with_status("held_back", "already_held_back")),
     }
 
 

@@ -56,9 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="the run date recorded in the log (default: today)",
     )
-    run.add_argument("--strict", action="store_true", help="exit 2 when any file is rejected")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 when any file is rejected or a reference snapshot is held back",
+    )
     run.add_argument(
         "--policy", type=Path, default=None, metavar="FILE", help="policy parameters (TOML)"
+    )
+    run.add_argument(
+        "--accept-reference",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=(
+            "take this reference file as the new snapshot even when it is outside the "
+            "snapshot limits and would be held back; FILE is its name (members.csv) or its "
+            "path under --input (reference/members.csv); may be repeated"
+        ),
     )
 
     demo = commands.add_parser(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipelines.audit import OutputsNotWritten, RunSummary, run_audit
 from pipelines.config import load_policy
-from pipelines.ingest import InputError
+from pipelines.ingest import FIRST_SNAPSHOT, FileOutcome, IngestReport, InputError
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -19,23 +19,61 @@ class UsageError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = _audit(args.input, args.db, args.out, args.as_of, args.policy)
+    summary = _audit(
+        args.input, args.db, args.out, args.as_of, args.policy, tuple(args.accept_reference)
+    )
     print(format_summary(summary, args.out))
     _write_summary(summary, args.out)
-    rejected = summary.ingest.with_status("rejected", "already_rejected")
-    if args.strict and rejected:
-        raise UsageError(
-            "--strict: rejected file(s): " + "; ".join(f.reason or f.source_file for f in rejected)
-        )
+    problems = _strict_problems(summary.ingest)
+    if args.strict and problems:
+        raise UsageError("--strict: " + "; ".join(problems))
     return EXIT_OK
 
 
+def _strict_problems(report: IngestReport) -> list[str]:
+    """What --strict refuses: rejected files, held-back snapshots, and a first snapshot
+    outside the limits that nobody accepted."""
+    rejected = report.with_status("rejected", "already_rejected")
+    held_back = report.with_status("held_back", "already_held_back")
+    unaccepted = [f for f in report.files if f.taken_because == FIRST_SNAPSHOT]
+    problems = []
+    if rejected:
+        problems.append("rejected file(s): " + "; ".join(_why(f) for f in rejected))
+    if held_back:
+        problems.append(
+            "reference file(s) held back (--accept-reference FILE takes one): "
+            + "; ".join(_why(f) for f in held_back)
+        )
+    if unaccepted:
+        problems.append(
+            "first reference snapshot(s) taken outside the limits (--accept-reference FILE "
+            "accepts one): " + "; ".join(f.beyond_limits or f.source_file for f in unaccepted)
+        )
+    return problems
+
+
+def _why(outcome: FileOutcome) -> str:
+    return outcome.reason or outcome.source_file
+
+
 def _audit(
-    input_dir: Path, db: Path, out: Path, as_of: dt.date | None, policy_file: Path | None
+    input_dir: Path,
+    db: Path,
+    out: Path,
+    as_of: dt.date | None,
+    policy_file: Path | None,
+    accept_references: tuple[str, ...] = (),
 ) -> RunSummary:
     try:
         policy = load_policy(policy_file)
-        return run_audit(input_dir, db, out, as_of=as_of or dt.date.today(), policy=policy)
+        return run_audit(
+            input_dir,
+            db,
+            out,
+            as_of=as_of or dt.date.today(),
+            policy=policy,
+            accept_references=accept_references,
+        )
     except (InputError, FileNotFoundError) as error:
         raise UsageError(str(error)) from error
 
@@ -152,6 +190,33 @@ def write_summary_json(summary: RunSummary, path: Path) -> None:
         "claim_rows_loaded": sum(f.rows_loaded for f in loaded if f.kind == "claims"),
         "rows_quarantined": sum(f.rows_quarantined for f in loaded),
         "files_rejected": [f.reason for f in summary.ingest.with_status("rejected")],
+        "references_held_back": [
+            {
+                "source_file": f.source_file,
+                "reason": f.reason,
+                "held_back_earlier": f.status == "already_held_back",
+            }
+            for f in summary.ingest.with_status("held_back", "already_held_back")
+        ],
+        "references_taken_beyond_limits": [
+            {
+                "source_file": f.source_file,
+                "reason": f.beyond_limits,
+                "taken_because": f.taken_because,
+            }
+            for f in summary.ingest.files
+            if f.beyond_limits
+        ],
+        "data_conflicts": [
+            {
+                "source_file": c.source_file,
+                "key_column": c.key_column,
+                "value_column": c.value_column,
+                "keys": c.keys,
+                "value_used": c.value_used,
+            }
+            for c in summary.data_conflicts
+        ],
         "in_scope_lines": summary.in_scope_lines,
         "lines_audited": summary.lines_audited,
         "findings_produced": summary.findings_produced,
@@ -161,6 +226,27 @@ def write_summary_json(summary: RunSummary, path: Path) -> None:
         ],
     }
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _snapshot_lines(summary: RunSummary) -> list[str]:
+    """Reference snapshots held back or taken outside the limits, and values that disagree."""
+    lines = []
+    for f in summary.ingest.with_status("held_back"):
+        lines.append(
+            f"  HELD BACK {f.reason}; the snapshot in use stays "
+            f"(--accept-reference {f.source_file} takes it)"
+        )
+    for f in summary.ingest.with_status("already_held_back"):
+        lines.append(f"  held back earlier, unchanged: {f.reason}")
+    for f in summary.ingest.files:
+        if f.beyond_limits:
+            lines.append(f"  note: taken {f.beyond_limits} ({f.taken_because})")
+    for c in summary.data_conflicts:
+        lines.append(
+            f"  data conflict: {c.source_file}: {c.keys} {c.key_column} with different "
+            f"{c.value_column} values; {c.value_used} is used"
+        )
+    return lines
 
 
 def format_summary(summary: RunSummary, out_dir: Path) -> str:
@@ -191,6 +277,7 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
         lines.append(f"  REJECTED {f.reason}")
     for f in summary.ingest.with_status("already_rejected"):
         lines.append(f"  rejected earlier, unchanged: {f.source_file}")
+    lines += _snapshot_lines(summary)
     if summary.audited:
         changes = summary.log_changes
         partial = summary.lines_audited != summary.in_scope_lines

@@ -128,6 +128,8 @@ class Locations:
     out_dir: str
     work_dir: str
     policy_file: str | None
+    # reference files taken even outside the snapshot limits (as --accept-reference)
+    accept_references: tuple[str, ...] = ()
 
 
 def locations_from_env(environ: dict[str, str] | None = None) -> Locations:
@@ -143,6 +145,11 @@ def locations_from_env(environ: dict[str, str] | None = None) -> Locations:
         out_dir=out_dir,
         work_dir=env.get("CLAIMS_AUDIT_WORK", f"{root}/work"),
         policy_file=env.get("CLAIMS_AUDIT_POLICY") or None,
+        accept_references=tuple(
+            name.strip()
+            for name in env.get("CLAIMS_AUDIT_ACCEPT_REFERENCE", "").split(",")
+            if name.strip()
+        ),
     )
 
 

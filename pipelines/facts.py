@@ -18,6 +18,8 @@ from pipelines.config import Policy
 from pipelines.versions import current_in_scope_lines
 
 KEY = ["payer", "claim_id", "claim_line_number"]
+# the order reference rows were delivered in: snapshot, then row of its file
+DELIVERY_ORDER = ["delivery_id", "source_row"]
 LINE = "line_key"
 MODIFIERS = [f"hcpcs_modifier_{i}" for i in range(1, 5)]
 REFERENCE_TABLES = (
@@ -47,9 +49,28 @@ class Reference:
 
 
 def read_reference(con: duckdb.DuckDBPyConnection) -> Reference:
-    # table names come from the fixed list above
-    frames = {name: con.sql(f"select * from ref.{name}").pl() for name in REFERENCE_TABLES}
+    """The snapshots in use, each in delivery order (file row order): DuckDB keeps no order
+    of its own here, and every choice among several rows must come out the same each night.
+    """
+    # table names come from the fixed list above; the tables are small beside the claims
+    frames = {
+        name: con.sql(f"select * from ref.{name} order by {', '.join(DELIVERY_ORDER)}").pl()
+        for name in REFERENCE_TABLES
+    }
     return Reference(**frames)
+
+
+def last_in_file(table: pl.DataFrame, key: str, column: str, alias: str) -> pl.DataFrame:
+    """One value per key: of the key's rows with a value, the last delivered (the snapshot's
+    last row), as between copies of a claim line (docs/decisions.md, "Reference data with
+    several rows"). Sorted here, whatever order the rows arrive in; groups keep that order.
+    """
+    return (
+        table.select(key, column, *DELIVERY_ORDER)
+        .sort(DELIVERY_ORDER)
+        .group_by(key)
+        .agg(pl.col(column).drop_nulls().last().alias(alias))
+    )
 
 
 def build_facts_from_db(con: duckdb.DuckDBPyConnection, policy: Policy) -> pl.DataFrame:
@@ -177,7 +198,8 @@ def _level_of_care(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.Da
             (pl.col("start_date").is_null() | (pl.col("start_date") <= pl.col("service_end_date")))
             & (last_day >= pl.col("service_date"))
         )
-        .sort(LINE, "start_date", nulls_last=False)
+        # the earliest span is the evidence; of spans starting together, the first in the file
+        .sort(LINE, "start_date", *DELIVERY_ORDER, nulls_last=False)
         .group_by(LINE)
         .first()
         .select(
@@ -208,6 +230,7 @@ def _provider(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFra
     )
     enrolled = _covers("enrollment_start_date", "enrollment_end_date", dos)
     pps_added = pl.col("pps_start_date").is_not_null() & (pl.col("pps_start_date") <= dos)
+    birth_dates = last_in_file(ref.providers, "npi", "date_of_birth", "peer_date_of_birth")
     per_line = (
         facts.select(LINE, "peer_npi", "service_date")
         .join(ref.providers, left_on="peer_npi", right_on="npi")
@@ -220,13 +243,16 @@ def _provider(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFra
             (pl.col("lived_experience_attested") == "Y").fill_null(False).any().alias("_attested"),
             pl.col("lived_experience_attested_date").max().alias("_attested_date"),
             pl.col("pps_start_date").min().alias("_pps_start"),
-            pl.col("date_of_birth").drop_nulls().first().alias("peer_date_of_birth"),
         )
     )
-    facts = _attach(facts, per_line).with_columns(
-        pl.col("peer_provider_known", "lived_experience_on_file", "pps_in_service_array").fill_null(
-            False
-        ),
+    facts = (
+        _attach(facts, per_line)
+        .pipe(_look_up, birth_dates.rename({"npi": "peer_npi"}), "peer_npi")
+        .with_columns(
+            pl.col(
+                "peer_provider_known", "lived_experience_on_file", "pps_in_service_array"
+            ).fill_null(False),
+        )
     )
     npi = pl.col("peer_npi")
     lived = (
@@ -291,29 +317,17 @@ def _month_day(day: pl.Expr) -> pl.Expr:
 
 
 def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    caregiver = ref.caregivers.select(
-        "caregiver_id", "member_id", pl.col("date_of_birth").alias("caregiver_date_of_birth")
-    )
-    # a named caregiver's birth date: from the member's own caregiver row, else any row of
-    # that caregiver ID (caregivers may be listed once per child)
-    any_row = caregiver.group_by("caregiver_id").agg(
-        pl.col("caregiver_date_of_birth").drop_nulls().first().alias("_any_dob")
+    # a caregiver ID is one person across the file (decisions.md): one birth date per ID
+    birth_dates = last_in_file(
+        ref.caregivers, "caregiver_id", "date_of_birth", "caregiver_date_of_birth"
     )
     named = (
-        facts.select(LINE, *KEY, "member_id")
+        facts.select(LINE, *KEY)
         .join(
             ref.service_participants.filter(pl.col("caregiver_id").is_not_null()),
             on=KEY,
         )
-        .select(LINE, "member_id", "caregiver_id")
-        .unique()
-        .join(caregiver, on=["caregiver_id", "member_id"], how="left")
-        .join(any_row, on="caregiver_id", how="left")
-        .select(
-            LINE,
-            "caregiver_id",
-            pl.coalesce("caregiver_date_of_birth", "_any_dob").alias("caregiver_date_of_birth"),
-        )
+        .select(LINE, "caregiver_id")
         .unique()
     )
     # caregivers active on the DOS count only for lines whose participants name nobody
@@ -322,11 +336,12 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
         .join(named.select(LINE).unique(), on=LINE, how="anti")
         .join(ref.caregivers, on="member_id")
         .filter(_covers("start_date", "end_date", pl.col("service_date")))
-        .select(LINE, "caregiver_id", pl.col("date_of_birth").alias("caregiver_date_of_birth"))
+        .select(LINE, "caregiver_id")
         .unique()
     )
     candidates = (
         pl.concat([named, active])
+        .join(birth_dates, on="caregiver_id", how="left")
         .join(facts.select(LINE, "peer_date_of_birth"), on=LINE)
         .with_columns(
             _years_apart(
@@ -397,10 +412,9 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
 
 
 def _member_billed(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    members = ref.members.group_by("member_id").agg(
-        pl.lit(True).alias("member_on_file"),
-        pl.col("date_of_birth").drop_nulls().first().alias("member_date_of_birth"),
-    )
+    members = last_in_file(
+        ref.members, "member_id", "date_of_birth", "member_date_of_birth"
+    ).with_columns(pl.lit(True).alias("member_on_file"))
     enrolled = (
         facts.select(LINE, "member_id", "service_date")
         .join(ref.enrollment, on="member_id")
@@ -497,7 +511,7 @@ def _treatment_plan(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.D
         covering.filter(~pl.col("_ok").any().over(LINE))
         .with_columns(pl.col("plan_id").fill_null("(no plan ID)").alias("plan_label"))
         .with_columns(why_not.alias("_why"))
-        .sort(LINE, "plan_label")
+        .sort(LINE, "plan_label", *DELIVERY_ORDER)
         .group_by(LINE)
         .agg(pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"))
     )
@@ -554,7 +568,7 @@ def _consent(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFram
             )
             .alias("_why"),
         )
-        .sort(LINE, "signed_date")
+        .sort(LINE, "signed_date", *DELIVERY_ORDER)
         .group_by(LINE)
         .agg(
             pl.col("_in_force").any().alias("consent_in_force"),

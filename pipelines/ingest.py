@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from pipelines.config import SnapshotGuard, load_settings
 from pipelines.datasets import CLAIMS, REFERENCE_DATASETS, Dataset
 from pipelines.db import execute, scalar
 from pipelines.readers import (
@@ -29,9 +30,15 @@ from pipelines.readers import (
     all_rows,
     read_delivery,
 )
+from pipelines.snapshots import SnapshotCounts, outside_limits
 from pipelines.values import REASON, TypedRows, finish_claim_rows, type_rows
 
 log = logging.getLogger(__name__)
+
+
+# why a reference snapshot outside the limits was taken all the same
+FIRST_SNAPSHOT = "there is no earlier snapshot"
+ACCEPTED = "accepted by --accept-reference"
 
 
 class InputError(Exception):
@@ -44,8 +51,13 @@ class FileOutcome:
     kind: str
     dataset: str
     payer: str | None
-    status: str  # loaded | rejected | already_loaded | already_rejected
+    # loaded | rejected | already_loaded | already_rejected | held_back | already_held_back
+    status: str
     reason: str | None = None
+    # a reference snapshot taken although outside the snapshot limits: what is wrong with
+    # it (file and counts), and why it was taken (FIRST_SNAPSHOT or ACCEPTED)
+    beyond_limits: str | None = None
+    taken_because: str | None = None
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -80,6 +92,30 @@ def reference_file(input_dir: Path, dataset: Dataset) -> Path | None:
     return None
 
 
+def accepted_references(input_dir: Path, names: list[str] | tuple[str, ...]) -> frozenset[str]:
+    """The reference files the operator accepts beyond the snapshot limits, as source files.
+
+    A name is the file's name (`members.csv`) or its path under the input folder
+    (`reference/members.csv`); a name that is no reference file of the folder is bad usage.
+    """
+    present = {
+        path.relative_to(input_dir).as_posix()
+        for dataset in REFERENCE_DATASETS
+        if (path := reference_file(input_dir, dataset)) is not None
+    }
+    accepted = set()
+    for name in names:
+        wanted = name.strip()
+        matches = {f for f in present if wanted in (f, f.rsplit("/", 1)[-1])}
+        if not matches:
+            raise InputError(
+                f"--accept-reference {wanted}: no such reference file in the input folder "
+                "(name it as members.csv or reference/members.csv)"
+            )
+        accepted |= matches
+    return frozenset(accepted)
+
+
 def check_input_folder(input_dir: Path) -> None:
     """Fail before touching the database when the folder cannot be audited."""
     if not input_dir.is_dir():
@@ -104,13 +140,15 @@ def ingest(
     run_id: int,
     unit_minutes: int,
     payers: set[str] | None = None,
+    accepted: frozenset[str] = frozenset(),
 ) -> IngestReport:
     """Load the reference snapshots and the claim files not loaded before.
 
     `payers` restricts the claim files to those payer folders (names as upper-cased folder
     names); None loads every folder. References load every time (a known snapshot loads
     nothing), and a file lying outside any payer folder is always looked at: it can only be
-    rejected, and a rejection is recorded once.
+    rejected, and a rejection is recorded once. `accepted` names the reference files
+    (`accepted_references`) taken even outside the snapshot limits.
 
     `unit_minutes` is the policy's unit length, for X12 lines billed in minutes.
     """
@@ -127,9 +165,11 @@ def ingest(
     ]
     digests = content_digests([path for _, path in references] + claim_files)
     report = IngestReport()
+    guard = load_settings().reference_snapshots
     for dataset, path in references:
+        delivery = _Delivery(digests[path], loaded_on, run_id)
         report.files.append(
-            _load_reference(con, input_dir, path, digests[path], dataset, loaded_on, run_id)
+            _load_reference(con, input_dir, path, delivery, dataset, guard, accepted)
         )
     _require_reference_snapshots(con)
     mcos = {row[0] for row in con.execute("select payer from ref.mco_implementation").fetchall()}
@@ -334,17 +374,25 @@ def _insert(
     con.unregister("incoming_rows")
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    sha: str
+    loaded_on: dt.date
+    run_id: int
+
+
 def _load_reference(
     con: duckdb.DuckDBPyConnection,
     input_dir: Path,
     path: Path,
-    sha: str,
+    delivery: _Delivery,
     dataset: Dataset,
-    loaded_on: dt.date,
-    run_id: int,
+    guard: SnapshotGuard,
+    accepted: frozenset[str],
 ) -> FileOutcome:
     source_file = path.relative_to(input_dir).as_posix()
     outcome = FileOutcome(source_file, "reference", dataset.name, None, "loaded")
+    sha, loaded_on, run_id = delivery.sha, delivery.loaded_on, delivery.run_id
     if _already_loaded(con, sha, dataset.name, None):
         outcome.status = "already_loaded"
         return outcome
@@ -359,6 +407,15 @@ def _load_reference(
     # an empty reference snapshot is data (nobody in care)
     typed, rejects = type_rows(rows, dataset, read.delimiter), read.rejects
     _count(outcome, typed, rejects)
+    rows_in_use = _rows_in_use(con, dataset.name)
+    counts = SnapshotCounts(outcome.rows_read, outcome.rows_quarantined, outcome.rows_loaded)
+    problem = outside_limits(counts, rows_in_use, guard)
+    if problem is not None and rows_in_use is not None and source_file not in accepted:
+        return _hold_back(con, outcome, problem, delivery, [rejects, typed.quarantined])
+    if problem is not None:
+        outcome.beyond_limits = f"{source_file}: {problem}"
+        outcome.taken_because = ACCEPTED if source_file in accepted else FIRST_SNAPSHOT
+        log.warning("taken %s (%s)", outcome.beyond_limits, outcome.taken_because)
     delivery_id = _record(con, outcome, sha, loaded_on, run_id)
     # a reference file is a full snapshot: it replaces the previous one
     execute(con, f"delete from {dataset.table}")
@@ -367,7 +424,62 @@ def _load_reference(
         dataset.table,
         typed.loaded.with_columns(pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")),
     )
+    # rows kept while this content was held back are listed once: under the loaded delivery
+    execute(
+        con,
+        "delete from audit.quarantine where delivery_id in (select delivery_id from "
+        "audit.deliveries where status = 'held_back' and content_sha256 = $sha "
+        "and source_file = $file)",
+        {"sha": sha, "file": source_file},
+    )
     _quarantine(con, delivery_id, source_file, [rejects, typed.quarantined])
+    return outcome
+
+
+def _rows_in_use(con: duckdb.DuckDBPyConnection, dataset: str) -> int | None:
+    """The row count of the snapshot in use (None: none was ever loaded)."""
+    rows = execute(
+        con,
+        "select rows_loaded from audit.deliveries where kind = 'reference' "
+        "and dataset = $dataset and status = 'loaded' order by delivery_id desc limit 1",
+        {"dataset": dataset},
+    )
+    return int(rows[0][0]) if rows else None
+
+
+def _hold_back(
+    con: duckdb.DuckDBPyConnection,
+    outcome: FileOutcome,
+    problem: str,
+    delivery: _Delivery,
+    quarantined: list[pl.DataFrame],
+) -> FileOutcome:
+    """Keep the snapshot in use; record the held-back file once, with the rows it would have
+    quarantined (they tell the analyst what is wrong with it)."""
+    outcome.reason = f"{outcome.source_file}: {problem}"
+    seen = scalar(
+        con,
+        "select count(*) from audit.deliveries where status = 'held_back' and "
+        "content_sha256 = $sha and source_file = $file and reason = $reason",
+        sha=delivery.sha,
+        file=outcome.source_file,
+        reason=outcome.reason,
+    )
+    if seen:
+        outcome.status = "already_held_back"
+        return outcome
+    held_before = scalar(
+        con,
+        "select count(*) from audit.deliveries where status = 'held_back' and "
+        "content_sha256 = $sha and source_file = $file",
+        sha=delivery.sha,
+        file=outcome.source_file,
+    )
+    outcome.status = "held_back"
+    delivery_id = _record(con, outcome, delivery.sha, delivery.loaded_on, delivery.run_id)
+    if not held_before:  # held back again for another reason: its rows are listed already
+        _quarantine(con, delivery_id, outcome.source_file, quarantined)
+    log.warning("held back %s; the snapshot in use stays", outcome.reason)
     return outcome
 
 

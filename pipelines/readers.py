@@ -161,9 +161,10 @@ def _read_text(path: Path) -> FileRead:
             f"create table delivered as select * from {_READ_CSV}",
             _csv_parameters(path, names, delimiter),
         )
+        # a line with several errors gets the same reason every time (min, not any_value)
         rejects = reader.sql(
-            "select line as source_row, any_value(error_type) as error_type, "
-            "any_value(csv_line) as raw_row from reject_errors group by line order by line"
+            "select line as source_row, min(error_type) as error_type, "
+            "min(csv_line) as raw_row from reject_errors group by line order by line"
         ).pl()
     except duckdb.Error:
         reader.close()

@@ -15,7 +15,7 @@ create table if not exists audit.deliveries (
     payer varchar,
     source_file varchar not null,     -- path relative to the input folder
     content_sha256 varchar not null,
-    status varchar not null,          -- loaded | rejected
+    status varchar not null,          -- loaded | rejected | held_back (reference snapshots)
     reason varchar,
     rows_read bigint not null default 0,
     rows_loaded bigint not null default 0,
