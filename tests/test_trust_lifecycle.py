@@ -1,0 +1,223 @@
+"""Lifecycle edge cases of the reprocessing log (issue 12, defect 13).
+
+Chains whose root changes after their findings were logged, the analyst's waiver of a finding
+that is not open or given without a reason or a name, and the status of a (payer, rule) issue
+in reprocessing_log.csv for every mix of its findings' statuses. Every case runs the real
+audit over several nights on a real DuckDB file; the nightly (incremental) path and a full
+audit of the same deliveries must end in the same log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.audit import RunSummary, run_audit
+from pipelines.config import load_policy
+from pipelines.db import connect, execute
+from tests.world import World, luhn_npi
+
+ADULT = "10000000002"  # no written consent: every line of this member breaks PPS009
+NIGHTS = [dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2025, 7, 2)]
+FIRST_NIGHT, SECOND_NIGHT, THIRD_NIGHT = (night.isoformat() for night in NIGHTS)
+LOGGED = ["claim_id", "rule_id", "status", "first_found_date", "last_found_date", "resolved_date"]
+Claim = dict[str, str]
+
+
+def _world() -> World:
+    world = World()
+    world.member(ADULT, dob="1990-01-01")
+    world.ref["consents"].pop()
+    return world
+
+
+def _claim(claim_id: str, paid: str, *, replaces: str = "", dos: str = "2023-05-02") -> Claim:
+    """One H0038 line of the adult: an original, or a replacement (7) of `replaces`."""
+    return {
+        "claim_id": claim_id,
+        "claim_frequency_code": "7" if replaces else "1",
+        "original_claim_id": replaces,
+        "paid_date": paid,
+        "claim_line_start_date": dos,
+    }
+
+
+# a claim no later delivery touches: a nightly run leaves it out of its audit
+UNTOUCHED = _claim("UNTOUCHED", "2023-05-10", dos="2023-09-01")
+
+
+def _audit_nights(tmp_path: Path, deliveries: list[list[Claim]], *, full: bool) -> Path:
+    """Deliver one claim file a night and audit; returns the database.
+
+    With `full`, each night also brings a new providers.csv (one more, unrelated provider),
+    so every night is a full audit; otherwise a night audits only what its file touched.
+    """
+    world = _world()
+    input_dir, db = tmp_path / "input", tmp_path / "audit.duckdb"
+    for night, (as_of, claims) in enumerate(zip(NIGHTS, deliveries, strict=False)):
+        world.claims = {}
+        for claim in claims:
+            world.line("AETNA", claim["claim_id"], ADULT).update(claim)
+        if full:
+            world.provider(luhn_npi(200000000 + night))
+        world.write(input_dir, claim_file=f"night{night + 1}.csv")
+        summary = run_audit(input_dir, db, tmp_path / "out", as_of=as_of, policy=load_policy())
+        _assert_audit_path(summary, night, full=full)
+    return db
+
+
+def _assert_audit_path(summary: RunSummary, night: int, *, full: bool) -> None:
+    assert summary.audited
+    if full or night == 0:
+        assert summary.lines_audited == summary.in_scope_lines
+    else:
+        assert 0 < summary.lines_audited < summary.in_scope_lines
+
+
+def _findings(db: Path) -> pl.DataFrame:
+    con = connect(db)
+    try:
+        return con.sql(
+            "select claim_id, rule_id, status, first_found_date::varchar as first_found_date, "
+            "last_found_date::varchar as last_found_date, resolved_date::varchar as "
+            "resolved_date, chain_root_id from audit.findings order by claim_id, rule_id"
+        ).pl()
+    finally:
+        con.close()
+
+
+def _history(db: Path) -> list[tuple[object, ...]]:
+    con = connect(db)
+    try:
+        return execute(
+            con,
+            "select claim_id, rule_id, changed_on::varchar, from_status, to_status, note "
+            "from audit.finding_history order by changed_on, claim_id, rule_id, to_status",
+        )
+    finally:
+        con.close()
+
+
+def _row(findings: pl.DataFrame, claim_id: str) -> dict[str, object]:
+    rows = findings.filter((pl.col("claim_id") == claim_id) & (pl.col("rule_id") == "PPS009"))
+    assert rows.height == 1, f"one PPS009 finding on {claim_id}"
+    return rows.row(0, named=True)
+
+
+# (a) findings follow their chain when its root changes -----------------------------------
+
+# REPL2 replaces REPL1, which is not delivered yet: REPL2's chain root is REPL1. REPL1 arrives
+# the next night replacing ORIG: the chain's root is now ORIG. Then REPL3 replaces REPL2.
+LATE_ANCESTOR = [
+    [_claim("REPL2", "2023-07-10", replaces="REPL1"), UNTOUCHED],
+    [_claim("REPL1", "2023-06-10", replaces="ORIG")],
+    [_claim("REPL3", "2023-08-10", replaces="REPL2")],
+]
+# the late ancestor and the next replacement arrive on the same night
+LATE_ANCESTOR_WITH_ITS_SUCCESSOR = [
+    [_claim("REPL2", "2023-07-10", replaces="REPL1"), UNTOUCHED],
+    [
+        _claim("REPL1", "2023-06-10", replaces="ORIG"),
+        _claim("REPL3", "2023-08-10", replaces="REPL2"),
+    ],
+]
+# B is first delivered as an original (its own root), then again as a replacement of ORIG
+REDELIVERED_AS_REPLACEMENT = [
+    [_claim("ORIG", "2023-05-10"), _claim("B", "2023-06-10", dos="2023-05-03"), UNTOUCHED],
+    [_claim("B", "2023-06-10", replaces="ORIG", dos="2023-05-03")],
+    [_claim("C", "2023-07-10", replaces="B", dos="2023-05-03")],
+]
+# B is first delivered as a replacement of ORIG, then again as an original: its own root
+REDELIVERED_AS_ORIGINAL = [
+    [
+        _claim("ORIG", "2023-05-10"),
+        _claim("B", "2023-06-10", replaces="ORIG", dos="2023-05-03"),
+        UNTOUCHED,
+    ],
+    [_claim("B", "2023-06-10", dos="2023-05-03")],
+    [_claim("C", "2023-07-10", replaces="B", dos="2023-05-03")],
+]
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["nightly", "full"])
+def test_replaced_line_is_superseded_when_an_older_ancestor_arrived_after_it(
+    tmp_path: Path, full: bool
+) -> None:
+    findings = _findings(_audit_nights(tmp_path, LATE_ANCESTOR, full=full))
+    replaced, replacing = _row(findings, "REPL2"), _row(findings, "REPL3")
+    assert (replaced["status"], replaced["resolved_date"]) == ("superseded", THIRD_NIGHT)
+    assert replaced["first_found_date"] == FIRST_NIGHT
+    # the replacement keeps the problem's age, found first on the first night
+    assert (replacing["status"], replacing["first_found_date"]) == ("open", FIRST_NIGHT)
+    assert set(findings.filter(pl.col("claim_id") != "UNTOUCHED")["chain_root_id"]) == {"ORIG"}
+    assert [h for h in _history(tmp_path / "audit.duckdb") if h[0] != "UNTOUCHED"] == [
+        ("REPL2", "PPS009", FIRST_NIGHT, None, "open", "first found"),
+        ("REPL2", "PPS009", THIRD_NIGHT, "open", "superseded", "replaced by claim REPL3"),
+        ("REPL3", "PPS009", THIRD_NIGHT, None, "open", "first found"),
+    ]
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["nightly", "full"])
+def test_replaced_line_is_superseded_when_its_late_ancestor_arrives_with_its_replacement(
+    tmp_path: Path, full: bool
+) -> None:
+    findings = _findings(_audit_nights(tmp_path, LATE_ANCESTOR_WITH_ITS_SUCCESSOR, full=full))
+    replaced, replacing = _row(findings, "REPL2"), _row(findings, "REPL3")
+    assert (replaced["status"], replaced["resolved_date"]) == ("superseded", SECOND_NIGHT)
+    assert (replacing["status"], replacing["first_found_date"]) == ("open", FIRST_NIGHT)
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["nightly", "full"])
+def test_replaced_line_is_superseded_when_it_was_delivered_again_as_a_replacement(
+    tmp_path: Path, full: bool
+) -> None:
+    findings = _findings(_audit_nights(tmp_path, REDELIVERED_AS_REPLACEMENT, full=full))
+    assert _row(findings, "ORIG")["status"] == "superseded"
+    redelivered = _row(findings, "B")
+    assert (redelivered["status"], redelivered["resolved_date"]) == ("superseded", THIRD_NIGHT)
+    assert (_row(findings, "C")["status"], _row(findings, "C")["first_found_date"]) == (
+        "open",
+        FIRST_NIGHT,
+    )
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["nightly", "full"])
+def test_replaced_line_is_superseded_when_it_was_delivered_again_as_an_original(
+    tmp_path: Path, full: bool
+) -> None:
+    findings = _findings(_audit_nights(tmp_path, REDELIVERED_AS_ORIGINAL, full=full))
+    # B no longer replaces ORIG: ORIG is current again and its finding opens
+    assert (_row(findings, "ORIG")["status"], _row(findings, "ORIG")["first_found_date"]) == (
+        "open",
+        SECOND_NIGHT,
+    )
+    redelivered = _row(findings, "B")
+    assert (redelivered["status"], redelivered["resolved_date"]) == ("superseded", THIRD_NIGHT)
+    assert (_row(findings, "C")["status"], _row(findings, "C")["first_found_date"]) == (
+        "open",
+        FIRST_NIGHT,
+    )
+    assert set(findings.filter(pl.col("claim_id").is_in(["B", "C"]))["chain_root_id"]) == {"B"}
+    # replaced by its own successor, never by the original it no longer replaces
+    assert ("B", "PPS009", THIRD_NIGHT, "open", "superseded", "replaced by claim C") in _history(
+        tmp_path / "audit.duckdb"
+    )
+
+
+@pytest.mark.parametrize(
+    "deliveries",
+    [LATE_ANCESTOR, REDELIVERED_AS_REPLACEMENT, REDELIVERED_AS_ORIGINAL],
+    ids=["late", "as_replacement", "as_original"],
+)
+def test_a_chain_whose_root_changed_ends_the_same_nightly_and_in_full_audits(
+    tmp_path: Path, deliveries: list[list[Claim]]
+) -> None:
+    nightly = _audit_nights(tmp_path / "nightly", deliveries, full=False)
+    full = _audit_nights(tmp_path / "full", deliveries, full=True)
+    assert _findings(nightly).equals(_findings(full))
+    assert _history(nightly) == _history(full)
+    # a root change is not a status change: no history row beyond first found and closed
+    assert {h[4] for h in _history(nightly)} == {"open", "superseded"}
