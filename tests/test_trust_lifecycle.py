@@ -10,16 +10,21 @@ audit of the same deliveries must end in the same log.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from pipelines.analyst import WaiverRefused, waive
 from pipelines.audit import RunSummary, run_audit
 from pipelines.config import load_policy
 from pipelines.db import connect, execute
 from tests.world import World, luhn_npi
 
+COMMAND = Path(sys.executable).with_name("claims-audit")
 ADULT = "10000000002"  # no written consent: every line of this member breaks PPS009
 NIGHTS = [dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2025, 7, 2)]
 FIRST_NIGHT, SECOND_NIGHT, THIRD_NIGHT = (night.isoformat() for night in NIGHTS)
@@ -221,3 +226,111 @@ def test_a_chain_whose_root_changed_ends_the_same_nightly_and_in_full_audits(
     assert _history(nightly) == _history(full)
     # a root change is not a status change: no history row beyond first found and closed
     assert {h[4] for h in _history(nightly)} == {"open", "superseded"}
+
+
+# (b) a waiver needs an open finding, a reason and an analyst --------------------------------
+
+
+@pytest.fixture(scope="module")
+def replaced_and_kept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A log with PPS009 open on KEEP and REPL2, and superseded on REPL1 (replaced by REPL2)."""
+    root = tmp_path_factory.mktemp("waive")
+    deliveries = [
+        [_claim("REPL1", "2023-05-10"), _claim("KEEP", "2023-05-10", dos="2023-09-01")],
+        [_claim("REPL2", "2023-06-10", replaces="REPL1")],
+    ]
+    return _audit_nights(root, deliveries, full=False)
+
+
+@pytest.fixture
+def log_db(replaced_and_kept: Path, tmp_path: Path) -> Path:
+    """A copy of the log for one test to change."""
+    db = tmp_path / "audit.duckdb"
+    shutil.copy(replaced_and_kept, db)
+    return db
+
+
+def _waive_cli(db: Path, claim_id: str, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), "waive", "--db", str(db), "AETNA", claim_id, "1", "PPS009", *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _log_contents(db: Path) -> tuple[list[tuple[object, ...]], ...]:
+    con = connect(db)
+    try:
+        return (
+            execute(con, "select * from audit.findings order by all"),
+            execute(con, "select * from audit.finding_history order by all"),
+        )
+    finally:
+        con.close()
+
+
+GOOD_WAIVER = ("--reason", "consent found in the paper record", "--analyst", "J. Rivera")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--reason", "", "--analyst", "J. Rivera"), "a waiver needs a reason: say with --reason"),
+        (("--reason", " \t ", "--analyst", "J. Rivera"), "a waiver needs a reason"),
+        (("--reason", "paper consent", "--analyst", ""), "needs the analyst's name: say with"),
+        (("--reason", "paper consent", "--analyst", "   "), "needs the analyst's name"),
+    ],
+    ids=["empty_reason", "blank_reason", "empty_analyst", "blank_analyst"],
+)
+def test_waive_with_an_empty_reason_or_analyst_is_a_usage_error_and_changes_nothing(
+    log_db: Path, options: tuple[str, ...], message: str
+) -> None:
+    before = _log_contents(log_db)
+    result = _waive_cli(log_db, "KEEP", *options)
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr
+    assert _log_contents(log_db) == before
+
+
+def test_waive_of_an_open_finding_keeps_the_trimmed_reason_and_analyst(log_db: Path) -> None:
+    result = _waive_cli(log_db, "KEEP", "--reason", "  paper consent ", "--analyst", " J. Rivera")
+    assert result.returncode == 0, result.stderr
+    assert "PPS009 on AETNA claim KEEP line 1: open -> waived" in result.stdout
+    con = connect(log_db)
+    try:
+        assert execute(
+            con,
+            "select status, waived_reason, waived_by from audit.findings where claim_id = 'KEEP'",
+        ) == [("waived", "paper consent", "J. Rivera")]
+    finally:
+        con.close()
+
+
+def test_waive_of_a_closed_finding_is_a_usage_error_and_changes_nothing(log_db: Path) -> None:
+    before = _log_contents(log_db)
+    result = _waive_cli(log_db, "REPL1", *GOOD_WAIVER)
+    assert result.returncode == 2, result.stdout
+    assert "PPS009 on AETNA claim REPL1 line 1 is superseded, not open" in result.stderr
+    assert "claims-audit findings --payer AETNA --rule PPS009 --status open" in result.stderr
+    assert _log_contents(log_db) == before
+
+
+def test_waive_of_an_already_waived_finding_is_a_usage_error_and_changes_nothing(
+    log_db: Path,
+) -> None:
+    assert _waive_cli(log_db, "REPL2", *GOOD_WAIVER).returncode == 0
+    before = _log_contents(log_db)
+    again = _waive_cli(log_db, "REPL2", "--reason", "another reason", "--analyst", "K. Osei")
+    assert again.returncode == 2, again.stdout
+    assert "PPS009 on AETNA claim REPL2 line 1 is already waived" in again.stderr
+    assert _log_contents(log_db) == before
+
+
+def test_waive_refuses_a_closed_finding_in_the_library_too(log_db: Path) -> None:
+    con = connect(log_db)
+    try:
+        with pytest.raises(WaiverRefused, match="is superseded, not open"):
+            waive(con, ("aetna", "REPL1", 1, "pps009"), reason="r", analyst="a", on=NIGHTS[2])
+    finally:
+        con.close()
