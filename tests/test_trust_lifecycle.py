@@ -29,7 +29,6 @@ COMMAND = Path(sys.executable).with_name("claims-audit")
 ADULT = "10000000002"  # no written consent: every line of this member breaks PPS009
 NIGHTS = [dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2025, 7, 2)]
 FIRST_NIGHT, SECOND_NIGHT, THIRD_NIGHT = (night.isoformat() for night in NIGHTS)
-LOGGED = ["claim_id", "rule_id", "status", "first_found_date", "last_found_date", "resolved_date"]
 Claim = dict[str, str]
 
 
