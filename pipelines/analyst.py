@@ -34,6 +34,10 @@ class NotFound(LookupError):
     """The claim, line or finding named on the command line is not in the database."""
 
 
+class WaiverRefused(ValueError):
+    """A waiver that cannot be recorded: no reason, no analyst, or a finding that is not open."""
+
+
 @dataclass(frozen=True)
 class FindingFilter:
     payer: str | None = None
@@ -67,14 +71,25 @@ def waive(
     analyst: str,
     on: dt.date,
 ) -> str:
-    """Waive one finding, keeping the reason and the analyst's name in its history."""
+    """Waive one open finding, keeping the reason and the analyst's name in its history."""
+    reason, analyst = reason.strip(), analyst.strip()
+    if not reason:
+        raise WaiverRefused(
+            "a waiver needs a reason: say with --reason why the line need not be reprocessed"
+        )
+    if not analyst:
+        raise WaiverRefused("a waiver needs the analyst's name: say with --analyst who decided")
     payer, claim_id, line, rule_id = key
-    params = {"payer": payer.upper(), "claim": claim_id, "line": line, "rule": rule_id.upper()}
+    payer, rule_id = payer.upper(), rule_id.upper()
+    params = {"payer": payer, "claim": claim_id, "line": line, "rule": rule_id}
     match = "payer = $payer and claim_id = $claim and claim_line_number = $line and rule_id = $rule"
+    finding = f"{rule_id} on {payer} claim {claim_id} line {line}"
     with transaction(con):
         previous = scalar(con, f"select status from audit.findings where {match}", **params)
         if previous is None:
-            raise NotFound(f"no finding {rule_id} on {payer} claim {claim_id} line {line}")
+            raise NotFound(f"no finding {finding}")
+        if previous != "open":
+            raise WaiverRefused(_not_open(finding, str(previous), payer, rule_id))
         execute(
             con,
             "update audit.findings set status = 'waived', waived_reason = $reason, "
@@ -88,6 +103,22 @@ def waive(
             {**params, "on": on, "previous": previous, "note": f"waived by {analyst}: {reason}"},
         )
     return str(previous)
+
+
+def _not_open(finding: str, status: str, payer: str, rule_id: str) -> str:
+    """Why a finding that is not open cannot be waived, and where to look instead."""
+    if status == "waived":
+        return f"{finding} is already waived; nothing was changed"
+    carried = (
+        " (a superseded line's problem carries on in the finding of its replacing claim)"
+        if status == "superseded"
+        else ""
+    )
+    return (
+        f"{finding} is {status}, not open: only an open finding can be waived{carried}. "
+        f"List the open ones with `claims-audit findings --payer {payer} --rule {rule_id} "
+        "--status open`"
+    )
 
 
 # explain ------------------------------------------------------------------------------------

@@ -118,10 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     waive = commands.add_parser(
         "waive",
-        help="waive one finding, with a reason and the analyst's name",
+        help="waive one open finding, with a reason and the analyst's name",
         description=(
-            "Waive one finding. The reason and the analyst's name are kept in the finding "
-            "and in its history; a waived finding stays waived in later runs."
+            "Waive one open finding. The reason and the analyst's name are kept in the "
+            "finding and in its history; a waived finding stays waived in later runs. A "
+            "finding that is closed or already waived cannot be waived, and the reason and "
+            "the name must not be blank (exit 2)."
         ),
     )
     waive.add_argument("--db", type=Path, required=True, metavar="FILE")
@@ -129,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     waive.add_argument("claim_id")
     waive.add_argument("line", type=int)
     waive.add_argument("rule", help="rule ID, e.g. PPS008")
-    waive.add_argument("--reason", required=True)
+    waive.add_argument("--reason", required=True, help="why the line need not be reprocessed")
     waive.add_argument("--analyst", required=True, help="who decided")
     waive.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD")
 

@@ -150,7 +150,7 @@ def explain(args: argparse.Namespace) -> int:
 
 
 def waive(args: argparse.Namespace) -> int:
-    from pipelines.analyst import NotFound
+    from pipelines.analyst import NotFound, WaiverRefused
     from pipelines.analyst import waive as waive_finding
     from pipelines.db import connect
 
@@ -160,7 +160,7 @@ def waive(args: argparse.Namespace) -> int:
         previous = waive_finding(
             con, key, reason=args.reason, analyst=args.analyst, on=args.as_of or dt.date.today()
         )
-    except NotFound as error:
+    except (NotFound, WaiverRefused) as error:
         raise UsageError(str(error)) from error
     finally:
         con.close()

@@ -44,10 +44,15 @@ def update_log(
 ) -> LogChanges:
     """Open, keep, reopen or close every finding against tonight's result.
 
+    Every finding first takes its claim's current chain root from audit.claim_versions
+    (rebuilt just before), so a chain whose root changed keeps its findings.
+
     With `audited_claims`, tonight's audit looked only at those claims: the open findings of
     the others were found again by the audit of `previous_as_of` and stand.
     """
     current = findings.join(facts.select(*KEY, *FINDING_FACTS), on=KEY, how="left")
+    # before closing anything: a replaced line is matched to its successor by chain root
+    run_sql_file(con, "log/follow_chain_roots.sql")
     con.register("current_findings", current)
     con.register("audited_claims", claims_or_empty(audited_claims))
     try:
