@@ -20,7 +20,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipelines.datasets import CLAIMS, REFERENCE_DATASETS, Dataset
+from pipelines.config import load_settings
+from pipelines.datasets import CLAIMS, PAYER_CODE_FORM, REFERENCE_DATASETS, Dataset, is_payer_code
 from pipelines.db import execute, scalar
 from pipelines.readers import (
     ROW_COLUMN,
@@ -29,7 +30,14 @@ from pipelines.readers import (
     all_rows,
     read_delivery,
 )
-from pipelines.values import REASON, TypedRows, finish_claim_rows, type_rows
+from pipelines.values import (
+    REASON,
+    PlausibleDates,
+    TypedRows,
+    finish_claim_rows,
+    plausible_dates,
+    type_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +131,17 @@ def ingest(
         if payers is None or (folder := _payer_folder(input_dir, path)) is None or folder in payers
     ]
     digests = content_digests([path for _, path in references] + claim_files)
+    dates = plausible_dates(load_settings().dates, loaded_on)
     report = IngestReport()
     for dataset, path in references:
         report.files.append(
-            _load_reference(con, input_dir, path, digests[path], dataset, loaded_on, run_id)
+            _load_reference(con, input_dir, path, digests[path], dataset, dates, loaded_on, run_id)
         )
     _require_reference_snapshots(con)
     mcos = {row[0] for row in con.execute("select payer from ref.mco_implementation").fetchall()}
     for path in claim_files:
         report.files.append(
-            _load_claims(con, input_dir, path, digests[path], mcos, loaded_on, run_id)
+            _load_claims(con, input_dir, path, digests[path], mcos, dates, loaded_on, run_id)
         )
     return report
 
@@ -335,6 +344,7 @@ def _load_reference(
     path: Path,
     sha: str,
     dataset: Dataset,
+    dates: PlausibleDates,
     loaded_on: dt.date,
     run_id: int,
 ) -> FileOutcome:
@@ -352,7 +362,7 @@ def _load_reference(
         read = read_delivery(path, careful=True)
         rows = all_rows(read)
     # an empty reference snapshot is data (nobody in care)
-    typed, rejects = type_rows(rows, dataset, read.delimiter), read.rejects
+    typed, rejects = type_rows(rows, dataset, read.delimiter, dates), read.rejects
     _count(outcome, typed, rejects)
     delivery_id = _record(con, outcome, sha, loaded_on, run_id)
     # a reference file is a full snapshot: it replaces the previous one
@@ -377,17 +387,18 @@ def _insert_claim_rows(
     path: Path,
     read: FileRead,
     payer: str,
+    dates: PlausibleDates,
     delivery_id: int,
     outcome: FileOutcome,
 ) -> list[pl.DataFrame]:
     """Insert the file's claim lines; returns the rows set aside (reader rejects included)."""
-    quarantined = _insert_claim_batches(con, read, payer, delivery_id, outcome)
+    quarantined = _insert_claim_batches(con, read, payer, dates, delivery_id, outcome)
     if not read.batches.intact:
         # rare: rows the fast reader could not split; start over with the careful reader
         execute(con, "delete from raw.claim_lines where delivery_id = $id", {"id": delivery_id})
         outcome.rows_loaded = outcome.payer_mismatches = 0
         read = read_delivery(path, careful=True)
-        quarantined = _insert_claim_batches(con, read, payer, delivery_id, outcome)
+        quarantined = _insert_claim_batches(con, read, payer, dates, delivery_id, outcome)
     return [read.rejects, *quarantined]
 
 
@@ -395,6 +406,7 @@ def _insert_claim_batches(
     con: duckdb.DuckDBPyConnection,
     read: FileRead,
     payer: str,
+    dates: PlausibleDates,
     delivery_id: int,
     outcome: FileOutcome,
 ) -> list[pl.DataFrame]:
@@ -407,7 +419,7 @@ def _insert_claim_batches(
 
     def typed_batches() -> Iterator[pa.RecordBatch]:
         for batch in read.batches:
-            typed = type_rows(batch, CLAIMS, read.delimiter)
+            typed = type_rows(batch, CLAIMS, read.delimiter, dates)
             quarantined.append(typed.quarantined)
             lines = finish_claim_rows(typed.loaded, payer)
             outcome.payer_mismatches += lines.filter(
@@ -432,6 +444,7 @@ def _load_claims(
     path: Path,
     sha: str,
     mcos: set[str],
+    dates: PlausibleDates,
     loaded_on: dt.date,
     run_id: int,
 ) -> FileOutcome:
@@ -445,6 +458,9 @@ def _load_claims(
     try:
         if payer is None:
             raise FileRejected("claim files belong directly in claims/<payer>/")
+        if not is_payer_code(payer):
+            outcome.payer = None  # a name that is no payer code never reaches a path
+            raise FileRejected(f"the payer folder's name is not a payer code ({PAYER_CODE_FORM})")
         if payer not in mcos:
             outcome.payer = None  # never carry an unconfigured payer name into outputs
             raise FileRejected(
@@ -455,7 +471,7 @@ def _load_claims(
         return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
     assert payer is not None
     delivery_id = _next_delivery_id(con)
-    quarantined = _insert_claim_rows(con, path, read, payer, delivery_id, outcome)
+    quarantined = _insert_claim_rows(con, path, read, payer, dates, delivery_id, outcome)
     outcome.rows_quarantined = sum(frame.height for frame in quarantined)
     outcome.rows_read = outcome.rows_loaded + outcome.rows_quarantined
     if outcome.rows_read == 0:

@@ -17,6 +17,7 @@ import polars as pl
 import xlsxwriter
 
 from pipelines.config import read_sql
+from pipelines.output_paths import mco_folder
 from pipelines.rules import load_suite_definition
 
 DATE_FORMAT = "%Y-%m-%d"
@@ -92,7 +93,7 @@ def write_findings(findings: pl.DataFrame, out_dir: Path, mcos: list[str]) -> li
     whole file (formatting 600,000 findings twice cost 0.7 s a night).
     """
     whole = out_dir / "findings.csv"
-    own_files = {payer: out_dir / "mco" / payer / "findings.csv" for payer in mcos}
+    own_files = {payer: mco_folder(out_dir, payer) / "findings.csv" for payer in mcos}
     whole.parent.mkdir(parents=True, exist_ok=True)
     with_findings = findings["payer"].unique(maintain_order=True).to_list()
     with whole.open("wb") as target:
@@ -155,7 +156,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
     ]
     for payer in mcos:
-        folder = out_dir / "mco" / payer
+        folder = mco_folder(out_dir, payer)
         own_findings = findings.filter(pl.col("payer") == payer)
         own_log = log_rows.filter(pl.col("payer") == payer)
         written += [
