@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A payer code names an MCO and its folder under --out/mco/, so it is only what a folder name
+# can safely be: letters, digits, `_` and `-` (compared trimmed and upper-cased).
+PAYER_CODE_PATTERN = r"^[A-Z0-9_-]{1,40}$"
+PAYER_CODE_FORM = "1 to 40 of A-Z, 0-9, _ and -"
+
+
+def is_payer_code(value: str) -> bool:
+    return re.fullmatch(PAYER_CODE_PATTERN, value) is not None
+
 
 CLAIM_COLUMNS: tuple[str, ...] = (
     "claim_id",
@@ -56,6 +67,13 @@ class Dataset:
     quantity_columns: tuple[str, ...] = ()
     required_file: bool = True
     upper_columns: tuple[str, ...] = ()
+    # date columns bounded by settings.toml [dates]: a service or paid date, a birth date
+    service_date_columns: tuple[str, ...] = ()
+    birth_date_columns: tuple[str, ...] = ()
+    # span end dates: a far-future marker (9999-12-31) means open, as a blank does
+    open_end_columns: tuple[str, ...] = ()
+    # payer codes (PAYER_CODE_PATTERN): any other value quarantines the row
+    payer_columns: tuple[str, ...] = ()
 
 
 CLAIMS = Dataset(
@@ -66,6 +84,7 @@ CLAIMS = Dataset(
     required_columns=REQUIRED_CLAIM_COLUMNS,
     key_columns=REQUIRED_CLAIM_COLUMNS,
     date_columns=("claim_line_start_date", "claim_line_end_date", "paid_date"),
+    service_date_columns=("claim_line_start_date", "claim_line_end_date", "paid_date"),
     integer_columns=("claim_line_number",),
     amount_columns=("paid_amount",),
     quantity_columns=("service_unit_quantity",),
@@ -79,6 +98,7 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         required_columns=("member_id", "date_of_birth"),
         key_columns=("member_id",),
         date_columns=("date_of_birth",),
+        birth_date_columns=("date_of_birth",),
     ),
     Dataset(
         name="enrollment",
@@ -87,7 +107,9 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         required_columns=("member_id", "payer", "start_date", "end_date"),
         key_columns=("member_id", "payer"),
         date_columns=("start_date", "end_date"),
+        open_end_columns=("end_date",),
         upper_columns=("payer",),
+        payer_columns=("payer",),
     ),
     Dataset(
         name="providers",
@@ -119,6 +141,8 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
             "lived_experience_attested_date",
             "date_of_birth",
         ),
+        birth_date_columns=("date_of_birth",),
+        open_end_columns=("enrollment_end_date",),
         upper_columns=("lived_experience_attested",),
     ),
     Dataset(
@@ -128,6 +152,7 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         required_columns=("member_id", "loc_category", "start_date", "end_date"),
         key_columns=("member_id", "loc_category"),
         date_columns=("start_date", "end_date"),
+        open_end_columns=("end_date",),
         upper_columns=("loc_category",),
     ),
     Dataset(
@@ -153,6 +178,7 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         ),
         key_columns=("member_id",),
         date_columns=("start_date", "end_date", "signed_date"),
+        open_end_columns=("end_date",),
         upper_columns=("includes_pps", "practitioner_license_type"),
     ),
     Dataset(
@@ -186,6 +212,8 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         ),
         key_columns=("caregiver_id", "member_id"),
         date_columns=("date_of_birth", "start_date", "end_date"),
+        birth_date_columns=("date_of_birth",),
+        open_end_columns=("end_date",),
     ),
     Dataset(
         name="service_participants",
@@ -209,6 +237,7 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         key_columns=("payer", "claim_id", "claim_line_number"),
         integer_columns=("claim_line_number",),
         upper_columns=("payer", "non_medicaid_participant", "direct_benefit_documented"),
+        payer_columns=("payer",),
         required_file=False,
     ),
     Dataset(
@@ -219,5 +248,6 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         key_columns=("payer",),
         date_columns=("implemented_date", "reprocessing_completed_date"),
         upper_columns=("payer",),
+        payer_columns=("payer",),
     ),
 )

@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.config import SnapshotGuard, load_settings
-from pipelines.datasets import CLAIMS, REFERENCE_DATASETS, Dataset
+from pipelines.datasets import CLAIMS, PAYER_CODE_FORM, REFERENCE_DATASETS, Dataset, is_payer_code
 from pipelines.db import execute, scalar
 from pipelines.readers import (
     ROW_COLUMN,
@@ -31,7 +31,14 @@ from pipelines.readers import (
     read_delivery,
 )
 from pipelines.snapshots import SnapshotCounts, outside_limits
-from pipelines.values import REASON, TypedRows, finish_claim_rows, type_rows
+from pipelines.values import (
+    REASON,
+    PlausibleDates,
+    TypedRows,
+    finish_claim_rows,
+    plausible_dates,
+    type_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,18 +171,30 @@ def ingest(
         if payers is None or (folder := _payer_folder(input_dir, path)) is None or folder in payers
     ]
     digests = content_digests([path for _, path in references] + claim_files)
+    settings = load_settings()
+    dates, guard = plausible_dates(settings.dates, loaded_on), settings.reference_snapshots
     report = IngestReport()
-    guard = load_settings().reference_snapshots
     for dataset, path in references:
         delivery = _Delivery(digests[path], loaded_on, run_id)
         report.files.append(
-            _load_reference(con, input_dir, path, delivery, dataset, guard, accepted)
+            _load_reference(
+                con,
+                input_dir,
+                path,
+                delivery,
+                dataset,
+                dates,
+                settings.reference_snapshots,
+                accepted,
+            )
         )
     _require_reference_snapshots(con)
     mcos = {row[0] for row in con.execute("select payer from ref.mco_implementation").fetchall()}
     for path in claim_files:
         report.files.append(
-            _load_claims(con, input_dir, path, digests[path], mcos, loaded_on, run_id, unit_minutes)
+            _load_claims(
+                con, input_dir, path, digests[path], mcos, dates, loaded_on, run_id, unit_minutes
+            )
         )
     return report
 
@@ -387,6 +406,7 @@ def _load_reference(
     path: Path,
     delivery: _Delivery,
     dataset: Dataset,
+    dates: PlausibleDates,
     guard: SnapshotGuard,
     accepted: frozenset[str],
 ) -> FileOutcome:
@@ -405,7 +425,7 @@ def _load_reference(
         read = read_delivery(path, careful=True)
         rows = all_rows(read)
     # an empty reference snapshot is data (nobody in care)
-    typed, rejects = type_rows(rows, dataset, read.delimiter), read.rejects
+    typed, rejects = type_rows(rows, dataset, read.delimiter, dates), read.rejects
     _count(outcome, typed, rejects)
     rows_in_use = _rows_in_use(con, dataset.name)
     counts = SnapshotCounts(outcome.rows_read, outcome.rows_quarantined, outcome.rows_loaded)
@@ -494,17 +514,18 @@ def _insert_claim_rows(
     path: Path,
     read: FileRead,
     payer: str,
+    dates: PlausibleDates,
     delivery_id: int,
     outcome: FileOutcome,
 ) -> list[pl.DataFrame]:
     """Insert the file's claim lines; returns the rows set aside (reader rejects included)."""
-    quarantined = _insert_claim_batches(con, read, payer, delivery_id, outcome)
+    quarantined = _insert_claim_batches(con, read, payer, dates, delivery_id, outcome)
     if not read.batches.intact:
         # rare: rows the fast reader could not split; start over with the careful reader
         execute(con, "delete from raw.claim_lines where delivery_id = $id", {"id": delivery_id})
         outcome.rows_loaded = outcome.payer_mismatches = 0
         read = read_delivery(path, careful=True)
-        quarantined = _insert_claim_batches(con, read, payer, delivery_id, outcome)
+        quarantined = _insert_claim_batches(con, read, payer, dates, delivery_id, outcome)
     return [read.rejects, *quarantined]
 
 
@@ -512,6 +533,7 @@ def _insert_claim_batches(
     con: duckdb.DuckDBPyConnection,
     read: FileRead,
     payer: str,
+    dates: PlausibleDates,
     delivery_id: int,
     outcome: FileOutcome,
 ) -> list[pl.DataFrame]:
@@ -524,7 +546,7 @@ def _insert_claim_batches(
 
     def typed_batches() -> Iterator[pa.RecordBatch]:
         for batch in read.batches:
-            typed = type_rows(batch, CLAIMS, read.delimiter)
+            typed = type_rows(batch, CLAIMS, read.delimiter, dates)
             quarantined.append(typed.quarantined)
             lines = finish_claim_rows(typed.loaded, payer)
             outcome.payer_mismatches += lines.filter(
@@ -549,6 +571,7 @@ def _load_claims(
     path: Path,
     sha: str,
     mcos: set[str],
+    dates: PlausibleDates,
     loaded_on: dt.date,
     run_id: int,
     unit_minutes: int,
@@ -563,6 +586,9 @@ def _load_claims(
     try:
         if payer is None:
             raise FileRejected("claim files belong directly in claims/<payer>/")
+        if not is_payer_code(payer):
+            outcome.payer = None  # a name that is no payer code never reaches a path
+            raise FileRejected(f"the payer folder's name is not a payer code ({PAYER_CODE_FORM})")
         if payer not in mcos:
             outcome.payer = None  # never carry an unconfigured payer name into outputs
             raise FileRejected(
@@ -573,7 +599,7 @@ def _load_claims(
         return _reject(con, outcome, str(rejection), sha, loaded_on, run_id)
     assert payer is not None
     delivery_id = _next_delivery_id(con)
-    quarantined = _insert_claim_rows(con, path, read, payer, delivery_id, outcome)
+    quarantined = _insert_claim_rows(con, path, read, payer, dates, delivery_id, outcome)
     outcome.rows_quarantined = sum(frame.height for frame in quarantined)
     outcome.rows_read = outcome.rows_loaded + outcome.rows_quarantined
     if outcome.rows_read == 0:

@@ -7,7 +7,9 @@ row by row, so that one bad value quarantines one row and not the file.
 from __future__ import annotations
 
 import csv
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +112,22 @@ _READ_CSV = (
 )
 
 
-def _csv_parameters(path: Path, names: list[str], delimiter: str) -> dict[str, object]:
-    return {"path": str(path), "delim": delimiter, "columns": dict.fromkeys(names, "varchar")}
+def _csv_parameters(literal: str, names: list[str], delimiter: str) -> dict[str, object]:
+    return {"path": literal, "delim": delimiter, "columns": dict.fromkeys(names, "varchar")}
+
+
+@contextmanager
+def _literal_path(path: Path) -> Iterator[str]:
+    """A name for this one file that no reader takes for a pattern.
+
+    DuckDB's read_csv and polars read `*`, `?`, `[...]` and `{...}` in a path as a glob, and a
+    delivery named `x*.csv` would load its neighbours too. A link with a fixed name, in a
+    folder of its own, names the delivered file and nothing else, whatever its name holds.
+    """
+    with tempfile.TemporaryDirectory(prefix="claims-audit-read-") as folder:
+        link = Path(folder) / f"delivery{path.suffix.lower()}"
+        link.symlink_to(path.absolute())
+        yield str(link)
 
 
 def _stream_text(path: Path) -> FileRead:
@@ -127,23 +143,25 @@ class _StreamedText(Batches):
 
     def __init__(self, path: Path, names: list[str], delimiter: str) -> None:
         super().__init__(())
-        self._parameters = _csv_parameters(path, names, delimiter)
+        self._path, self._names, self._delimiter = path, names, delimiter
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         reader = duckdb.connect()  # private: DuckDB's reject tables accumulate per connection
         try:
-            # the reader keeps insertion order, so rows come back as the file has them
-            batches = reader.sql(
-                f"select * from {_READ_CSV}", params=self._parameters
-            ).to_arrow_reader(BATCH_ROWS)
-            rows_before = 0
-            for batch in batches or ():
-                rows = pl.DataFrame(pl.from_arrow(batch))
-                ordinals = pl.int_range(rows_before + 2, rows_before + 2 + rows.height)
-                yield rows.with_columns(ordinals.cast(pl.Int64).alias(ROW_COLUMN))
-                rows_before += rows.height
-            # known only once the stream is done: a query now would end the stream
-            self.intact = not scalar(reader, "select count(*) from reject_errors")
+            with _literal_path(self._path) as literal:
+                # the reader keeps insertion order, so rows come back as the file has them
+                batches = reader.sql(
+                    f"select * from {_READ_CSV}",
+                    params=_csv_parameters(literal, self._names, self._delimiter),
+                ).to_arrow_reader(BATCH_ROWS)
+                rows_before = 0
+                for batch in batches or ():
+                    rows = pl.DataFrame(pl.from_arrow(batch))
+                    ordinals = pl.int_range(rows_before + 2, rows_before + 2 + rows.height)
+                    yield rows.with_columns(ordinals.cast(pl.Int64).alias(ROW_COLUMN))
+                    rows_before += rows.height
+                # known only once the stream is done: a query now would end the stream
+                self.intact = not scalar(reader, "select count(*) from reject_errors")
         except duckdb.Error:
             self.intact = False
         finally:
@@ -157,10 +175,11 @@ def _read_text(path: Path) -> FileRead:
     # is handed on, and the rows then leave in batches that bound the memory typing needs.
     reader = duckdb.connect()
     try:
-        reader.execute(
-            f"create table delivered as select * from {_READ_CSV}",
-            _csv_parameters(path, names, delimiter),
-        )
+        with _literal_path(path) as literal:
+            reader.execute(
+                f"create table delivered as select * from {_READ_CSV}",
+                _csv_parameters(literal, names, delimiter),
+            )
         # a line with several errors gets the same reason every time (min, not any_value)
         rejects = reader.sql(
             "select line as source_row, min(error_type) as error_type, "
@@ -248,7 +267,8 @@ def _physical_lines(rows_before: int, row_count: int, rejected_lines: pl.Series)
 
 def _read_parquet(path: Path) -> FileRead:
     try:
-        frame = pl.read_parquet(path)
+        with _literal_path(path) as literal:
+            frame = pl.read_parquet(literal)
     except Exception as error:  # polars raises several kinds for a damaged file
         raise FileRejected(f"the file cannot be read as Parquet: {type(error).__name__}") from error
     frame = frame.rename(dict(zip(frame.columns, _column_names(frame.columns), strict=True)))

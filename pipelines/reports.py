@@ -18,6 +18,7 @@ import polars as pl
 import xlsxwriter
 
 from pipelines.config import read_sql
+from pipelines.output_paths import mco_folder
 from pipelines.rules import load_suite_definition
 
 DATE_FORMAT = "%Y-%m-%d"
@@ -107,7 +108,7 @@ def write_findings(findings: pl.DataFrame, out_dir: Path, mcos: list[str]) -> li
     detail and columns differ), so they are formatted again: tenths of a second for 600,000.
     """
     whole = write_csv(findings, out_dir / "findings.csv", already_safe=True)
-    own_files = {payer: out_dir / "mco" / payer / "findings.csv" for payer in mcos}
+    own_files = {payer: mco_folder(out_dir, payer) / "findings.csv" for payer in mcos}
     package = mco_findings(findings)
     for payer, own in own_files.items():
         write_csv(package.filter(pl.col("payer") == payer), own, already_safe=True)
@@ -158,7 +159,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
     ]
     for payer in mcos:
-        folder = out_dir / "mco" / payer
+        folder = mco_folder(out_dir, payer)
         own_findings = package.filter(pl.col("payer") == payer)
         own_log = log_rows.filter(pl.col("payer") == payer)
         written += [

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
 
-from pipelines.datasets import CLAIMS, Dataset
+from pipelines.config import DateBounds
+from pipelines.datasets import CLAIMS, PAYER_CODE_FORM, PAYER_CODE_PATTERN, Dataset
 from pipelines.readers import ROW_COLUMN, no_rows_set_aside
 
-DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d")
+# Each accepted date form: the shape its text must have, and how it is read. polars' %Y also
+# reads `23` as the year 23, so a text is parsed only when its shape has a four-digit year
+# (a year with a leading zero, `0023`, is a two-digit year padded by an export).
+DATE_FORMS = (
+    (r"^[1-9][0-9]{3}-[0-9]{1,2}-[0-9]{1,2}$", "%Y-%m-%d"),
+    (r"^[0-9]{1,2}/[0-9]{1,2}/[1-9][0-9]{3}$", "%m/%d/%Y"),
+    (r"^[1-9][0-9]{7}$", "%Y%m%d"),
+)
 REASON = "reason"
 RAW_ROW = "raw_row"
 
@@ -20,25 +29,46 @@ class TypedRows:
     quarantined: pl.DataFrame  # source_row, reason, raw_row
 
 
-def parse_date(column: str) -> pl.Expr:
-    """The first of DATE_FORMATS that reads the text."""
-    text = pl.col(column)
-    return pl.coalesce(
-        [text.str.strptime(pl.Date, fmt, strict=False, exact=True) for fmt in DATE_FORMATS]
+@dataclass(frozen=True)
+class PlausibleDates:
+    """The dates a delivery may hold when audited on one as-of date (settings.toml [dates])."""
+
+    service_from: dt.date
+    service_to: dt.date
+    birth_from: dt.date
+    birth_to: dt.date
+    open_end_from: dt.date
+
+
+def plausible_dates(bounds: DateBounds, as_of: dt.date) -> PlausibleDates:
+    return PlausibleDates(
+        service_from=bounds.earliest_service_date,
+        service_to=as_of + dt.timedelta(days=bounds.service_days_after_as_of),
+        birth_from=bounds.earliest_birth_date,
+        birth_to=as_of,
+        open_end_from=bounds.open_end_from,
     )
+
+
+def _read_date(column: str, form: tuple[str, str]) -> pl.Expr:
+    shape, fmt = form
+    text = pl.col(column)
+    return pl.when(text.str.contains(shape)).then(
+        text.str.strptime(pl.Date, fmt, strict=False, exact=True)
+    )
+
+
+def parse_date(column: str) -> pl.Expr:
+    """The first of DATE_FORMS whose shape the text has and that reads it."""
+    return pl.coalesce([_read_date(column, form) for form in DATE_FORMS])
 
 
 def _with_dates(text: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
-    """Each date column typed: in the first format, then in every format where text is left.
+    """Each date column typed: in the first form, then in every form where text is left.
 
     Extracts keep one format per column, so a file nearly always pays for one pass.
     """
-    typed = text.with_columns(
-        pl.col(c)
-        .str.strptime(pl.Date, DATE_FORMATS[0], strict=False, exact=True)
-        .alias(typed_name(c))
-        for c in columns
-    )
+    typed = text.with_columns(_read_date(c, DATE_FORMS[0]).alias(typed_name(c)) for c in columns)
     unread = [c for c in columns if typed.select(_unreadable(c).any()).item()]
     return typed.with_columns(parse_date(c).alias(typed_name(c)) for c in unread)
 
@@ -47,8 +77,11 @@ def typed_name(column: str) -> str:
     return f"{column}__typed"
 
 
-def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows:
-    """Type every contract column; rows with a blank key or an unreadable value are set aside.
+def type_rows(
+    rows: pl.DataFrame, dataset: Dataset, delimiter: str, dates: PlausibleDates
+) -> TypedRows:
+    """Type every contract column; rows with a blank key, an unreadable value or an
+    implausible date are set aside.
 
     Each value is parsed once, beside its text; a row's reasons compare the two.
     """
@@ -74,7 +107,7 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
             for c in dataset.quantity_columns
         ]
     )
-    problems = _problems(dataset)
+    problems = _problems(dataset, dates)
     bad = parsed.select(
         pl.any_horizontal([p.is_not_null() for p in problems]).fill_null(False)
         if problems
@@ -89,7 +122,7 @@ def type_rows(rows: pl.DataFrame, dataset: Dataset, delimiter: str) -> TypedRows
     typed = parsed.with_columns(
         [pl.col(typed_name(c)).alias(c) for c in converted]
         + [pl.col(c).str.to_uppercase().alias(c) for c in dataset.upper_columns]
-    )
+    ).with_columns(_open_end(c, dates.open_end_from) for c in dataset.open_end_columns)
     if extras:
         typed = typed.with_columns(pl.struct(extras).struct.json_encode().alias("extra_columns"))
     else:
@@ -122,7 +155,13 @@ def _unreadable(column: str) -> pl.Expr:
     return pl.col(column).is_not_null() & pl.col(typed_name(column)).is_null()
 
 
-def _problems(dataset: Dataset) -> list[pl.Expr]:
+def _open_end(column: str, open_end_from: dt.date) -> pl.Expr:
+    """A span end on or after the open-end marker date is open: blank, as the contract's is."""
+    end = pl.col(column)
+    return pl.when(end < open_end_from).then(end).alias(column)
+
+
+def _problems(dataset: Dataset, dates: PlausibleDates) -> list[pl.Expr]:
     """One expression per way a row can fail; each yields its reason or null."""
     problems: list[pl.Expr] = [
         pl.when(pl.col(c).is_null()).then(pl.lit(f"{c} is blank")) for c in dataset.key_columns
@@ -142,8 +181,38 @@ def _problems(dataset: Dataset) -> list[pl.Expr]:
         pl.when(_unreadable(c)).then(pl.lit(f"{c} is not a number"))
         for c in (*dataset.amount_columns, *dataset.quantity_columns)
     ]
+    problems += [
+        pl.when(
+            pl.col(c).is_not_null() & ~pl.col(c).str.to_uppercase().str.contains(PAYER_CODE_PATTERN)
+        ).then(pl.lit(f"{c} is not a payer code ({PAYER_CODE_FORM})"))
+        for c in dataset.payer_columns
+    ]
+    problems += _date_bound_problems(
+        dataset.service_date_columns, dates.service_from, dates.service_to, "service or paid"
+    )
+    problems += _date_bound_problems(
+        dataset.birth_date_columns, dates.birth_from, dates.birth_to, "birth"
+    )
     if dataset is CLAIMS:
         problems += _claim_problems()
+    return problems
+
+
+def _date_bound_problems(
+    columns: tuple[str, ...], earliest: dt.date, latest: dt.date, kind: str
+) -> list[pl.Expr]:
+    """A date outside [earliest, latest] is a typing slip, never a real one (settings.toml)."""
+    problems: list[pl.Expr] = []
+    for c in columns:
+        day = pl.col(typed_name(c))
+        problems += [
+            pl.when(day < earliest).then(
+                pl.lit(f"{c} is before {earliest.isoformat()}, the earliest plausible {kind} date")
+            ),
+            pl.when(day > latest).then(
+                pl.lit(f"{c} is after {latest.isoformat()}, the latest plausible {kind} date")
+            ),
+        ]
     return problems
 
 
