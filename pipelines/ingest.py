@@ -184,7 +184,7 @@ def ingest(
                 delivery,
                 dataset,
                 dates,
-                settings.reference_snapshots,
+                guard,
                 accepted,
             )
         )
