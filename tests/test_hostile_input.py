@@ -176,18 +176,31 @@ def _running(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; only its parent's wait is missing
 
 
-@pytest.mark.parametrize("delay", [0.5, 2.0, 4.0])
-def test_killed_run_leaves_the_database_as_before_or_complete(tmp_path: Path, delay: float) -> None:
+def _uninterrupted_seconds(input_dir: Path, db_file: Path, scratch: Path) -> float:
+    """How long the killed run would take on this machine, measured on a copy of its database."""
+    shutil.copytree(input_dir, scratch / "input")
+    shutil.copy(db_file, scratch / "a.duckdb")
+    args = ["run", "--input", scratch / "input", "--db", scratch / "a.duckdb", "--out", scratch]
+    started = time.monotonic()
+    subprocess.run([str(COMMAND), *map(str, args)], stdout=subprocess.DEVNULL, check=True)
+    return time.monotonic() - started
+
+
+# when to kill, as a share of the run's own duration: a fixed delay outlives a fast run
+@pytest.mark.parametrize("share", [0.1, 0.45, 0.8])
+def test_killed_run_leaves_the_database_as_before_or_complete(tmp_path: Path, share: float) -> None:
     world = _world()
     world.line("AETNA", "FIRST", ADULT)
     input_dir = world.write(tmp_path / "input")
     _run(input_dir, tmp_path)
     before = table_counts(tmp_path / "a.duckdb")
     _big_delivery(input_dir / "claims" / "AETNA" / "night2.csv", 200_000)
+    duration = _uninterrupted_seconds(input_dir, tmp_path / "a.duckdb", tmp_path / "timed")
     args = ["run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "o2"]
     process = subprocess.Popen([str(COMMAND), *map(str, args)], stdout=subprocess.DEVNULL)
-    time.sleep(delay)
+    time.sleep(max(0.5, share * duration))  # 0.5 s at least: the worker has started by then
     helpers = _descendants(process.pid)  # the Great Expectations worker among them
+    assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     after_kill = table_counts(tmp_path / "a.duckdb")
