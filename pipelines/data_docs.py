@@ -23,7 +23,13 @@ from urllib.parse import unquote, urlparse
 import polars as pl
 
 from pipelines.config import Policy
-from pipelines.rules import LINE, columns_read, load_suite_definition, quiet_gx
+from pipelines.rules import (
+    LINE,
+    columns_read,
+    load_suite_definition,
+    quiet_gx,
+    with_null_guards,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +100,7 @@ def build_data_docs(
         .add_dataframe_asset(ASSET)
         .add_batch_definition_whole_dataframe(BATCH)
     )
-    suite = context.suites.add_or_update(gx.ExpectationSuite(**definition))
+    suite = context.suites.add_or_update(gx.ExpectationSuite(**with_null_guards(definition)))
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=VALIDATION, data=batch_definition, suite=suite)
     )
