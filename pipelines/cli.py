@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--strict", action="store_true", help="exit 2 when any file is rejected")
     run.add_argument(
+        "--full",
+        action="store_true",
+        help=(
+            "audit every current H0038 line, also when nothing new was delivered (a changed "
+            "suite, policy or code re-audits everything by itself)"
+        ),
+    )
+    run.add_argument(
         "--policy", type=Path, default=None, metavar="FILE", help="policy parameters (TOML)"
     )
 
