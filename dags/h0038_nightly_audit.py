@@ -1,7 +1,8 @@
 """Nightly audit of paid H0038 (Parent Peer Support) claim lines against KMAP bulletin 22321.
 
 stage_landing → load_references → ingest (one task per payer folder with new claim files)
-→ versions → facts → validate → reprocessing_log → report.
+→ versions → facts → validate → reprocessing_log → report; data_docs beside the log and the
+report; remove_work_files last.
 
 Thin orchestration: each task calls one function of `pipelines` and passes paths and counts
 through XCom. Settings come from CLAIMS_AUDIT_* environment variables (.env.example). The
@@ -21,7 +22,13 @@ the run's logical date.
 - A task that fails for good calls `pipelines.alerts.task_failure_alert`, which posts to
   CLAIMS_AUDIT_ALERT_WEBHOOK when it is set.
 - An error leaving a task says only its type and the task (`scrub_failures`): a library's
-  message may quote a member ID. A failed run removes its work files (member data).
+  message may quote a member ID.
+- Data Docs never hold up the audit: `report` does not wait for `data_docs`; the teardown
+  `remove_work_files` deletes the run's work files (member data) once both are done, whatever
+  their state, and a failed run's callback deletes them too, wherever the run stopped.
+- The param `full_audit` (trigger with config `{"full_audit": true}`) audits every current
+  line, as `claims-audit run --full` does; otherwise a run re-audits everything by itself
+  when the suite, the policy or the code changed.
 """
 
 from __future__ import annotations
@@ -34,10 +41,12 @@ from airflow.sdk import (
     Asset,
     Context,
     CronTriggerTimetable,
+    Param,
     TriggerRule,
     dag,
     get_current_context,
     task,
+    teardown,
 )
 
 from pipelines.config import AUDIT_TIMEZONE
@@ -70,7 +79,7 @@ def alert_on_failure(context: Context) -> None:
     )
 
 
-def remove_work_files(context: Context) -> None:
+def remove_failed_run_work_files(context: Context) -> None:
     """A failed run's facts and findings hold member IDs: remove its work folder."""
     from pipelines.audit import task_remove_work_files
     from pipelines.config import locations_from_env
@@ -98,12 +107,19 @@ DEFAULT_ARGS: dict[str, Any] = {
     start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     # the DAG processor runs it once the run has failed: no task is using the files then
-    on_failure_callback=remove_work_files,
+    on_failure_callback=remove_failed_run_work_files,
     # runs share one database and one run number sequence: one at a time
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["claims-audit", "h0038", "program-integrity"],
     doc_md=__doc__,
+    params={
+        "full_audit": Param(
+            False,
+            type="boolean",
+            description="audit every current H0038 line, also when nothing new was delivered",
+        )
+    },
 )
 def h0038_nightly_audit() -> None:
     # multiple_outputs named: Airflow cannot read a scrubbed function's return annotation
@@ -165,7 +181,7 @@ def h0038_nightly_audit() -> None:
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
-        return task_versions(where.db_file, where.policy_file)
+        return task_versions(where.db_file, where.policy_file, full=_full_audit())
 
     @task(pool=DUCKDB_POOL)
     @scrub_failures
@@ -175,7 +191,7 @@ def h0038_nightly_audit() -> None:
 
         where = locations_from_env()
         run_work_dir = dag_run_work_dir(where.work_dir, get_current_context()["run_id"])
-        return task_facts(where.db_file, str(run_work_dir), where.policy_file)
+        return task_facts(where.db_file, str(run_work_dir), where.policy_file, full=_full_audit())
 
     # findings are output, not failure: re-running validation would give the same answer
     @task(retries=0)
@@ -213,6 +229,7 @@ def h0038_nightly_audit() -> None:
             int(audit_run["run_id"]),
             str(audit_run["as_of"]),
             where.policy_file,
+            full=_full_audit(),
         )
         get_current_context()["outlet_events"][REPROCESSING_LOG].extra = {
             "as_of": audit_run["as_of"],
@@ -227,14 +244,23 @@ def h0038_nightly_audit() -> None:
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
-        run_work_dir = f"{where.work_dir}/{get_current_context()['run_id']}"
-        written = task_report(where.db_file, where.out_dir, str(audit_run["as_of"]), run_work_dir)
+        written = task_report(where.db_file, where.out_dir, str(audit_run["as_of"]))
         get_current_context()["outlet_events"][FINDINGS].extra = {
             "as_of": audit_run["as_of"],
             "out_dir": where.out_dir,
             "files_written": written,
         }
         return written
+
+    # a teardown: it runs once its upstream tasks are done, whatever their state, and does not
+    # decide the run's state
+    @teardown
+    @scrub_failures
+    def remove_work_files() -> None:
+        from pipelines.audit import task_remove_work_files
+        from pipelines.config import locations_from_env
+
+        task_remove_work_files(locations_from_env().work_dir, get_current_context()["run_id"])
 
     new_payers = load_references(stage_landing()["input_dir"])
     audit_run = new_payers["audit_run"]
@@ -244,8 +270,13 @@ def h0038_nightly_audit() -> None:
     facts_path = facts(corrected_chains)
     findings_path = validate(facts_path)
     written = report(audit_run, reprocessing_log(audit_run, facts_path, findings_path))
-    # the report task removes the run's work files, which the Data Docs read first
-    data_docs(facts_path, audit_run) >> written
+    # the Data Docs never hold up the report; the work files they read go once both are done
+    [written, data_docs(facts_path, audit_run)] >> remove_work_files()
+
+
+def _full_audit() -> bool:
+    """The run's `full_audit` param: audit every line, also when nothing new was delivered."""
+    return bool(get_current_context()["params"]["full_audit"])
 
 
 h0038_nightly_audit()

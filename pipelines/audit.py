@@ -22,6 +22,7 @@ from pipelines import gx_process, rules, scope, versions
 from pipelines.analyst_report import write_analyst_report
 from pipelines.config import Policy, dag_run_work_dir, load_policy
 from pipelines.db import connect, execute, hand_back_freed_memory, scalar, transaction
+from pipelines.identity import audit_identity
 from pipelines.ingest import IngestReport, accepted_references, check_input_folder, ingest
 from pipelines.metering import StageMeasure, measure
 from pipelines.reports import write_reports
@@ -55,6 +56,8 @@ class RunSummary:
     outputs: list[Path] = field(default_factory=list)
     stages: list[StageMeasure] = field(default_factory=list)
     data_conflicts: list[DataConflict] = field(default_factory=list)
+    audit_identity: str = ""  # what decided tonight's findings (pipelines/identity.py)
+    data_docs_error: str | None = None  # the error's type when the Data Docs were not built
 
 
 def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -66,30 +69,43 @@ def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(latest or 0) + 1
 
 
-def needs_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> bool:
-    """Audit when a delivery arrived since the last audit, or the policy file changed."""
+def needs_audit(con: duckdb.DuckDBPyConnection, identity: str) -> bool:
+    """Audit when a delivery arrived since the last audit, or the audit's identity changed
+    (policy, suite or code: pipelines/identity.py)."""
     latest_delivery = scalar(
         con, "select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'"
     )
     runs = execute(
-        con, "select last_delivery_id, policy_sha256 from audit.runs order by run_id desc limit 1"
+        con, "select last_delivery_id, audit_identity from audit.runs order by run_id desc limit 1"
     )
     last = runs[0] if runs else None
     if last is None:
         return bool(latest_delivery)
-    return bool(latest_delivery != last[0] or policy.source_sha256 != last[1])
+    return bool(latest_delivery != last[0] or identity != last[1])
 
 
-def stage_versions(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
+def audit_basis(
+    con: duckdb.DuckDBPyConnection, identity: str, *, full: bool
+) -> scope.LastAudit | None:
+    """The last audit tonight's builds on; None means audit every line: asked for (--full),
+    or no audit with the same identity and reference data to build on."""
+    return None if full else scope.last_audit(con, identity)
+
+
+def stage_versions(con: duckdb.DuckDBPyConnection, previous: scope.LastAudit | None) -> int:
     """Rebuild the corrected chains: all of them, or on a nightly run those it touched."""
-    previous = scope.last_audit(con, policy)
     return versions.rebuild_claim_versions(con, previous.last_delivery_id if previous else None)
 
 
-def stage_facts(con: duckdb.DuckDBPyConnection, policy: Policy, work_dir: Path) -> tuple[Path, int]:
+def stage_facts(
+    con: duckdb.DuckDBPyConnection,
+    policy: Policy,
+    previous: scope.LastAudit | None,
+    work_dir: Path,
+) -> tuple[Path, int]:
     """The facts of the lines to audit tonight, as a file; beside it, when only some claims
     are audited, those claims (AUDITED_CLAIMS_FILE)."""
-    selection = scope.lines_to_audit(con, policy)
+    selection = scope.lines_to_audit(con, policy, previous)
     reference = facts_module.read_reference(con)
     hand_back_freed_memory(con)  # before polars builds the facts beside it
     facts = facts_module.build_facts(selection.lines, reference, policy)
@@ -110,9 +126,12 @@ def _audited_claims(facts_path: Path) -> pl.DataFrame | None:
     return pl.read_parquet(claims_path) if claims_path.exists() else None
 
 
-def stage_validate(facts_path: Path, policy: Policy, work_dir: Path) -> tuple[Path, int]:
-    columns = rules.columns_for_findings(rules.load_suite_definition(), _columns(facts_path))
-    findings = rules.evaluate(pl.read_parquet(facts_path, columns=columns), policy)
+def stage_validate(
+    facts_path: Path, policy: Policy, work_dir: Path, suite_file: Path | None = None
+) -> tuple[Path, int]:
+    definition = rules.load_suite_definition(suite_file)
+    columns = rules.columns_for_findings(definition, _columns(facts_path))
+    findings = rules.evaluate(pl.read_parquet(facts_path, columns=columns), policy, suite_file)
     path = work_dir / "findings.parquet"
     findings.write_parquet(path)
     return path, findings.height
@@ -124,13 +143,14 @@ def stage_log(
     findings_path: Path,
     policy: Policy,
     *,
+    identity: str,
     run_id: int,
     as_of: dt.date,
 ) -> LogChanges:
     facts = pl.read_parquet(facts_path, columns=LOGGED_FACTS)
     findings = pl.read_parquet(findings_path)
     audited_claims = _audited_claims(facts_path)
-    previous = scope.last_audit(con, policy) if audited_claims is not None else None
+    previous = scope.last_audit(con, identity) if audited_claims is not None else None
     changes = update_log(
         con,
         findings,
@@ -143,27 +163,36 @@ def stage_log(
     in_scope_lines = scope.record_audited_lines(con, facts, audited_claims)
     execute(
         con,
-        "insert into audit.runs values ($run, $as_of, "
+        "insert into audit.runs (run_id, as_of, last_delivery_id, policy_sha256, "
+        "in_scope_lines, findings_produced, audit_identity) values ($run, $as_of, "
         "(select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'), "
-        "$policy, $lines, $findings)",
+        "$policy, $lines, $findings, $identity)",
         {
             "run": run_id,
             "as_of": as_of,
             "policy": policy.source_sha256,
             "lines": in_scope_lines,
             "findings": changes.produced,
+            "identity": identity,
         },
     )
     return changes
 
 
-def stage_data_docs(facts_path: Path, policy: Policy, out_dir: Path, *, as_of: dt.date) -> Path:
+def stage_data_docs(
+    facts_path: Path,
+    policy: Policy,
+    out_dir: Path,
+    *,
+    as_of: dt.date,
+    suite_file: Path | None = None,
+) -> Path:
     """Great Expectations' own view of the run, in a folder marked as restricted data."""
     from pipelines.data_docs import build_data_docs
 
-    columns = rules.columns_read(rules.load_suite_definition(), _columns(facts_path))
+    columns = rules.columns_read(rules.load_suite_definition(suite_file), _columns(facts_path))
     facts = pl.read_parquet(facts_path, columns=columns)
-    return build_data_docs(facts, policy, out_dir / DATA_DOCS, as_of=as_of)
+    return build_data_docs(facts, policy, out_dir / DATA_DOCS, as_of=as_of, suite_file=suite_file)
 
 
 def _columns(parquet_path: Path) -> list[str]:
@@ -186,64 +215,110 @@ def run_audit(
     as_of: dt.date,
     policy: Policy,
     accept_references: tuple[str, ...] = (),
+    suite_file: Path | None = None,
+    full: bool = False,
 ) -> RunSummary:
     """The whole nightly audit in one transaction: all of it lands, or none of it.
 
-    Great Expectations runs in a worker process (gx_process), started before ingest so that
-    its import overlaps the work here; it builds the Data Docs while the log is updated.
-    `accept_references` names reference files taken even outside the snapshot limits.
+    `full` audits every current line, also when nothing new was delivered;
+    `accept_references` names reference files taken even outside the snapshot limits. Great
+    Expectations runs in a worker process (gx_process), started before ingest so that its
+    import overlaps the work here; it builds the Data Docs while the log is updated and the
+    outputs are written. The Data Docs are collected after the commit and never decide the
+    audit's outcome: when they fail, the summary says so (data_docs_error) and the audit stands.
     """
     check_input_folder(input_dir)  # before the database file is even created
     accepted = accepted_references(input_dir, accept_references)
     gx = gx_process.shared()
+    identity = audit_identity(policy, suite_file)
     stages: list[StageMeasure] = []
     con = connect(db_file)
     try:
-        with transaction(con), ExitStack() as stack:
-            run_id = next_run_id(con)
-            with measure("ingest", stages):
-                report = ingest(
-                    con,
-                    input_dir,
-                    loaded_on=as_of,
-                    run_id=run_id,
-                    unit_minutes=policy.unit_minutes,
-                    accepted=accepted,
-                )
-            summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
-            summary.data_conflicts = data_conflicts(con)
-            if needs_audit(con, policy):
-                work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                with measure("versions", stages):
-                    stage_versions(con, policy)
-                with measure("facts", stages):
-                    facts_path, summary.lines_audited = stage_facts(con, policy, work_dir)
-                with measure("validation", stages):
-                    findings_path, _ = gx.run(stage_validate, facts_path, policy, work_dir)
-                gx.submit(stage_data_docs, facts_path, policy, out_dir.absolute(), as_of=as_of)
-                with measure("log", stages):
-                    summary.log_changes = stage_log(
-                        con, facts_path, findings_path, policy, run_id=run_id, as_of=as_of
+        # the work files outlive the transaction: the Data Docs may still be reading them
+        with ExitStack() as stack:
+            with transaction(con):
+                run_id = next_run_id(con)
+                with measure("ingest", stages):
+                    report = ingest(
+                        con,
+                        input_dir,
+                        loaded_on=as_of,
+                        run_id=run_id,
+                        unit_minutes=policy.unit_minutes,
+                        accepted=accepted,
                     )
-                summary.in_scope_lines, summary.findings_produced = execute(
-                    con,
-                    "select in_scope_lines, findings_produced from audit.runs where run_id = $r",
-                    {"r": run_id},
-                )[0]
-                with measure("data_docs", stages):  # what is left of it once the log is done
-                    gx.result()
-                summary.audited = True
-        # committed: from here a failure must not read as if the database were untouched
-        try:
-            summary.open_findings = open_findings_by_rule(con)
-            with measure("reports", stages):
-                summary.outputs = write_reports(con, out_dir, as_of=as_of)
-                summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
-        except Exception as error:
-            raise OutputsNotWritten(type(error).__name__) from error
+                summary = RunSummary(
+                    as_of=as_of, ingest=report, stages=stages, audit_identity=identity
+                )
+                summary.data_conflicts = data_conflicts(con)
+                if full or needs_audit(con, identity):
+                    previous = audit_basis(con, identity, full=full)
+                    work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                    with measure("versions", stages):
+                        stage_versions(con, previous)
+                    with measure("facts", stages):
+                        facts_path, summary.lines_audited = stage_facts(
+                            con, policy, previous, work_dir
+                        )
+                    with measure("validation", stages):
+                        findings_path, _ = gx.run(
+                            stage_validate, facts_path, policy, work_dir, suite_file
+                        )
+                    gx.submit(
+                        stage_data_docs,
+                        facts_path,
+                        policy,
+                        out_dir.absolute(),
+                        as_of=as_of,
+                        suite_file=suite_file,
+                    )
+                    with measure("log", stages):
+                        summary.log_changes = stage_log(
+                            con,
+                            facts_path,
+                            findings_path,
+                            policy,
+                            identity=identity,
+                            run_id=run_id,
+                            as_of=as_of,
+                        )
+                    summary.in_scope_lines, summary.findings_produced = execute(
+                        con,
+                        "select in_scope_lines, findings_produced from audit.runs "
+                        "where run_id = $r",
+                        {"r": run_id},
+                    )[0]
+                    summary.audited = True
+            # committed: from here a failure must not read as if the database were untouched
+            try:
+                summary.open_findings = open_findings_by_rule(con)
+                with measure("reports", stages):
+                    summary.outputs = write_reports(con, out_dir, as_of=as_of)
+                    summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
+            except Exception as error:
+                raise OutputsNotWritten(type(error).__name__) from error
+            if summary.audited:
+                with measure("data_docs", stages):  # what is left of it by now
+                    summary.data_docs_error = collect_data_docs(gx)
     finally:
         con.close()
     return summary
+
+
+def collect_data_docs(gx: gx_process.GxProcess) -> str | None:
+    """Wait for the worker's Data Docs. A failure is reported, never raised: the audit is
+    committed and its outputs written by now. Returns the error's type, or None."""
+    try:
+        gx.result()
+    except Exception as error:
+        # the type only: a library's message can quote input values (-v shows it all)
+        log.warning(
+            "Data Docs were not built (%s); the audit is committed and its outputs are written",
+            type(error).__name__,
+        )
+        log.info("why the Data Docs were not built", exc_info=True)
+        return type(error).__name__
+    return None
 
 
 # One function per Airflow task: each does one stage (those that write the database in one
@@ -384,19 +459,24 @@ def _ingest_counts(report: IngestReport) -> dict[str, int]:
     }
 
 
-def task_versions(db_file: str, policy_file: str | None = None) -> int:
+def task_versions(db_file: str, policy_file: str | None = None, *, full: bool = False) -> int:
+    identity = audit_identity(load_policy(_optional_path(policy_file)))
     con = connect(Path(db_file))
     try:
         with transaction(con):
-            return stage_versions(con, load_policy(_optional_path(policy_file)))
+            return stage_versions(con, audit_basis(con, identity, full=full))
     finally:
         con.close()
 
 
-def task_facts(db_file: str, work_dir: str, policy_file: str | None = None) -> str:
+def task_facts(
+    db_file: str, work_dir: str, policy_file: str | None = None, *, full: bool = False
+) -> str:
+    policy = load_policy(_optional_path(policy_file))
     con = connect(Path(db_file))
     try:
-        path, lines = stage_facts(con, load_policy(_optional_path(policy_file)), Path(work_dir))
+        previous = audit_basis(con, audit_identity(policy), full=full)
+        path, lines = stage_facts(con, policy, previous, Path(work_dir))
     finally:
         con.close()
     log.info("%d H0038 lines to audit", lines)
@@ -430,18 +510,22 @@ def task_log(
     run_id: int,
     as_of: str,
     policy_file: str | None = None,
+    *,
+    full: bool = False,
 ) -> dict[str, int]:
     policy = load_policy(_optional_path(policy_file))
+    identity = audit_identity(policy)
     con = connect(Path(db_file))
     try:
         with transaction(con):
-            if not needs_audit(con, policy):
+            if not (full or needs_audit(con, identity)):
                 return {"opened": 0, "reopened": 0, "closed": 0}
             changes = stage_log(
                 con,
                 Path(facts_path),
                 Path(findings_path),
                 policy,
+                identity=identity,
                 run_id=run_id,
                 as_of=dt.date.fromisoformat(as_of),
             )
@@ -454,7 +538,7 @@ def task_log(
     }
 
 
-def task_report(db_file: str, out_dir: str, as_of: str, run_work_dir: str | None = None) -> int:
+def task_report(db_file: str, out_dir: str, as_of: str) -> int:
     con = connect(Path(db_file))
     try:
         day = dt.date.fromisoformat(as_of)
@@ -462,15 +546,13 @@ def task_report(db_file: str, out_dir: str, as_of: str, run_work_dir: str | None
         written.append(write_analyst_report(con, Path(out_dir), as_of=day))
     finally:
         con.close()
-    if run_work_dir:
-        # the run's facts and findings files hold member IDs: gone once the log has them
-        shutil.rmtree(run_work_dir, ignore_errors=True)
     return len(written)
 
 
 def task_remove_work_files(work_dir: str, run_id: str) -> None:
-    """Remove a DAG run's work folder: its facts and findings hold member IDs, and a failed
-    run never reaches the report task that removes them after a success."""
+    """Remove a DAG run's work folder: its facts and findings hold member IDs. The DAG's
+    teardown calls it once the log, the reports and the Data Docs are done with them, and the
+    failure callback of a run that stopped anywhere."""
     shutil.rmtree(dag_run_work_dir(work_dir, run_id), ignore_errors=True)
 
 

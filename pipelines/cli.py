@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 2 when any file is rejected or a reference snapshot is held back",
     )
     run.add_argument(
+        "--full",
+        action="store_true",
+        help=(
+            "audit every current H0038 line, also when nothing new was delivered (a changed "
+            "suite, policy or code re-audits everything by itself)"
+        ),
+    )
+    run.add_argument(
         "--policy", type=Path, default=None, metavar="FILE", help="policy parameters (TOML)"
     )
     run.add_argument(

@@ -20,7 +20,13 @@ class UsageError(Exception):
 
 def run(args: argparse.Namespace) -> int:
     summary = _audit(
-        args.input, args.db, args.out, args.as_of, args.policy, tuple(args.accept_reference)
+        args.input,
+        args.db,
+        args.out,
+        args.as_of,
+        args.policy,
+        accept_references=tuple(args.accept_reference),
+        full=args.full,
     )
     print(format_summary(summary, args.out))
     _write_summary(summary, args.out)
@@ -62,7 +68,9 @@ def _audit(
     out: Path,
     as_of: dt.date | None,
     policy_file: Path | None,
+    *,
     accept_references: tuple[str, ...] = (),
+    full: bool = False,
 ) -> RunSummary:
     try:
         policy = load_policy(policy_file)
@@ -73,6 +81,7 @@ def _audit(
             as_of=as_of or dt.date.today(),
             policy=policy,
             accept_references=accept_references,
+            full=full,
         )
     except (InputError, FileNotFoundError) as error:
         raise UsageError(str(error)) from error
@@ -220,6 +229,8 @@ def write_summary_json(summary: RunSummary, path: Path) -> None:
         "in_scope_lines": summary.in_scope_lines,
         "lines_audited": summary.lines_audited,
         "findings_produced": summary.findings_produced,
+        "audit_identity": summary.audit_identity,
+        "data_docs_error": summary.data_docs_error,
         "stages": [
             {"stage": s.stage, "seconds": round(s.seconds, 3), "peak_rss_mb": round(s.peak_rss_mb)}
             for s in summary.stages
@@ -308,6 +319,11 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
         "  stages: "
         + ", ".join(f"{s.stage} {s.seconds:.1f} s ({s.peak_rss_mb:.0f} MB)" for s in summary.stages)
     )
+    if summary.data_docs_error:
+        lines.append(
+            f"  Data Docs NOT built ({summary.data_docs_error}): the audit is committed and the "
+            "outputs are written; -v shows why"
+        )
     lines.append(
         f"  outputs in {out_dir}/: findings.csv, reprocessing_log.csv, quarantine.csv, mco/, "
         f"analyst_report_{summary.as_of.isoformat()}.html, data_docs/, run_summary.json"

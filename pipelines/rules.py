@@ -5,6 +5,9 @@ for PPS006, one per severity), each carrying its rule ID, severity, bulletin sen
 the template of the `detail` sentence; where that sentence can name another MCO's claims or
 enrollment, an `mco_detail` template beside it says the same for the paying MCO's package.
 An exception inside Great Expectations stops the run: it must never read as clean data.
+Great Expectations skips a missing value (an in-set check passes a null), so every column
+the suite reads runs under a not-null guard the engine adds to the suite: a null there stops
+the run too.
 """
 
 from __future__ import annotations
@@ -37,8 +40,12 @@ FINDING_SCHEMA = pl.Schema(
 )
 
 
+GUARD = "not_null"  # meta["guard"] of the expectations the engine adds: guards, not rules
+
+
 class ValidationError(RuntimeError):
-    """Great Expectations could not evaluate an expectation: the audit result is unknown."""
+    """Great Expectations could not evaluate an expectation, or a column the suite reads has
+    a missing value: the audit result is unknown."""
 
 
 @dataclass(frozen=True)
@@ -78,16 +85,46 @@ def mco_detail_template(meta: dict[str, Any]) -> str:
     return str(meta.get("mco_detail", meta["detail"]))
 
 
-def columns_read(definition: dict[str, Any], columns: Sequence[str]) -> list[str]:
-    """Of `columns`, those the suite reads: the line key, checked columns, row conditions."""
-    read = {LINE}
+def columns_checked(definition: dict[str, Any]) -> list[str]:
+    """Every fact column a rule expectation reads, in suite order: checked columns and the
+    columns of row conditions."""
+    read: dict[str, None] = {}
     for expectation in definition["expectations"]:
         kwargs = expectation["kwargs"]
-        read.add(kwargs["column"])
+        read[kwargs["column"]] = None
         condition = kwargs.get("row_condition")
         if condition:
-            read.add(condition["column"]["name"])
+            read[condition["column"]["name"]] = None
+    return list(read)
+
+
+def columns_read(definition: dict[str, Any], columns: Sequence[str]) -> list[str]:
+    """Of `columns`, those the suite reads: the line key, checked columns, row conditions."""
+    read = {LINE, *columns_checked(definition)}
     return [c for c in columns if c in read]
+
+
+def with_null_guards(definition: dict[str, Any]) -> dict[str, Any]:
+    """The suite plus a not-null expectation on every column its rules read.
+
+    Great Expectations skips nulls (an in-set or between check passes them, a row condition
+    drops them), so a missing value would read as a pass; the facts fill every one, and these
+    guards make sure of it. They are added here, not written in the suite file, so that a new
+    rule cannot go unguarded.
+    """
+    guards = [
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": column},
+            "meta": {
+                "guard": GUARD,
+                "column": column,
+                "title": f"{column} has a value on every line (rules read it)",
+            },
+        }
+        for column in columns_checked(definition)
+    ]
+    return {**definition, "expectations": [*definition["expectations"], *guards]}
 
 
 def columns_for_findings(definition: dict[str, Any], columns: Sequence[str]) -> list[str]:
@@ -112,7 +149,11 @@ def quiet_gx() -> None:
 
 
 def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -> list[Any]:
-    """Run the suite over the facts; returns one result per expectation, in suite order."""
+    """Run the suite and its null guards over the facts, in one validation.
+
+    Returns one result per rule expectation, in suite order, each evaluated (no exception);
+    raises ValidationError when an expectation could not be evaluated or a guard found nulls.
+    """
     quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -129,7 +170,7 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
         .add_batch_definition_whole_dataframe("nightly")
         .get_batch(batch_parameters={"dataframe": frame})
     )
-    suite = gx.ExpectationSuite(**definition)
+    suite = gx.ExpectationSuite(**with_null_guards(definition))
     result = batch.validate(
         suite,
         expectation_parameters=policy.as_parameters(),
@@ -140,27 +181,47 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
             "return_unexpected_index_query": False,
         },
     )
-    by_rule = {
-        _rule_key(r.expectation_config.meta): r for r in result.results if r.expectation_config
+    by_key = {
+        _expectation_key(r.expectation_config.meta): r
+        for r in result.results
+        if r.expectation_config
     }
-    return [by_rule[_rule_key(e.meta)] for e in suite.expectations]
+    rule_results = [by_key[_expectation_key(e["meta"])] for e in definition["expectations"]]
+    for check, rule_result in zip(rule_checks(definition), rule_results, strict=True):
+        _raise_on_exception(f"rule {check.rule_id} ({check.column})", rule_result)
+    for column in columns_checked(definition):
+        _stop_on_nulls(column, by_key[(GUARD, column)])
+    return rule_results
 
 
-def _rule_key(meta: dict[str, Any] | None) -> tuple[str, str]:
-    """An expectation's identity in the suite: its rule and severity (PPS006 has two)."""
+def _expectation_key(meta: dict[str, Any] | None) -> tuple[str, str]:
+    """An expectation's identity in the suite: its rule and severity (PPS006 has two), or for
+    a guard, its column."""
     meta = meta or {}
+    if meta.get("guard") == GUARD:
+        return GUARD, str(meta["column"])
     return str(meta.get("rule_id")), str(meta.get("severity"))
 
 
-def _raise_on_exception(check: RuleCheck, result: Any) -> None:
+def _raise_on_exception(what: str, result: Any) -> None:
     info = result.exception_info or {}
     # flat ({"raised_exception": ...}) or nested per metric ({metric: {...}})
     flat = [info] if "raised_exception" in info else list(info.values())
     raised = [i for i in flat if isinstance(i, dict) and i.get("raised_exception")]
     if raised or result.success is None:
         message = raised[0].get("exception_message") if raised else "no result"
+        raise ValidationError(f"Great Expectations failed on {what}: {message}")
+
+
+def _stop_on_nulls(column: str, result: Any) -> None:
+    """A null in a column a rule reads would pass that rule unseen: the run stops instead.
+    The message gives the column and the count of lines, never a value."""
+    _raise_on_exception(f"the not-null guard of {column}", result)
+    if not result.success:
+        missing = result.result.get("unexpected_count")
         raise ValidationError(
-            f"Great Expectations failed on rule {check.rule_id} ({check.column}): {message}"
+            f"{missing} line(s) of the facts have no value in {column}, which the rules read: "
+            "a missing value cannot be audited (Great Expectations would pass it)"
         )
 
 
@@ -181,7 +242,6 @@ def findings_from_results(
 ) -> pl.DataFrame:
     frames = []
     for check, result in zip(checks, results, strict=True):
-        _raise_on_exception(check, result)
         if result.success:
             continue
         failing = failing_line_keys(check, result)

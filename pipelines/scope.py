@@ -1,7 +1,8 @@
 """Which in-scope lines tonight's audit looks at: all of them, or only what can have changed.
 
-A full audit reads every current H0038 line. When the last audit ran under the same policy
-file and no reference snapshot has arrived since, only claim deliveries changed anything, and
+A full audit reads every current H0038 line. When the last audit had the same identity
+(pipelines/identity.py: policy, suite, code) and no reference snapshot has arrived since, only
+claim deliveries changed anything, and
 a nightly run audits again just the claims they touched and the claims tied to those through
 a peer's day (group sessions) or a member's day (duplicates). Every other claim's facts,
 and so its findings, are as the last audit left them (docs/decisions.md, "A nightly run
@@ -36,14 +37,14 @@ class LinesToAudit:
     audited_claims: pl.DataFrame | None  # payer, claim_id; None: every claim is audited
 
 
-def last_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> LastAudit | None:
-    """The last audit, when tonight's can build on it: same policy, no new reference data."""
+def last_audit(con: duckdb.DuckDBPyConnection, identity: str) -> LastAudit | None:
+    """The last audit, when tonight's can build on it: same identity, no new reference data."""
     runs = execute(
         con,
-        "select as_of, last_delivery_id, policy_sha256 from audit.runs "
+        "select as_of, last_delivery_id, audit_identity from audit.runs "
         "order by run_id desc limit 1",
     )
-    if not runs or runs[0][2] != policy.source_sha256:
+    if not runs or runs[0][2] != identity:
         return None
     as_of, last_delivery_id, _ = runs[0]
     new_references = scalar(
@@ -58,8 +59,10 @@ def last_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> LastAudit | No
     return LastAudit(as_of=as_of, last_delivery_id=int(last_delivery_id))
 
 
-def lines_to_audit(con: duckdb.DuckDBPyConnection, policy: Policy) -> LinesToAudit:
-    previous = last_audit(con, policy)
+def lines_to_audit(
+    con: duckdb.DuckDBPyConnection, policy: Policy, previous: LastAudit | None
+) -> LinesToAudit:
+    """Every in-scope line without a `previous` audit to build on; else what can have changed."""
     if previous is None:
         return LinesToAudit(current_in_scope_lines(con, policy), None)
     run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=previous.last_delivery_id)

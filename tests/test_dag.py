@@ -158,7 +158,12 @@ def test_every_dag_imports_with_tags_owner_and_retries(integrity: dict[str, Any]
 
 def test_nightly_dag_shape(integrity: dict[str, Any]) -> None:
     nightly = integrity["dags"][NIGHTLY]["tasks"]
-    assert set(nightly) == DATABASE_TASKS | {"stage_landing", "validate", "data_docs"}
+    assert set(nightly) == DATABASE_TASKS | {
+        "stage_landing",
+        "validate",
+        "data_docs",
+        "remove_work_files",
+    }
     assert {t for t, task in nightly.items() if task["pool"] == DUCKDB_POOL} == DATABASE_TASKS
     assert [t for t, task in nightly.items() if task["mapped"]] == ["ingest"]
     assert {t: task["outlets"] for t, task in nightly.items() if task["outlets"]} == {

@@ -1,0 +1,346 @@
+"""What decides a finding, and what never does.
+
+- A missing value in a column a rule reads stops validation: Great Expectations would pass it.
+- The audit's identity (suite, policy, code) decides whether a run may build on the last
+  audit: change any of it, or ask with --full, and every line is audited again.
+- Data Docs come after the commit: their failure is reported, never a rolled-back audit, and
+  in the DAG the report does not wait for them.
+
+Real parts throughout: DuckDB files, Great Expectations, the `claims-audit` command, and
+Airflow's own DagBag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines import identity
+from pipelines.audit import RunSummary, run_audit, stage_facts, stage_versions
+from pipelines.config import PACKAGE_DIR, load_policy
+from pipelines.db import connect
+from pipelines.ingest import ingest
+from pipelines.rules import (
+    ValidationError,
+    columns_checked,
+    evaluate,
+    load_suite_definition,
+    suite_path,
+    with_null_guards,
+)
+from tests.world import AS_OF, World
+
+REPO = Path(__file__).resolve().parents[1]
+COMMAND = Path(sys.executable).with_name("claims-audit")
+CHILD, ADULT, STRANGER = "10000000001", "10000000002", "19999999999"
+MEMBER_IDS = (CHILD, ADULT, STRANGER)
+NEXT_DAY = AS_OF + dt.timedelta(days=1)
+
+
+def _world() -> World:
+    """A child's clean line, an adult's line without consent (PPS009), a stranger's line."""
+    world = World()
+    world.member(CHILD)
+    world.member(ADULT, dob="1990-01-01")
+    world.ref["consents"] = [c for c in world.ref["consents"] if c["member_id"] != ADULT]
+    world.line("AETNA", "CHILD1", CHILD)
+    world.line("AETNA", "ADULT1", ADULT)
+    world.line("UHC", "STRANGER1", STRANGER)
+    return world
+
+
+def _run(input_dir: Path, db: Path, out: Path, as_of: dt.date, **options: Any) -> RunSummary:
+    return run_audit(input_dir, db, out, as_of=as_of, policy=load_policy(), **options)
+
+
+def _details(out: Path, rule_id: str) -> list[str]:
+    findings = pl.read_csv(out / "findings.csv", infer_schema=False)
+    return findings.filter(pl.col("rule_id") == rule_id)["detail"].to_list()
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+
+
+# 8. A null passes an expectation silently -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def facts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    """The facts of _world(), built by the pipeline itself from a real database file."""
+    root = tmp_path_factory.mktemp("facts")
+    input_dir = _world().write(root / "input")
+    con = connect(root / "audit.duckdb")
+    try:
+        ingest(con, input_dir, loaded_on=AS_OF, run_id=1)
+        stage_versions(con, None)
+        path, _ = stage_facts(con, load_policy(), None, root / "work")
+    finally:
+        con.close()
+    return pl.read_parquet(path)
+
+
+def test_every_column_a_rule_reads_is_guarded_against_nulls() -> None:
+    definition = load_suite_definition()
+    guarded = with_null_guards(definition)["expectations"]
+    guards = {
+        e["kwargs"]["column"]
+        for e in guarded
+        if e["type"] == "expect_column_values_to_not_be_null" and e["meta"].get("guard")
+    }
+    read = set(columns_checked(definition))
+    # every expectation's column and its row condition's column
+    assert {"consent_in_force", "adult_on_dos", "group_session_members", "is_group"} <= read
+    assert guards == read
+    assert guarded[: len(definition["expectations"])] == definition["expectations"]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "consent_in_force",  # in-set: GX passes a null
+        "adult_on_dos",  # a row condition's column: a null drops the line from PPS009
+        "group_session_members",  # between
+        "age_gap_check",  # not-in-set
+    ],
+)
+def test_a_null_in_a_column_a_rule_reads_stops_validation_instead_of_passing(
+    facts: pl.DataFrame, column: str
+) -> None:
+    # the near miss: the same facts without the null audit as usual
+    clean = evaluate(facts, load_policy())
+    assert clean.filter(pl.col("rule_id") == "PPS009")["claim_id"].to_list() == ["ADULT1"]
+
+    holed = facts.with_columns(
+        pl.when(pl.col("claim_id") == "ADULT1").then(None).otherwise(pl.col(column)).alias(column)
+    )
+    with pytest.raises(ValidationError) as stopped:
+        evaluate(holed, load_policy())
+    message = str(stopped.value)
+    assert column in message and "1 line(s)" in message
+    for member_id in MEMBER_IDS:
+        assert member_id not in message, "the message names the column and a count, no value"
+
+
+# 9. A changed rule does not re-audit ------------------------------------------------------
+
+
+def test_an_edited_suite_re_audits_every_line_on_the_next_run(tmp_path: Path) -> None:
+    input_dir = _world().write(tmp_path / "input")
+    db = tmp_path / "audit.duckdb"
+    first = _run(input_dir, db, tmp_path / "out1", AS_OF)
+    assert first.audited and first.lines_audited == first.in_scope_lines == 3
+
+    edited = load_suite_definition()
+    for expectation in edited["expectations"]:
+        if expectation["meta"]["rule_id"] == "PPS009":
+            expectation["meta"]["detail"] = "adult without written consent: {consent_evidence}"
+    suite = tmp_path / "edited_suite.json"
+    suite.write_text(json.dumps(edited), encoding="utf-8")
+
+    # nothing new was delivered: only the suite changed
+    second = _run(input_dir, db, tmp_path / "out2", NEXT_DAY, suite_file=suite)
+    assert second.audited
+    assert second.lines_audited == second.in_scope_lines == 3
+    assert second.audit_identity != first.audit_identity
+    [detail] = _details(tmp_path / "out2", "PPS009")
+    assert detail.startswith("adult without written consent: ")
+
+    # the near miss: the same suite again, nothing new, nothing to audit
+    third = _run(input_dir, db, tmp_path / "out3", NEXT_DAY, suite_file=suite)
+    assert not third.audited
+
+
+def test_a_changed_line_of_code_re_audits_every_line_on_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = _world()
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    db = tmp_path / "audit.duckdb"
+    _run(input_dir, db, tmp_path / "out1", AS_OF)
+
+    # the same package version, one more line in the code that computes the facts
+    code = tmp_path / "pipelines"
+    shutil.copytree(PACKAGE_DIR, code, ignore=shutil.ignore_patterns("__pycache__"))
+    with (code / "facts.py").open("a", encoding="utf-8") as handle:
+        handle.write("\n# a changed line\n")
+    monkeypatch.setattr(identity, "PACKAGE_DIR", code)
+    # and a claim delivery that alone would make a nightly run audit only its own claim
+    world.claims = {}
+    world.line("HEALTHYBLUE", "NEW1", CHILD, claim_line_start_date="2023-07-01")
+    world.write(input_dir, claim_file="day2.csv")
+    second = _run(input_dir, db, tmp_path / "out2", NEXT_DAY)
+    assert second.audited
+    assert second.lines_audited == second.in_scope_lines == 4
+
+    # the near miss: a change to what only presents the results decides no finding
+    with (code / "reports.py").open("a", encoding="utf-8") as handle:
+        handle.write("\n# a changed line\n")
+    third = _run(input_dir, db, tmp_path / "out3", NEXT_DAY)
+    assert not third.audited
+
+
+def test_a_new_package_version_or_policy_changes_the_audit_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = load_policy()
+    before = identity.audit_identity(policy)
+    assert identity.audit_identity(policy, suite_path()) == before, "stable, run after run"
+    edited_policy = tmp_path / "policy.toml"
+    source = (PACKAGE_DIR / "h0038_policy.toml").read_text(encoding="utf-8")
+    edited_policy.write_text(source + "\n# reviewed\n", encoding="utf-8")
+    assert identity.audit_identity(load_policy(edited_policy)) != before
+    real_version = identity.version
+    monkeypatch.setattr(
+        identity,
+        "version",
+        lambda name: "9.9.9" if name == identity.PACKAGE else real_version(name),
+    )
+    assert identity.audit_identity(policy) != before
+
+
+def test_a_database_from_before_the_audit_identity_audits_everything_once(
+    tmp_path: Path,
+) -> None:
+    world = _world()
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    db = tmp_path / "a.duckdb"
+    _run(input_dir, db, tmp_path / "out1", AS_OF)
+    # the database as an earlier version left it: no identity column in audit.runs
+    con = duckdb.connect(str(db))
+    con.execute("alter table a.audit.runs drop column audit_identity")
+    con.close()
+    world.claims = {}
+    world.line("HEALTHYBLUE", "NEW1", CHILD, claim_line_start_date="2023-07-01")
+    world.write(input_dir, claim_file="day2.csv")
+    second = _run(input_dir, db, tmp_path / "out2", NEXT_DAY)
+    assert second.lines_audited == second.in_scope_lines == 4
+    third = _run(input_dir, db, tmp_path / "out3", NEXT_DAY)
+    assert not third.audited, "the upgraded database keeps the identity from then on"
+
+
+def test_full_re_audits_every_line_when_nothing_new_was_delivered(tmp_path: Path) -> None:
+    input_dir = _world().write(tmp_path / "input")
+    args = ("run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "out")
+    assert _cli(*args, "--as-of", AS_OF.isoformat()).returncode == 0
+    # the near miss: without --full, nothing new means nothing to audit
+    again = _cli(*args, "--as-of", NEXT_DAY.isoformat())
+    assert "nothing new to audit" in again.stdout
+    full = _cli(*args, "--as-of", NEXT_DAY.isoformat(), "--full")
+    assert full.returncode == 0, full.stderr
+    assert "audited 3 current H0038 lines" in full.stdout
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert summary["audited"] and summary["lines_audited"] == summary["in_scope_lines"] == 3
+    con = duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True)
+    try:
+        runs = con.execute("select as_of from audit.runs order by run_id").fetchall()
+    finally:
+        con.close()
+    assert runs == [(AS_OF,), (NEXT_DAY,)]
+    assert "--full" in _cli("run", "--help").stdout
+
+
+# 10. Data Docs can roll back an audit -----------------------------------------------------
+
+
+def test_a_data_docs_failure_leaves_the_audit_committed_and_is_reported(tmp_path: Path) -> None:
+    input_dir = _world().write(tmp_path / "input")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "data_docs").write_text("a plain file where the Data Docs folder goes\n")
+    db = tmp_path / "a.duckdb"
+    result = _cli("run", "--input", input_dir, "--db", db, "--out", out, "--as-of", "2025-06-30")
+
+    assert result.returncode == 0, result.stderr
+    assert "Data Docs NOT built (FileExistsError)" in result.stdout
+    assert "Data Docs were not built (FileExistsError)" in result.stderr
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["audited"] and summary["data_docs_error"] == "FileExistsError"
+    # the audit is committed and its outputs are written
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        logged = con.execute("select claim_id, rule_id from audit.findings").fetchall()
+        runs = con.execute("select count(*) from audit.runs").fetchone()
+    finally:
+        con.close()
+    assert ("ADULT1", "PPS009") in logged and runs == (1,)
+    assert _details(out, "PPS009")
+    assert (out / "mco" / "AETNA" / "findings.csv").exists()
+    for member_id in MEMBER_IDS:
+        assert member_id not in result.stdout + result.stderr
+
+    # the near miss: where the folder can be made, the Data Docs are built and nothing is said
+    (out / "data_docs").unlink()
+    rebuilt = _cli(
+        "run", "--input", input_dir, "--db", db, "--out", out, "--as-of", "2025-07-01", "--full"
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Data Docs" not in rebuilt.stdout
+    assert json.loads((out / "run_summary.json").read_text())["data_docs_error"] is None
+    assert (out / "data_docs" / "README-RESTRICTED.txt").exists()
+
+
+DAG_SHAPE = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={dags!r})
+dag = bag.dags["h0038_nightly_audit"]
+print(json.dumps({{
+    "errors": {{k: str(v) for k, v in bag.import_errors.items()}},
+    "params": {{k: dag.params[k] for k in dag.params}},
+    "tasks": {{
+        t.task_id: {{
+            "upstream": sorted(t.upstream_task_ids),
+            "ancestors": sorted(t.get_flat_relative_ids(upstream=True)),
+            "trigger_rule": t.trigger_rule.value,
+            "teardown": t.is_teardown,
+        }}
+        for t in dag.tasks
+    }},
+}}))
+"""
+
+
+def test_the_dag_report_does_not_wait_for_data_docs(tmp_path: Path) -> None:
+    env = os.environ | {
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "PYTHONPATH": str(REPO),
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", DAG_SHAPE.format(dags=str(REPO / "dags"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    shape = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert shape["errors"] == {}
+    tasks = shape["tasks"]
+    # neither the report nor the log waits for the Data Docs, in any way
+    assert "data_docs" not in tasks["report"]["ancestors"]
+    assert "data_docs" not in tasks["reprocessing_log"]["ancestors"]
+    # the work files the Data Docs read go last, once both are done, whatever their state;
+    # as a teardown it does not decide the run's state
+    cleanup = tasks["remove_work_files"]
+    assert cleanup["teardown"] and cleanup["upstream"] == ["data_docs", "report"]
+    assert cleanup["trigger_rule"] == "all_done_setup_success"
+    assert not any("remove_work_files" in task["ancestors"] for task in tasks.values()), (
+        "nothing runs after the work files are gone"
+    )
+    # a full audit on demand, off by default
+    assert shape["params"] == {"full_audit": False}
