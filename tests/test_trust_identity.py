@@ -83,10 +83,11 @@ def facts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     root = tmp_path_factory.mktemp("facts")
     input_dir = _world().write(root / "input")
     con = connect(root / "audit.duckdb")
+    policy = load_policy()
     try:
-        ingest(con, input_dir, loaded_on=AS_OF, run_id=1)
+        ingest(con, input_dir, loaded_on=AS_OF, run_id=1, unit_minutes=policy.unit_minutes)
         stage_versions(con, None)
-        path, _ = stage_facts(con, load_policy(), None, root / "work")
+        path, _ = stage_facts(con, policy, None, root / "work")
     finally:
         con.close()
     return pl.read_parquet(path)
