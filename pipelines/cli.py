@@ -182,23 +182,28 @@ def main(argv: list[str] | None = None) -> int:
     except commands.UsageError as error:
         print(f"claims-audit: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except commands.OutputsNotWritten as error:
-        logging.getLogger("claims-audit").info("internal error", exc_info=True)
-        print(
-            f"claims-audit: internal error ({error}) while writing the outputs. The audit is "
-            "committed; the next run writes the outputs again. Re-run with -v for the details.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
     except Exception as error:
         # the message of a library error may quote input values: only -v shows it
         logging.getLogger("claims-audit").info("internal error", exc_info=True)
         print(
-            f"claims-audit: internal error ({type(error).__name__}). The database was left "
-            "as it was before this run. Re-run with -v for the details.",
+            f"claims-audit: {_internal_error(error)} Re-run with -v for the details.",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def _internal_error(error: Exception) -> str:
+    """What an internal error means for the database: committed, or as it was."""
+    from pipelines.commands import OutputsNotWritten
+
+    if isinstance(error, OutputsNotWritten):
+        return (
+            f"internal error ({error}) while writing the outputs. The audit is committed; "
+            "the next run writes the outputs again."
+        )
+    return (
+        f"internal error ({type(error).__name__}). The database was left as it was before this run."
+    )
 
 
 if __name__ == "__main__":
