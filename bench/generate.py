@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipelines.datasets import CLAIM_COLUMNS
+from pipelines.ingest.datasets import CLAIM_COLUMNS
 
 MCOS = ("AETNA", "SUNFLOWER", "UHC", "HEALTHYBLUE")
 MCO_SHARE = (0.3, 0.3, 0.2, 0.2)

@@ -19,7 +19,7 @@ the run's logical date.
   not failure.
 - `reprocessing_log` and `report` update the assets `claims-audit://h0038/reprocessing-log`
   and `claims-audit://h0038/findings`, for downstream DAGs to schedule on.
-- A task that fails for good calls `pipelines.alerts.task_failure_alert`, which posts to
+- A task that fails for good calls `pipelines.airflow.alerts.task_failure_alert`, which posts to
   CLAIMS_AUDIT_ALERT_WEBHOOK when it is set.
 - An error leaving a task says only its type and the task (`scrub_failures`): a library's
   message may quote a member ID.
@@ -49,8 +49,8 @@ from airflow.sdk import (
     teardown,
 )
 
+from pipelines.airflow.task_failures import failure_type, scrub_failures
 from pipelines.config import AUDIT_TIMEZONE
-from pipelines.task_failures import failure_type, scrub_failures
 
 # DuckDB allows one writing process per file, and every task that opens the audit database
 # opens it for writing: the pool's single slot makes them take turns, across runs and DAGs.
@@ -64,7 +64,7 @@ FINDINGS = Asset(uri="claims-audit://h0038/findings", name="h0038_findings")
 
 
 def alert_on_failure(context: Context) -> None:
-    from pipelines.alerts import task_failure_alert
+    from pipelines.airflow.alerts import task_failure_alert
 
     ti = context["ti"]
     error = context.get("exception")  # a TaskFailed: it names the original type only
@@ -81,7 +81,7 @@ def alert_on_failure(context: Context) -> None:
 
 def remove_failed_run_work_files(context: Context) -> None:
     """A failed run's facts and findings hold member IDs: remove its work folder."""
-    from pipelines.audit import task_remove_work_files
+    from pipelines.airflow.tasks import task_remove_work_files
     from pipelines.config import locations_from_env
 
     task_remove_work_files(locations_from_env().work_dir, context["run_id"])
@@ -126,7 +126,7 @@ def h0038_nightly_audit() -> None:
     @task(execution_timeout=dt.timedelta(hours=1), multiple_outputs=True)
     @scrub_failures
     def stage_landing() -> dict[str, Any]:
-        from pipelines.audit import task_stage_landing
+        from pipelines.airflow.tasks import task_stage_landing
         from pipelines.config import dag_run_work_dir, locations_from_env
 
         where = locations_from_env()
@@ -136,7 +136,7 @@ def h0038_nightly_audit() -> None:
     @task(pool=DUCKDB_POOL)
     @scrub_failures
     def load_references(input_dir: str) -> list[str]:
-        from pipelines.audit import task_load_references
+        from pipelines.airflow.tasks import task_load_references
         from pipelines.config import locations_from_env, run_date
 
         context = get_current_context()
@@ -159,7 +159,7 @@ def h0038_nightly_audit() -> None:
     @task(pool=DUCKDB_POOL, map_index_template="{{ payer }}", multiple_outputs=False)
     @scrub_failures
     def ingest(payer: str, audit_run: dict[str, Any]) -> dict[str, int]:
-        from pipelines.audit import task_ingest
+        from pipelines.airflow.tasks import task_ingest
         from pipelines.config import locations_from_env
 
         get_current_context()["payer"] = payer  # names the mapped task in the UI
@@ -177,7 +177,7 @@ def h0038_nightly_audit() -> None:
     @task(pool=DUCKDB_POOL, trigger_rule=TriggerRule.NONE_FAILED)
     @scrub_failures
     def versions() -> int:
-        from pipelines.audit import task_versions
+        from pipelines.airflow.tasks import task_versions
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
@@ -186,7 +186,7 @@ def h0038_nightly_audit() -> None:
     @task(pool=DUCKDB_POOL)
     @scrub_failures
     def facts(corrected_chains: int) -> str:
-        from pipelines.audit import task_facts
+        from pipelines.airflow.tasks import task_facts
         from pipelines.config import dag_run_work_dir, locations_from_env
 
         where = locations_from_env()
@@ -197,7 +197,7 @@ def h0038_nightly_audit() -> None:
     @task(retries=0)
     @scrub_failures
     def validate(facts_path: str) -> str:
-        from pipelines.audit import task_validate
+        from pipelines.airflow.tasks import task_validate
         from pipelines.config import dag_run_work_dir, locations_from_env
 
         where = locations_from_env()
@@ -207,7 +207,7 @@ def h0038_nightly_audit() -> None:
     @task
     @scrub_failures
     def data_docs(facts_path: str, audit_run: dict[str, Any]) -> str:
-        from pipelines.audit import task_data_docs
+        from pipelines.airflow.tasks import task_data_docs
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
@@ -218,7 +218,7 @@ def h0038_nightly_audit() -> None:
     def reprocessing_log(
         audit_run: dict[str, Any], facts_path: str, findings_path: str
     ) -> dict[str, int]:
-        from pipelines.audit import task_log
+        from pipelines.airflow.tasks import task_log
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
@@ -240,7 +240,7 @@ def h0038_nightly_audit() -> None:
     @task(pool=DUCKDB_POOL, outlets=[FINDINGS])
     @scrub_failures
     def report(audit_run: dict[str, Any], log_changes: dict[str, int]) -> int:
-        from pipelines.audit import task_report
+        from pipelines.airflow.tasks import task_report
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
@@ -257,7 +257,7 @@ def h0038_nightly_audit() -> None:
     @teardown
     @scrub_failures
     def remove_work_files() -> None:
-        from pipelines.audit import task_remove_work_files
+        from pipelines.airflow.tasks import task_remove_work_files
         from pipelines.config import locations_from_env
 
         task_remove_work_files(locations_from_env().work_dir, get_current_context()["run_id"])

@@ -17,14 +17,14 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.analyst_report import gather, write_analyst_report
-from pipelines.audit import run_audit
+from pipelines.audit.data_docs import RESTRICTED_NOTE, build_data_docs
+from pipelines.audit.facts import build_facts_from_db
+from pipelines.audit.rules import load_suite_definition
+from pipelines.audit.run import run_audit
 from pipelines.config import load_policy
-from pipelines.data_docs import RESTRICTED_NOTE, build_data_docs
 from pipelines.db import connect
-from pipelines.facts import build_facts_from_db
-from pipelines.rules import load_suite_definition
-from pipelines.synthetic import MCOS, generate, generate_followup
+from pipelines.demo.synthetic import MCOS, generate, generate_followup
+from pipelines.reports.analyst_report import gather, write_analyst_report
 from tests.world import World
 
 FIRST_RUN = dt.date(2025, 6, 30)

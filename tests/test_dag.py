@@ -379,7 +379,7 @@ def test_task_logs_carry_no_member_id(nightly_runs: tuple[dict[str, Any], str, P
 
 
 def test_failure_alert_never_raises(caplog: pytest.LogCaptureFixture) -> None:
-    from pipelines.alerts import task_failure_alert
+    from pipelines.airflow.alerts import task_failure_alert
 
     ids = {"dag_id": NIGHTLY, "task_id": "facts", "dag_run_id": "scheduled__x", "try_number": 3}
     assert task_failure_alert(**ids) is False

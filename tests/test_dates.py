@@ -7,7 +7,7 @@ import random
 
 import polars as pl
 
-from pipelines.facts import _years_apart, age_on
+from pipelines.audit.facts import _years_apart, age_on
 
 
 def _age(dos: dt.date, dob: dt.date) -> int:

@@ -9,9 +9,9 @@ import openpyxl
 import polars as pl
 import pytest
 
-from pipelines.audit import run_audit
+from pipelines.audit.run import run_audit
 from pipelines.config import load_policy
-from pipelines.synthetic import generate, generate_followup
+from pipelines.demo.synthetic import generate, generate_followup
 
 KEY = ["payer", "claim_id", "claim_line_number", "rule_id", "severity"]
 # what the release before policy packs found on the demo's two nights (tests/fixtures/README.md)

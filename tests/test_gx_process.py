@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines import gx_process
-from pipelines.audit import stage_validate
+from pipelines.audit import gx_process
+from pipelines.audit.rules import ValidationError
+from pipelines.audit.run import stage_validate
 from pipelines.config import load_policy
-from pipelines.rules import ValidationError
 
 
 def test_an_error_inside_great_expectations_fails_the_request(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ import openpyxl
 import polars as pl
 import pytest
 
-from pipelines.audit import run_audit
+from pipelines.audit.run import run_audit
 from pipelines.config import load_policy
-from pipelines.datasets import CLAIM_COLUMNS
-from pipelines.reports import spreadsheet_safe
+from pipelines.ingest.datasets import CLAIM_COLUMNS
+from pipelines.reports.outputs import spreadsheet_safe
 from tests.test_ingest import table_counts
 from tests.world import AS_OF, World, write_rows
 

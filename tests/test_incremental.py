@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.audit import RunSummary, run_audit
+from pipelines.audit.run import RunSummary, run_audit
 from pipelines.config import load_policy
 from tests.world import World
 

@@ -9,10 +9,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines import readers
-from pipelines.audit import run_audit
+from pipelines.audit.run import run_audit
 from pipelines.config import load_policy
-from pipelines.datasets import CLAIM_COLUMNS
+from pipelines.ingest import readers
+from pipelines.ingest.datasets import CLAIM_COLUMNS
 from tests.world import AS_OF, PEER, World, audit, flagged, write_rows
 
 CHILD = "10000000001"
@@ -279,7 +279,7 @@ def test_a_failed_run_leaves_the_database_as_it_was(
         raise RuntimeError("disk full")
 
     # a real failure inside the run, after the new delivery was loaded
-    monkeypatch.setattr("pipelines.audit.update_log", crash)
+    monkeypatch.setattr("pipelines.audit.run.update_log", crash)
     with pytest.raises(RuntimeError):
         run_audit(
             tmp_path / "input",
@@ -349,7 +349,7 @@ def test_extra_reference_columns_are_kept_in_the_raw_layer(tmp_path: Path) -> No
 
 
 def test_input_without_reference_files_creates_no_database(tmp_path: Path) -> None:
-    from pipelines.ingest import InputError
+    from pipelines.ingest.load import InputError
 
     (tmp_path / "input" / "claims").mkdir(parents=True)
     with pytest.raises(InputError, match=r"reference/members\.csv"):

@@ -21,8 +21,7 @@ import pytest
 
 from pipelines.config import load_policy
 from pipelines.db import connect, transaction
-from pipelines.ingest import InputError, ingest, payers_with_new_deliveries
-from pipelines.landing import (
+from pipelines.ingest.landing import (
     CLAIMS_LAYOUT,
     REFERENCE_LAYOUT,
     LandingError,
@@ -33,6 +32,7 @@ from pipelines.landing import (
     stage_landing,
     stage_reference,
 )
+from pipelines.ingest.load import InputError, ingest, payers_with_new_deliveries
 from tests.world import World
 
 MEMORY = fsspec.filesystem("memory")
@@ -267,7 +267,7 @@ def test_payers_with_new_deliveries_follow_the_manifest(tmp_path: Path) -> None:
 
 def test_sftp_accepts_only_listed_host_keys(tmp_path: Path) -> None:
     paramiko = pytest.importorskip("paramiko")
-    from pipelines.landing import _known_hosts_only
+    from pipelines.ingest.landing import _known_hosts_only
 
     server, impostor = paramiko.RSAKey.generate(2048), paramiko.RSAKey.generate(2048)
     listed = paramiko.HostKeys()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.reports import STATE_ONLY_COLUMNS, write_findings
+from pipelines.reports.outputs import STATE_ONLY_COLUMNS, write_findings
 
 
 def _findings() -> pl.DataFrame:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.analyst import FindingFilter, explain, select_findings, waive
 from pipelines.config import load_policy
 from pipelines.db import connect, execute
+from pipelines.log.analyst import FindingFilter, explain, select_findings, waive
 from tests.world import World, audit
 
 COMMAND = Path(sys.executable).with_name("claims-audit")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.synthetic import generate, generate_followup
+from pipelines.demo.synthetic import generate, generate_followup
 
 MCOS = ("AETNA", "SUNFLOWER", "UHC", "HEALTHYBLUE")
 RULES = {f"PPS{n:03d}" for n in range(1, 11)} | {"GEN001", "GEN002"}

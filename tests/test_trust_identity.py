@@ -25,12 +25,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines import identity
-from pipelines.audit import RunSummary, run_audit, stage_facts, stage_versions
-from pipelines.config import PACKAGE_DIR, load_policy
-from pipelines.db import connect
-from pipelines.ingest import ingest
-from pipelines.rules import (
+from pipelines.audit import identity
+from pipelines.audit.rules import (
     ValidationError,
     columns_checked,
     evaluate,
@@ -38,6 +34,10 @@ from pipelines.rules import (
     suite_path,
     with_null_guards,
 )
+from pipelines.audit.run import RunSummary, run_audit, stage_facts, stage_versions
+from pipelines.config import PACKAGE_DIR, load_policy
+from pipelines.db import connect
+from pipelines.ingest.load import ingest
 from tests.world import AS_OF, World
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,7 +175,7 @@ def test_a_changed_line_of_code_re_audits_every_line_on_the_next_run(
     # the same package version, one more line in the code that computes the facts
     code = tmp_path / "pipelines"
     shutil.copytree(PACKAGE_DIR, code, ignore=shutil.ignore_patterns("__pycache__"))
-    with (code / "facts.py").open("a", encoding="utf-8") as handle:
+    with (code / "audit" / "facts.py").open("a", encoding="utf-8") as handle:
         handle.write("\n# a changed line\n")
     monkeypatch.setattr(identity, "PACKAGE_DIR", code)
     # and a claim delivery that alone would make a nightly run audit only its own claim
@@ -187,7 +187,7 @@ def test_a_changed_line_of_code_re_audits_every_line_on_the_next_run(
     assert second.lines_audited == second.in_scope_lines == 4
 
     # the near miss: a change to what only presents the results decides no finding
-    with (code / "reports.py").open("a", encoding="utf-8") as handle:
+    with (code / "reports" / "outputs.py").open("a", encoding="utf-8") as handle:
         handle.write("\n# a changed line\n")
     third = _run(input_dir, db, tmp_path / "out3", NEXT_DAY)
     assert not third.audited

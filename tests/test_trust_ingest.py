@@ -9,12 +9,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.audit import run_audit
+from pipelines.audit.run import run_audit
 from pipelines.config import load_policy, load_settings
-from pipelines.datasets import CLAIM_COLUMNS, CLAIMS, REFERENCE_DATASETS, Dataset
-from pipelines.output_paths import UnsafeOutputPath, mco_folder
-from pipelines.readers import ROW_COLUMN
-from pipelines.values import plausible_dates, type_rows
+from pipelines.ingest.datasets import CLAIM_COLUMNS, CLAIMS, REFERENCE_DATASETS, Dataset
+from pipelines.ingest.readers import ROW_COLUMN
+from pipelines.ingest.values import plausible_dates, type_rows
+from pipelines.reports.output_paths import UnsafeOutputPath, mco_folder
 from tests.world import AS_OF, MCOS, World, audit, write_rows
 
 X12_FIXTURE = Path(__file__).parent / "fixtures" / "x12" / "paid_encounters.837"

@@ -18,11 +18,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.analyst import WaiverRefused, waive
-from pipelines.audit import RunSummary, run_audit
+from pipelines.audit.run import RunSummary, run_audit
 from pipelines.config import load_policy
 from pipelines.db import connect, execute
-from pipelines.reports import reprocessing_log
+from pipelines.log.analyst import WaiverRefused, waive
+from pipelines.reports.outputs import reprocessing_log
 from tests.world import World, luhn_npi
 
 COMMAND = Path(sys.executable).with_name("claims-audit")

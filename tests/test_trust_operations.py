@@ -28,13 +28,14 @@ import fsspec
 import polars as pl
 import pytest
 
-from pipelines.alerts import task_failure_alert
-from pipelines.audit import run_audit, task_stage_landing
-from pipelines.cli import main
+from pipelines.airflow.alerts import task_failure_alert
+from pipelines.airflow.task_failures import TaskFailed, failure_type, scrub_failures
+from pipelines.airflow.tasks import task_stage_landing
+from pipelines.audit.run import run_audit
+from pipelines.cli.main import main
 from pipelines.config import dag_run_work_dir, load_policy, run_date
 from pipelines.db import connect, scalar
-from pipelines.landing import REFERENCE_REFUSED, LandingError
-from pipelines.task_failures import TaskFailed, failure_type, scrub_failures
+from pipelines.ingest.landing import REFERENCE_REFUSED, LandingError
 from tests.world import AS_OF, World, flagged
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,7 +188,7 @@ from pathlib import Path
 from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.encoders import coerce_to_core_timetable
 from airflow.timetables.base import TimeRestriction
-from pipelines.task_failures import scrub_failures
+from pipelines.airflow.task_failures import scrub_failures
 
 bag = DagBag(dag_folder={dags!r})
 dag = bag.dags["h0038_nightly_audit"]

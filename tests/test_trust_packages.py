@@ -14,8 +14,8 @@ import duckdb
 import openpyxl
 import polars as pl
 
-from pipelines import cli
-from pipelines.audit import run_audit
+from pipelines.audit.run import run_audit
+from pipelines.cli import main as cli
 from pipelines.config import load_policy
 from pipelines.db import connect
 from tests.world import AS_OF, MCOS, PEER, World, luhn_npi

@@ -12,14 +12,15 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines import cli
-from pipelines.audit import RunSummary, run_audit, task_load_references
-from pipelines.commands import format_summary, write_summary_json
+from pipelines.airflow.tasks import task_load_references
+from pipelines.audit.facts import Reference, build_facts, read_reference
+from pipelines.audit.run import RunSummary, run_audit
+from pipelines.claims.versions import current_in_scope_lines
+from pipelines.cli import main as cli
+from pipelines.cli.commands import format_summary, write_summary_json
 from pipelines.config import load_policy, locations_from_env
 from pipelines.db import connect
-from pipelines.facts import Reference, build_facts, read_reference
-from pipelines.ingest import ACCEPTED, FIRST_SNAPSHOT
-from pipelines.versions import current_in_scope_lines
+from pipelines.ingest.load import ACCEPTED, FIRST_SNAPSHOT
 from tests.world import AS_OF, PEER, World, write_rows
 
 MEMBERS = [f"2000000{i:04d}" for i in range(20)]  # 20 rows: one row is exactly 5%

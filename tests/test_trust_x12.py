@@ -11,9 +11,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.audit import run_audit, task_ingest
+from pipelines.airflow.tasks import task_ingest
+from pipelines.audit.run import run_audit
 from pipelines.config import DEFAULT_POLICY_FILE, load_policy
-from pipelines.x12 import NO_PAYING_MCO, OTHER_PAYERS_ONLY, REASON, SUBMISSION, read_837p
+from pipelines.ingest.x12 import NO_PAYING_MCO, OTHER_PAYERS_ONLY, REASON, SUBMISSION, read_837p
 from tests.test_x12 import interchange, write
 from tests.world import AS_OF, World
 

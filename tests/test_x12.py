@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from pipelines.config import load_policy
-from pipelines.datasets import CLAIM_COLUMNS
-from pipelines.x12 import REASON, SUBMISSION, read_837p
+from pipelines.ingest.datasets import CLAIM_COLUMNS
+from pipelines.ingest.x12 import REASON, SUBMISSION, read_837p
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12"
 PAID_ENCOUNTERS = FIXTURES / "paid_encounters.837"

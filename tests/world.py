@@ -14,9 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.audit import run_audit
+from pipelines.audit.run import run_audit
 from pipelines.config import load_policy
-from pipelines.datasets import CLAIM_COLUMNS, REFERENCE_DATASETS
+from pipelines.ingest.datasets import CLAIM_COLUMNS, REFERENCE_DATASETS
 
 MCOS = ("AETNA", "HEALTHYBLUE", "SUNFLOWER", "UHC")
 AS_OF = dt.date(2025, 6, 30)

@@ -40,7 +40,7 @@ create table if not exists audit.runs (
     in_scope_lines bigint not null,
     findings_produced bigint not null
 );
--- the hash of everything that decides a finding (pipelines/identity.py): a run builds on the
+-- the hash of everything that decides a finding (pipelines/audit/identity.py): a run builds on the
 -- last audit only when it is the same. Added to databases made before it: their runs have
 -- none, so the first run after the upgrade audits everything.
 alter table audit.runs add column if not exists audit_identity varchar;

@@ -7,9 +7,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from pipelines.audit import OutputsNotWritten, RunSummary, run_audit
+from pipelines.audit.run import OutputsNotWritten, RunSummary, run_audit
 from pipelines.config import load_policy
-from pipelines.ingest import FIRST_SNAPSHOT, FileOutcome, IngestReport, InputError
+from pipelines.ingest.load import FIRST_SNAPSHOT, FileOutcome, IngestReport, InputError
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -95,7 +95,7 @@ def _write_summary(summary: RunSummary, out: Path) -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from pipelines.synthetic import generate as generate_input
+    from pipelines.demo.synthetic import generate as generate_input
 
     root: Path = args.dir
     input_dir, truth = root / "input", root / "ground_truth.csv"
@@ -118,9 +118,9 @@ def _existing_db(path: Path) -> Path:
 
 
 def findings(args: argparse.Namespace) -> int:
-    from pipelines.analyst import CONSOLE_COLUMNS, FindingFilter, select_findings
     from pipelines.db import connect
-    from pipelines.reports import write_csv
+    from pipelines.log.analyst import CONSOLE_COLUMNS, FindingFilter, select_findings
+    from pipelines.reports.outputs import write_csv
 
     con = connect(_existing_db(args.db))
     try:
@@ -144,9 +144,9 @@ def findings(args: argparse.Namespace) -> int:
 
 
 def explain(args: argparse.Namespace) -> int:
-    from pipelines.analyst import NotFound
-    from pipelines.analyst import explain as explain_line
     from pipelines.db import connect
+    from pipelines.log.analyst import NotFound
+    from pipelines.log.analyst import explain as explain_line
 
     con = connect(_existing_db(args.db))
     try:
@@ -159,9 +159,9 @@ def explain(args: argparse.Namespace) -> int:
 
 
 def waive(args: argparse.Namespace) -> int:
-    from pipelines.analyst import NotFound, WaiverRefused
-    from pipelines.analyst import waive as waive_finding
     from pipelines.db import connect
+    from pipelines.log.analyst import NotFound, WaiverRefused
+    from pipelines.log.analyst import waive as waive_finding
 
     con = connect(_existing_db(args.db))
     key = (args.payer, args.claim_id, args.line, args.rule)
@@ -180,7 +180,7 @@ def waive(args: argparse.Namespace) -> int:
 
 
 def generate(args: argparse.Namespace) -> int:
-    from pipelines.synthetic import generate as generate_input
+    from pipelines.demo.synthetic import generate as generate_input
 
     stats = generate_input(
         args.input, args.truth, seed=args.seed, members_per_mco=args.members_per_mco

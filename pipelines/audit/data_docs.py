@@ -22,14 +22,14 @@ from urllib.parse import unquote, urlparse
 
 import polars as pl
 
-from pipelines.config import Policy
-from pipelines.rules import (
+from pipelines.audit.rules import (
     LINE,
     columns_read,
     load_suite_definition,
     quiet_gx,
     with_null_guards,
 )
+from pipelines.config import Policy
 
 log = logging.getLogger(__name__)
 

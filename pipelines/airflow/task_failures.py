@@ -53,9 +53,9 @@ def scrub_failures(function: Callable[P, R]) -> Callable[P, R]:
 
 
 def _is_input_error(error: Exception) -> bool:
-    # an InputError can only come from an imported pipelines.ingest; the DAG file imports
+    # an InputError can only come from an imported pipelines.ingest.load; the DAG file imports
     # this module at parse time, where importing ingest (DuckDB, polars) would be slow
-    ingest = sys.modules.get("pipelines.ingest")
+    ingest = sys.modules.get("pipelines.ingest.load")
     return ingest is not None and isinstance(error, ingest.InputError)
 
 

@@ -281,7 +281,7 @@ def _read_parquet(path: Path) -> FileRead:
 
 def _read_x12(path: Path, unit_minutes: int | None) -> FileRead:
     """The 837P's service lines; those the reader gave a reason are set aside with it."""
-    from pipelines.x12 import REASON, read_837p
+    from pipelines.ingest.x12 import REASON, read_837p
 
     if unit_minutes is None:
         raise FileRejected("an X12 837P file is read only as a claim file")

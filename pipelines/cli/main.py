@@ -163,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command in ("run", "demo"):
-        from pipelines import gx_process
+        from pipelines.audit import gx_process
 
         gx_process.shared()  # first: its seconds of importing overlap everything after
-    from pipelines import commands
+    from pipelines.cli import commands
 
     try:
         if args.command == "run":
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _internal_error(error: Exception) -> str:
     """What an internal error means for the database: committed, or as it was."""
-    from pipelines.commands import OutputsNotWritten
+    from pipelines.cli.commands import OutputsNotWritten
 
     if isinstance(error, OutputsNotWritten):
         return (

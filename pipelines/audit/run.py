@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -17,18 +16,19 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines import facts as facts_module
-from pipelines import gx_process, rules, scope, versions
-from pipelines.analyst_report import write_analyst_report
-from pipelines.config import Policy, dag_run_work_dir, load_policy
+from pipelines.audit import facts as facts_module
+from pipelines.audit import gx_process, rules
+from pipelines.audit.identity import audit_identity
+from pipelines.audit.rules import KEY
+from pipelines.claims import scope, versions
+from pipelines.config import Policy
 from pipelines.db import connect, execute, hand_back_freed_memory, scalar, transaction
-from pipelines.identity import audit_identity
-from pipelines.ingest import IngestReport, accepted_references, check_input_folder, ingest
+from pipelines.ingest.load import IngestReport, accepted_references, check_input_folder, ingest
+from pipelines.ingest.snapshots import DataConflict, data_conflicts
+from pipelines.log.reprocessing_log import FINDING_FACTS, LogChanges, update_log
 from pipelines.metering import StageMeasure, measure
-from pipelines.reports import write_reports
-from pipelines.reprocessing_log import FINDING_FACTS, LogChanges, update_log
-from pipelines.rules import KEY
-from pipelines.snapshots import DataConflict, data_conflicts
+from pipelines.reports.analyst_report import write_analyst_report
+from pipelines.reports.outputs import write_reports
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class RunSummary:
     outputs: list[Path] = field(default_factory=list)
     stages: list[StageMeasure] = field(default_factory=list)
     data_conflicts: list[DataConflict] = field(default_factory=list)
-    audit_identity: str = ""  # what decided tonight's findings (pipelines/identity.py)
+    audit_identity: str = ""  # what decided tonight's findings (pipelines/audit/identity.py)
     data_docs_error: str | None = None  # the error's type when the Data Docs were not built
 
 
@@ -71,7 +71,7 @@ def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
 
 def needs_audit(con: duckdb.DuckDBPyConnection, identity: str) -> bool:
     """Audit when a delivery arrived since the last audit, or the audit's identity changed
-    (policy, suite or code: pipelines/identity.py)."""
+    (policy, suite or code: pipelines/audit/identity.py)."""
     latest_delivery = scalar(
         con, "select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'"
     )
@@ -188,7 +188,7 @@ def stage_data_docs(
     suite_file: Path | None = None,
 ) -> Path:
     """Great Expectations' own view of the run, in a folder marked as restricted data."""
-    from pipelines.data_docs import build_data_docs
+    from pipelines.audit.data_docs import build_data_docs
 
     columns = rules.columns_read(rules.load_suite_definition(suite_file), _columns(facts_path))
     facts = pl.read_parquet(facts_path, columns=columns)
@@ -319,242 +319,3 @@ def collect_data_docs(gx: gx_process.GxProcess) -> str | None:
         log.info("why the Data Docs were not built", exc_info=True)
         return type(error).__name__
     return None
-
-
-# One function per Airflow task: each does one stage (those that write the database in one
-# transaction) and returns paths and counts (never frames) for XCom.
-
-
-def task_stage_landing(
-    landing: str, reference: str, work_dir: str, run_work_dir: str
-) -> dict[str, object]:
-    """The folder to audit: the MCO drop zone's claims beside the state's reference files.
-
-    Each location is read in place when local, or mirrored under `work_dir` (which every
-    worker must share) with the options of CLAIMS_AUDIT_LANDING_OPTIONS and
-    CLAIMS_AUDIT_REFERENCE_OPTIONS; the folder that joins them lies in `run_work_dir`. A
-    `reference` folder in the drop zone is refused by name: it is logged and returned under
-    "rejected", and nothing in it is read.
-    """
-    from pipelines.landing import (
-        REFERENCE_OPTIONS,
-        assemble_audit_input,
-        check_apart,
-        landing_options_from_env,
-        stage_landing,
-        stage_reference,
-    )
-
-    check_apart(landing, reference)
-    work = Path(work_dir)
-    staged = stage_landing(landing, work / "landing", storage_options=landing_options_from_env())
-    for refused in staged.refused:
-        log.warning("rejected %s in the MCO drop zone: %s", refused.path, refused.reason)
-    references = stage_reference(
-        reference,
-        work / "reference",
-        storage_options=landing_options_from_env(setting=REFERENCE_OPTIONS),
-    )
-    folder = assemble_audit_input(staged.folder, references, Path(run_work_dir) / "input")
-    check_input_folder(folder)
-    return {
-        "input_dir": str(folder),
-        "rejected": [{"path": r.path, "reason": r.reason} for r in staged.refused],
-    }
-
-
-def task_load_references(
-    input_dir: str,
-    db_file: str,
-    as_of: str,
-    policy_file: str | None = None,
-    accept_references: tuple[str, ...] = (),
-) -> dict[str, object]:
-    """Load the reference snapshots and list the payer folders with new claim files.
-
-    The run number chosen here is the one every later task of the same audit records.
-    `accept_references` (CLAIMS_AUDIT_ACCEPT_REFERENCE) names reference files taken even
-    outside the snapshot limits.
-    """
-    from pipelines.ingest import payers_with_new_deliveries
-
-    accepted = accepted_references(Path(input_dir), accept_references)
-    con = connect(Path(db_file))
-    try:
-        with transaction(con):
-            run_id = next_run_id(con)
-            report = ingest(
-                con,
-                Path(input_dir),
-                loaded_on=dt.date.fromisoformat(as_of),
-                run_id=run_id,
-                unit_minutes=load_policy(_optional_path(policy_file)).unit_minutes,
-                payers=set(),
-                accepted=accepted,
-            )
-            payers = payers_with_new_deliveries(con, Path(input_dir))
-            conflicts = data_conflicts(con)
-    finally:
-        con.close()
-    counts = _ingest_counts(report)
-    _log_snapshots(report, conflicts)
-    log.info("%d payer folder(s) with new claim files: %s", len(payers), ", ".join(payers))
-    return {"run_id": run_id, "payers": payers, **counts}
-
-
-def _log_snapshots(report: IngestReport, conflicts: list[DataConflict]) -> None:
-    """File names and counts only: the reasons and conflicts carry no member data. Files held
-    back or taken beyond the limits in this run were logged as ingest decided."""
-    for held in report.with_status("already_held_back"):
-        log.warning("still held back, the snapshot in use stays: %s", held.reason)
-    for conflict in conflicts:
-        log.warning(
-            "data conflict: %s: %d %s with different %s values (%s is used)",
-            conflict.source_file,
-            conflict.keys,
-            conflict.key_column,
-            conflict.value_column,
-            conflict.value_used,
-        )
-
-
-def task_ingest(
-    input_dir: str,
-    db_file: str,
-    as_of: str,
-    *,
-    run_id: int | None = None,
-    payers: list[str] | None = None,
-    policy_file: str | None = None,
-) -> dict[str, int]:
-    """Load new deliveries: every payer folder, or only `payers`, under `run_id` when given."""
-    con = connect(Path(db_file))
-    try:
-        with transaction(con):
-            if run_id is None:
-                run_id = next_run_id(con)
-            report = ingest(
-                con,
-                Path(input_dir),
-                loaded_on=dt.date.fromisoformat(as_of),
-                run_id=run_id,
-                unit_minutes=load_policy(_optional_path(policy_file)).unit_minutes,
-                payers=None if payers is None else set(payers),
-            )
-    finally:
-        con.close()
-    return {"run_id": run_id, **_ingest_counts(report)}
-
-
-def _ingest_counts(report: IngestReport) -> dict[str, int]:
-    loaded = report.with_status("loaded")
-    for rejected in report.with_status("rejected"):
-        log.warning("rejected %s", rejected.reason)
-    return {
-        "deliveries_loaded": len(loaded),
-        "rows_loaded": sum(f.rows_loaded for f in loaded),
-        "rows_quarantined": sum(f.rows_quarantined for f in loaded),
-        "files_rejected": len(report.with_status("rejected")),
-        "references_held_back": len(report.with_status("held_back", "already_held_back")),
-    }
-
-
-def task_versions(db_file: str, policy_file: str | None = None, *, full: bool = False) -> int:
-    identity = audit_identity(load_policy(_optional_path(policy_file)))
-    con = connect(Path(db_file))
-    try:
-        with transaction(con):
-            return stage_versions(con, audit_basis(con, identity, full=full))
-    finally:
-        con.close()
-
-
-def task_facts(
-    db_file: str, work_dir: str, policy_file: str | None = None, *, full: bool = False
-) -> str:
-    policy = load_policy(_optional_path(policy_file))
-    con = connect(Path(db_file))
-    try:
-        previous = audit_basis(con, audit_identity(policy), full=full)
-        path, lines = stage_facts(con, policy, previous, Path(work_dir))
-    finally:
-        con.close()
-    log.info("%d H0038 lines to audit", lines)
-    return str(path)
-
-
-def task_validate(facts_path: str, work_dir: str, policy_file: str | None = None) -> str:
-    path, count = stage_validate(
-        Path(facts_path), load_policy(_optional_path(policy_file)), Path(work_dir)
-    )
-    log.info("%d findings", count)
-    return str(path)
-
-
-def task_data_docs(
-    facts_path: str, out_dir: str, as_of: str, policy_file: str | None = None
-) -> str:
-    docs = stage_data_docs(
-        Path(facts_path),
-        load_policy(_optional_path(policy_file)),
-        Path(out_dir),
-        as_of=dt.date.fromisoformat(as_of),
-    )
-    return str(docs)
-
-
-def task_log(
-    db_file: str,
-    facts_path: str,
-    findings_path: str,
-    run_id: int,
-    as_of: str,
-    policy_file: str | None = None,
-    *,
-    full: bool = False,
-) -> dict[str, int]:
-    policy = load_policy(_optional_path(policy_file))
-    identity = audit_identity(policy)
-    con = connect(Path(db_file))
-    try:
-        with transaction(con):
-            if not (full or needs_audit(con, identity)):
-                return {"opened": 0, "reopened": 0, "closed": 0}
-            changes = stage_log(
-                con,
-                Path(facts_path),
-                Path(findings_path),
-                policy,
-                identity=identity,
-                run_id=run_id,
-                as_of=dt.date.fromisoformat(as_of),
-            )
-    finally:
-        con.close()
-    return {
-        "opened": changes.opened,
-        "reopened": changes.reopened,
-        "closed": sum(changes.closed.values()),
-    }
-
-
-def task_report(db_file: str, out_dir: str, as_of: str) -> int:
-    con = connect(Path(db_file))
-    try:
-        day = dt.date.fromisoformat(as_of)
-        written = write_reports(con, Path(out_dir), as_of=day)
-        written.append(write_analyst_report(con, Path(out_dir), as_of=day))
-    finally:
-        con.close()
-    return len(written)
-
-
-def task_remove_work_files(work_dir: str, run_id: str) -> None:
-    """Remove a DAG run's work folder: its facts and findings hold member IDs. The DAG's
-    teardown calls it once the log, the reports and the Data Docs are done with them, and the
-    failure callback of a run that stopped anywhere."""
-    shutil.rmtree(dag_run_work_dir(work_dir, run_id), ignore_errors=True)
-
-
-def _optional_path(value: str | None) -> Path | None:
-    return Path(value) if value else None

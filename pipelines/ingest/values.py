@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.config import DateBounds
-from pipelines.datasets import CLAIMS, PAYER_CODE_FORM, PAYER_CODE_PATTERN, Dataset
-from pipelines.readers import ROW_COLUMN, no_rows_set_aside
+from pipelines.ingest.datasets import CLAIMS, PAYER_CODE_FORM, PAYER_CODE_PATTERN, Dataset
+from pipelines.ingest.readers import ROW_COLUMN, no_rows_set_aside
 
 # Each accepted date form: the shape its text must have, and how it is read. polars' %Y also
 # reads `23` as the year 23, so a text is parsed only when its shape has a four-digit year

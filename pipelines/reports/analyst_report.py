@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 
 from pipelines.config import read_sql
-from pipelines.reports import RuleText, rule_texts
+from pipelines.reports.outputs import RuleText, rule_texts
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.datasets import CLAIM_COLUMNS, REFERENCE_DATASETS
+from pipelines.ingest.datasets import CLAIM_COLUMNS, REFERENCE_DATASETS
 
 __all__ = ["MCOS", "GenerationStats", "generate", "generate_followup"]
 

@@ -36,7 +36,7 @@ import pyx12.errors
 import pyx12.params
 import pyx12.x12context
 
-from pipelines.datasets import CLAIM_COLUMNS
+from pipelines.ingest.datasets import CLAIM_COLUMNS
 
 REASON = "reason"  # why a line is set aside; blank on a line that loads
 _SCHEMA: dict[str, pl.DataType] = {

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from pipelines.claims.versions import current_in_scope_lines
 from pipelines.config import Policy
-from pipelines.versions import current_in_scope_lines
 
 KEY = ["payer", "claim_id", "claim_line_number"]
 # the order reference rows were delivered in: snapshot, then row of its file

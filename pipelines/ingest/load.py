@@ -21,17 +21,23 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.config import SnapshotGuard, load_settings
-from pipelines.datasets import CLAIMS, PAYER_CODE_FORM, REFERENCE_DATASETS, Dataset, is_payer_code
 from pipelines.db import execute, scalar
-from pipelines.readers import (
+from pipelines.ingest.datasets import (
+    CLAIMS,
+    PAYER_CODE_FORM,
+    REFERENCE_DATASETS,
+    Dataset,
+    is_payer_code,
+)
+from pipelines.ingest.readers import (
     ROW_COLUMN,
     FileRead,
     FileRejected,
     all_rows,
     read_delivery,
 )
-from pipelines.snapshots import SnapshotCounts, outside_limits
-from pipelines.values import (
+from pipelines.ingest.snapshots import SnapshotCounts, outside_limits
+from pipelines.ingest.values import (
     REASON,
     PlausibleDates,
     TypedRows,

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from pipelines.audit.rules import KEY
+from pipelines.claims.scope import claims_or_empty
 from pipelines.config import read_sql
 from pipelines.db import execute, run_sql_file
-from pipelines.rules import KEY
-from pipelines.scope import claims_or_empty
 
 FINDING_FACTS = [
     "chain_root_id",

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import url2pathname
 
-from pipelines.ingest import InputError
+from pipelines.ingest.load import InputError
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from pipelines.audit.facts import build_facts_from_db
+from pipelines.audit.rules import evaluate, load_suite_definition
+from pipelines.claims.versions import claim_version
 from pipelines.config import Policy
 from pipelines.db import execute, scalar, transaction
-from pipelines.facts import build_facts_from_db
-from pipelines.reports import all_findings
-from pipelines.rules import evaluate, load_suite_definition
-from pipelines.versions import claim_version
+from pipelines.reports.outputs import all_findings
 
 # what the console shows of a finding: no member ID (the CSV export carries it)
 CONSOLE_COLUMNS = [

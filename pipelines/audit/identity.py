@@ -8,7 +8,7 @@ identity covers:
 - the expectation suite, the rule catalog as data;
 - the code: the package's version and the SHA-256 of the source that computes facts,
   versions, scope and findings: every module of `pipelines/` except those that only present
-  results or run the process (PRESENTATION_MODULES; a new module counts until listed there),
+  results or run the process (PRESENTATION_CODE; a new module counts until listed there),
   every SQL file except the reports', and the engine settings;
 - the versions of the libraries that compute findings (DuckDB, polars, Great Expectations).
 
@@ -23,25 +23,24 @@ from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from pipelines.audit.rules import suite_path
 from pipelines.config import PACKAGE_DIR, SETTINGS_FILE, Policy, project_path
-from pipelines.rules import suite_path
 
 PACKAGE = "claims-audit"
 FINDING_LIBRARIES = ("duckdb", "polars", "great-expectations")
-# modules that cannot change a finding: they write outputs, talk to people or run processes
-PRESENTATION_MODULES = frozenset(
+# code that cannot change a finding: it writes outputs, talks to people or runs processes
+# (a folder of pipelines/, or one module by its path there)
+PRESENTATION_CODE = frozenset(
     {
-        "alerts.py",
-        "analyst.py",
-        "analyst_report.py",
-        "cli.py",
-        "commands.py",
-        "data_docs.py",
-        "gx_process.py",
-        "landing.py",
+        "airflow",
+        "cli",
+        "demo",
+        "reports",
+        "audit/data_docs.py",
+        "audit/gx_process.py",
+        "ingest/landing.py",
+        "log/analyst.py",
         "metering.py",
-        "reports.py",
-        "synthetic.py",
     }
 )
 REPORT_SQL = "reports"  # sql/reports/: what the outputs show, not what is found
@@ -69,9 +68,10 @@ def _deciding_files(suite_file: Path) -> Iterator[tuple[str, Path]]:
     """The files whose content decides findings, each with a stable label, in a fixed order."""
     yield "suite", suite_file
     yield "settings", SETTINGS_FILE
-    for module in sorted(PACKAGE_DIR.glob("*.py")):
-        if module.name not in PRESENTATION_MODULES:
-            yield f"pipelines/{module.name}", module
+    for module in sorted(PACKAGE_DIR.rglob("*.py")):
+        relative = module.relative_to(PACKAGE_DIR)
+        if not {relative.parts[0], relative.as_posix()} & PRESENTATION_CODE:
+            yield f"pipelines/{relative.as_posix()}", module
     sql_dir = project_path("sql")
     for query in sorted(sql_dir.rglob("*.sql")):
         relative = query.relative_to(sql_dir)

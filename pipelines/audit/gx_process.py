@@ -103,7 +103,7 @@ def _serve(connection: Connection) -> None:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     from tqdm import tqdm
 
-    from pipelines.rules import quiet_gx
+    from pipelines.audit.rules import quiet_gx
 
     quiet_gx()
     # tqdm (progress bars, off here) would make a lock shared between processes, which the

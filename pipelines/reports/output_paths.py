@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.datasets import PAYER_CODE_FORM, is_payer_code
+from pipelines.ingest.datasets import PAYER_CODE_FORM, is_payer_code
 
 
 class UnsafeOutputPath(ValueError):

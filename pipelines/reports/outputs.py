@@ -17,9 +17,9 @@ import duckdb
 import polars as pl
 import xlsxwriter
 
+from pipelines.audit.rules import load_suite_definition
 from pipelines.config import read_sql
-from pipelines.output_paths import mco_folder
-from pipelines.rules import load_suite_definition
+from pipelines.reports.output_paths import mco_folder
 
 DATE_FORMAT = "%Y-%m-%d"
 # a workbook is for people: past this many rows the CSV beside it is the working copy

@@ -1,7 +1,7 @@
 """Which in-scope lines tonight's audit looks at: all of them, or only what can have changed.
 
 A full audit reads every current H0038 line. When the last audit had the same identity
-(pipelines/identity.py: policy, suite, code) and no reference snapshot has arrived since, only
+(pipelines/audit/identity.py: policy, suite, code) and no reference snapshot has arrived since, only
 claim deliveries changed anything, and
 a nightly run audits again just the claims they touched and the claims tied to those through
 a peer's day (group sessions) or a member's day (duplicates). Every other claim's facts,
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from pipelines.claims.versions import current_in_scope_lines
 from pipelines.config import Policy
 from pipelines.db import execute, run_sql_file, scalar
-from pipelines.versions import current_in_scope_lines
 
 CLAIM = ["payer", "claim_id"]
 AUDITED_LINE_COLUMNS = ["payer", "claim_id", "peer_npi", "member_id", "service_date"]
