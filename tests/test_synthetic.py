@@ -773,7 +773,7 @@ def test_reference_files_follow_the_contract(default: Generated) -> None:
         "members": "member_id date_of_birth",
         "enrollment": "member_id payer start_date end_date",
         "providers": "npi provider_name enrollment_start_date enrollment_end_date pps_start_date "
-        "lived_experience_attested lived_experience_attested_date date_of_birth",
+        "lived_experience_attested lived_experience_attested_date date_of_birth provider_type",
         "level_of_care": "member_id loc_category loc_type start_date end_date",
         "treatment_plans": "plan_id member_id start_date end_date includes_pps signed_date "
         "practitioner_npi practitioner_license_type",
@@ -782,7 +782,7 @@ def test_reference_files_follow_the_contract(default: Generated) -> None:
         "start_date end_date",
         "service_participants": "payer claim_id claim_line_number caregiver_id "
         "non_medicaid_participant direct_benefit_documented",
-        "mco_implementation": "payer implemented_date reprocessing_completed_date",
+        "mco_implementation": "payer implemented_date reprocessing_completed_date policy",
     }
     for name, expected in columns.items():
         rows = read_rows(ref / f"{name}.csv")

@@ -1768,6 +1768,7 @@ def _reference_files(w: _World) -> dict[str, bytes]:
                     p.attested,
                     d(p.attested_date),
                     d(p.dob),
+                    "",  # provider_type: not read by Parent Peer Support
                 ]
                 for p in providers
             ],
@@ -1831,10 +1832,11 @@ def _reference_files(w: _World) -> dict[str, bytes]:
         "mco_implementation.csv": _csv_bytes(
             REFERENCE_COLUMNS["mco_implementation"],
             [
-                ["AETNA", "2023-03-01", "2023-10-31"],
-                ["SUNFLOWER", "2023-07-01", ""],
-                ["UHC", "2023-02-15", "2023-08-31"],
-                ["HEALTHYBLUE", "", ""],
+                # a blank policy: the row applies to every policy
+                ["AETNA", "2023-03-01", "2023-10-31", ""],
+                ["SUNFLOWER", "2023-07-01", "", ""],
+                ["UHC", "2023-02-15", "2023-08-31", ""],
+                ["HEALTHYBLUE", "", "", ""],
             ],
         ),
     }

@@ -123,6 +123,7 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
             "lived_experience_attested",
             "lived_experience_attested_date",
             "date_of_birth",
+            "provider_type",
         ),
         required_columns=(
             "npi",
@@ -143,7 +144,7 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
         ),
         birth_date_columns=("date_of_birth",),
         open_end_columns=("enrollment_end_date",),
-        upper_columns=("lived_experience_attested",),
+        upper_columns=("lived_experience_attested", "provider_type"),
     ),
     Dataset(
         name="level_of_care",
@@ -243,7 +244,8 @@ REFERENCE_DATASETS: tuple[Dataset, ...] = (
     Dataset(
         name="mco_implementation",
         table="ref.mco_implementation",
-        columns=("payer", "implemented_date", "reprocessing_completed_date"),
+        # `policy` (a bulletin number) limits a row to one policy; blank: every policy
+        columns=("payer", "implemented_date", "reprocessing_completed_date", "policy"),
         required_columns=("payer", "implemented_date", "reprocessing_completed_date"),
         key_columns=("payer",),
         date_columns=("implemented_date", "reprocessing_completed_date"),

@@ -150,6 +150,10 @@ create table if not exists ref.mco_implementation (
     delivery_id integer, source_row bigint,
     extra_columns varchar  -- json object of columns outside the contract
 );
+-- optional columns of the contract read by the second policy (Community Health Worker):
+-- the Kansas provider type, and the bulletin an MCO implementation row is limited to
+alter table ref.providers add column if not exists provider_type varchar;
+alter table ref.mco_implementation add column if not exists policy varchar;
 
 -- the reprocessing log: one row per (line, rule) finding, never deleted
 create table if not exists audit.findings (
