@@ -143,11 +143,7 @@ def h0038_nightly_audit() -> None:
         as_of = run_date(context.get("logical_date"), context["dag_run"].run_after)
         where = locations_from_env()
         loaded = task_load_references(
-            input_dir,
-            where.db_file,
-            as_of,
-            where.policy_file,
-            accept_references=where.accept_references,
+            input_dir, where.db_file, as_of, accept_references=where.accept_references
         )
         # Airflow maps only over a return value, so the payer list is this task's; what the
         # later tasks share (the audit's run number, as-of date, folder) has its own key
@@ -170,76 +166,85 @@ def h0038_nightly_audit() -> None:
             audit_run["as_of"],
             run_id=int(audit_run["run_id"]),
             payers=[payer],
-            policy_file=where.policy_file,
         )
 
-    # runs when no payer had anything new too: the policy file may have changed
+    # runs when no payer had anything new too: a pack or the code may have changed
     @task(pool=DUCKDB_POOL, trigger_rule=TriggerRule.NONE_FAILED)
     @scrub_failures
     def versions() -> int:
         from pipelines.airflow.tasks import task_versions
         from pipelines.config import locations_from_env
 
-        where = locations_from_env()
-        return task_versions(where.db_file, where.policy_file, full=_full_audit())
-
-    @task(pool=DUCKDB_POOL)
-    @scrub_failures
-    def facts(corrected_chains: int) -> str:
-        from pipelines.airflow.tasks import task_facts
-        from pipelines.config import dag_run_work_dir, locations_from_env
-
-        where = locations_from_env()
-        run_work_dir = dag_run_work_dir(where.work_dir, get_current_context()["run_id"])
-        return task_facts(where.db_file, str(run_work_dir), where.policy_file, full=_full_audit())
-
-    # findings are output, not failure: re-running validation would give the same answer
-    @task(retries=0)
-    @scrub_failures
-    def validate(facts_path: str) -> str:
-        from pipelines.airflow.tasks import task_validate
-        from pipelines.config import dag_run_work_dir, locations_from_env
-
-        where = locations_from_env()
-        run_work_dir = dag_run_work_dir(where.work_dir, get_current_context()["run_id"])
-        return task_validate(facts_path, str(run_work_dir), where.policy_file)
+        return task_versions(locations_from_env().db_file, full=_full_audit())
 
     @task
     @scrub_failures
-    def data_docs(facts_path: str, audit_run: dict[str, Any]) -> str:
+    def policies(corrected_chains: int) -> list[str]:
+        from pipelines.airflow.tasks import task_policies
+
+        return task_policies()
+
+    # one task per policy pack from here on: each pack's facts, findings and log
+    @task(pool=DUCKDB_POOL, map_index_template="{{ policy_id }}", multiple_outputs=False)
+    @scrub_failures
+    def facts(policy_id: str) -> dict[str, str]:
+        from pipelines.airflow.tasks import task_facts
+        from pipelines.config import dag_run_work_dir, locations_from_env
+
+        context = get_current_context()
+        context["policy_id"] = policy_id  # names the mapped task in the UI
+        where = locations_from_env()
+        run_work_dir = dag_run_work_dir(where.work_dir, context["run_id"])
+        path = task_facts(where.db_file, str(run_work_dir), policy_id, full=_full_audit())
+        return {"policy_id": policy_id, "facts_path": path}
+
+    # findings are output, not failure: re-running validation would give the same answer
+    @task(retries=0, multiple_outputs=False)
+    @scrub_failures
+    def validate(audit: dict[str, str]) -> dict[str, str]:
+        from pipelines.airflow.tasks import task_validate
+
+        findings_path = task_validate(audit["facts_path"], audit["policy_id"])
+        return {**audit, "findings_path": findings_path}
+
+    @task
+    @scrub_failures
+    def data_docs(audit: dict[str, str], audit_run: dict[str, Any]) -> str:
         from pipelines.airflow.tasks import task_data_docs
         from pipelines.config import locations_from_env
 
-        where = locations_from_env()
-        return task_data_docs(facts_path, where.out_dir, str(audit_run["as_of"]), where.policy_file)
+        return task_data_docs(
+            audit["facts_path"],
+            locations_from_env().out_dir,
+            str(audit_run["as_of"]),
+            audit["policy_id"],
+        )
 
     @task(pool=DUCKDB_POOL, outlets=[REPROCESSING_LOG], multiple_outputs=False)
     @scrub_failures
-    def reprocessing_log(
-        audit_run: dict[str, Any], facts_path: str, findings_path: str
-    ) -> dict[str, int]:
+    def reprocessing_log(audit: dict[str, str], audit_run: dict[str, Any]) -> dict[str, Any]:
         from pipelines.airflow.tasks import task_log
         from pipelines.config import locations_from_env
 
-        where = locations_from_env()
         changes = task_log(
-            where.db_file,
-            facts_path,
-            findings_path,
+            locations_from_env().db_file,
+            audit["facts_path"],
+            audit["findings_path"],
             int(audit_run["run_id"]),
             str(audit_run["as_of"]),
-            where.policy_file,
+            audit["policy_id"],
             full=_full_audit(),
         )
         get_current_context()["outlet_events"][REPROCESSING_LOG].extra = {
             "as_of": audit_run["as_of"],
+            "policy_id": audit["policy_id"],
             **changes,
         }
-        return changes
+        return {"policy_id": audit["policy_id"], **changes}
 
     @task(pool=DUCKDB_POOL, outlets=[FINDINGS])
     @scrub_failures
-    def report(audit_run: dict[str, Any], log_changes: dict[str, int]) -> int:
+    def report(audit_run: dict[str, Any], log_changes: list[dict[str, Any]]) -> int:
         from pipelines.airflow.tasks import task_report
         from pipelines.config import locations_from_env
 
@@ -267,11 +272,13 @@ def h0038_nightly_audit() -> None:
     loaded = ingest.partial(audit_run=audit_run).expand(payer=new_payers)
     corrected_chains = versions()
     loaded >> corrected_chains
-    facts_path = facts(corrected_chains)
-    findings_path = validate(facts_path)
-    written = report(audit_run, reprocessing_log(audit_run, facts_path, findings_path))
+    facts_paths = facts.expand(policy_id=policies(corrected_chains))
+    validated = validate.expand(audit=facts_paths)
+    logged = reprocessing_log.partial(audit_run=audit_run).expand(audit=validated)
+    written = report(audit_run, logged)
     # the Data Docs never hold up the report; the work files they read go once both are done
-    [written, data_docs(facts_path, audit_run)] >> remove_work_files()
+    docs = data_docs.partial(audit_run=audit_run).expand(audit=facts_paths)
+    [written, docs] >> remove_work_files()
 
 
 def _full_audit() -> bool:

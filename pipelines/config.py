@@ -1,16 +1,14 @@
-"""Policy parameters and the locations of the project's data files (SQL, suites)."""
+"""The engine's settings, where the nightly audit reads and writes, and its data files (SQL)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_POLICY_FILE = PACKAGE_DIR / "h0038_policy.toml"
 SETTINGS_FILE = PACKAGE_DIR / "settings.toml"
 
 # Kansas's time: the nightly DAG runs on it, and an audit's as-of date is the date there
@@ -26,55 +24,6 @@ def project_path(*parts: str) -> Path:
 def read_sql(name: str) -> str:
     """The text of `sql/<name>`; SQL lives in files so reviewers read it as SQL."""
     return project_path("sql", name).read_text(encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class Policy:
-    hcpcs_code: str
-    group_modifier: str
-    effective_date: dt.date
-    group_size_max: int
-    adult_age: int
-    age_gap_years: int
-    consent_type: str
-    licensed_practitioner_types: tuple[str, ...]
-    unit_minutes: int  # minutes in one billed unit
-    source_sha256: str
-
-    def as_parameters(self) -> dict[str, object]:
-        """The values an expectation suite may reference as `$PARAMETER`."""
-        return {
-            "effective_date": self.effective_date.isoformat(),
-            "group_size_max": self.group_size_max,
-            "adult_age": self.adult_age,
-            "age_gap_years": self.age_gap_years,
-        }
-
-
-def load_policy(path: Path | None = None) -> Policy:
-    source = (path or DEFAULT_POLICY_FILE).read_bytes()
-    values = tomllib.loads(source.decode("utf-8"))["policy"]
-    return Policy(
-        hcpcs_code=str(values["hcpcs_code"]).strip().upper(),
-        group_modifier=str(values["group_modifier"]).strip().upper(),
-        effective_date=values["effective_date"],
-        group_size_max=int(values["group_size_max"]),
-        adult_age=int(values["adult_age"]),
-        age_gap_years=int(values["age_gap_years"]),
-        consent_type=str(values["consent_type"]).strip().upper(),
-        licensed_practitioner_types=tuple(
-            str(t).strip().upper() for t in values["licensed_practitioner_types"]
-        ),
-        unit_minutes=_positive_whole_number(values["unit_minutes"], "unit_minutes"),
-        source_sha256=hashlib.sha256(source).hexdigest(),
-    )
-
-
-def _positive_whole_number(value: object, name: str) -> int:
-    # a zero or fractional unit length would divide minutes into nonsense units
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"policy parameter {name} must be a whole number of at least 1")
-    return value
 
 
 @dataclass(frozen=True)
@@ -127,7 +76,6 @@ class Locations:
     db_file: str
     out_dir: str
     work_dir: str
-    policy_file: str | None
     # reference files taken even outside the snapshot limits (as --accept-reference)
     accept_references: tuple[str, ...] = ()
 
@@ -144,7 +92,6 @@ def locations_from_env(environ: dict[str, str] | None = None) -> Locations:
         db_file=env.get("CLAIMS_AUDIT_DB", f"{root}/db/claims_audit.duckdb"),
         out_dir=out_dir,
         work_dir=env.get("CLAIMS_AUDIT_WORK", f"{root}/work"),
-        policy_file=env.get("CLAIMS_AUDIT_POLICY") or None,
         accept_references=tuple(
             name.strip()
             for name in env.get("CLAIMS_AUDIT_ACCEPT_REFERENCE", "").split(",")

@@ -18,14 +18,12 @@ import polars as pl
 import pytest
 
 from pipelines.audit.data_docs import RESTRICTED_NOTE, build_data_docs
-from pipelines.audit.facts import build_facts_from_db
-from pipelines.audit.rules import load_suite_definition
+from pipelines.audit.facts import facts_from_db
 from pipelines.audit.run import run_audit
-from pipelines.config import load_policy
 from pipelines.db import connect
 from pipelines.demo.synthetic import MCOS, generate, generate_followup
 from pipelines.reports.analyst_report import gather, write_analyst_report
-from tests.world import World
+from tests.world import World, pack_audit
 
 FIRST_RUN = dt.date(2025, 6, 30)
 SECOND_RUN = dt.date(2025, 10, 1)
@@ -45,13 +43,12 @@ class TwoRuns:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
     root = tmp_path_factory.mktemp("two_runs")
-    policy = load_policy()
     args = (root / "input", root / "audit.duckdb", root / "out")
     generate(root / "input", root / "truth.csv")
-    run_audit(*args, as_of=FIRST_RUN, policy=policy)
+    run_audit(*args, as_of=FIRST_RUN)
     first = pl.read_csv(root / "out" / "findings.csv", infer_schema=False)
     generate_followup(root / "input", root / "truth.csv")
-    run_audit(*args, as_of=SECOND_RUN, policy=policy)
+    run_audit(*args, as_of=SECOND_RUN)
     second = pl.read_csv(root / "out" / "findings.csv", infer_schema=False)
     return TwoRuns(root / "audit.duckdb", first, second)
 
@@ -128,7 +125,7 @@ def test_report_names_every_mco_and_rule(report: Path) -> None:
     page = report.read_text(encoding="utf-8")
     for payer in MCOS:
         assert payer in page
-    rule_ids = {e["meta"]["rule_id"] for e in load_suite_definition()["expectations"]}
+    rule_ids = {e["meta"]["rule_id"] for e in pack_audit().rules.definition["expectations"]}
     assert len(rule_ids) == 12
     for rule_id in rule_ids:
         assert rule_id in page
@@ -181,7 +178,7 @@ def test_hostile_values_are_escaped(tmp_path: Path) -> None:
     world.line("AETNA", HOSTILE_CLAIM, "10000000002")
     input_dir = world.write(tmp_path / "input")
     db_file = tmp_path / "audit.duckdb"
-    run_audit(input_dir, db_file, tmp_path / "out", as_of=FIRST_RUN, policy=load_policy())
+    run_audit(input_dir, db_file, tmp_path / "out", as_of=FIRST_RUN)
     connection = connect(db_file)
     try:
         assert connection.execute("select count(*) from audit.findings").fetchone() == (1,)
@@ -247,13 +244,13 @@ def test_report_renders_in_a_browser_without_network(report: Path, tmp_path: Pat
 def test_data_docs_validate_the_suite_over_the_facts(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
-    policy = load_policy()
-    facts = build_facts_from_db(con, policy)
+    audit = pack_audit()
+    facts = facts_from_db(con, audit.pack, audit.general)
     docs_dir = tmp_path / "data_docs"
-    index = build_data_docs(facts, policy, docs_dir, as_of=SECOND_RUN)
+    index = build_data_docs(facts, audit.rules, docs_dir, as_of=SECOND_RUN)
     assert index.is_file() and index.name == "index.html"
     assert docs_dir in index.parents
-    suite_name = load_suite_definition()["name"]
+    suite_name = audit.rules.definition["name"]
     assert suite_name in index.read_text(encoding="utf-8")
     note = (docs_dir / RESTRICTED_NOTE).read_text(encoding="utf-8")
     assert "PHI" in note and "member-level" in note and "CDN" in note
@@ -266,7 +263,7 @@ def test_data_docs_validate_the_suite_over_the_facts(
     assert produced is not None
     assert sum(r["result"]["unexpected_count"] for r in result["results"]) == produced[0]
     # a second night in the same folder adds its page and keeps the first
-    build_data_docs(facts, policy, docs_dir, as_of=SECOND_RUN + dt.timedelta(days=1))
+    build_data_docs(facts, audit.rules, docs_dir, as_of=SECOND_RUN + dt.timedelta(days=1))
     assert (
         len(list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))) == 2
     )

@@ -30,7 +30,7 @@ def _input(tmp_path: Path) -> Path:
 def test_help_explains_the_commands() -> None:
     result = _cli("--help")
     assert result.returncode == 0
-    for word in ("run", "demo", "H0038", "reprocessing"):
+    for word in ("run", "demo", "policies", "reprocessing"):
         assert word in result.stdout
     run_help = _cli("run", "--help")
     assert "--as-of" in run_help.stdout and "--strict" in run_help.stdout

@@ -7,7 +7,10 @@ import random
 
 import polars as pl
 
-from pipelines.audit.facts import _years_apart, age_on
+from pipelines.audit.evidence import age_on
+from tests.world import pack_audit
+
+years_apart = pack_audit().pack.facts().years_apart
 
 
 def _age(dos: dt.date, dob: dt.date) -> int:
@@ -53,6 +56,6 @@ def test_years_apart_matches_the_catalog_formula_both_ways() -> None:
         for d in base
     ]
     pairs = pl.DataFrame({"a": base, "b": other})
-    apart = pairs.select(_years_apart(pl.col("a"), pl.col("b"), 3).alias("x"))["x"].to_list()
+    apart = pairs.select(years_apart(pl.col("a"), pl.col("b"), 3).alias("x"))["x"].to_list()
     assert apart == [_apart(a, b, 3) for a, b in pairs.iter_rows()]
     assert any(apart) and not all(apart)

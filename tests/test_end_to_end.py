@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from pipelines.audit.run import run_audit
-from pipelines.config import load_policy
 from pipelines.demo.synthetic import generate, generate_followup
 
 KEY = ["payer", "claim_id", "claim_line_number", "rule_id", "severity"]
@@ -59,7 +58,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         root / "audit.duckdb",
         root / "out",
         as_of=dt.date(2025, 6, 30),
-        policy=load_policy(),
     )
     return root
 
@@ -92,12 +90,11 @@ def test_mco_folders_hold_only_their_own_claims(demo: Path) -> None:
 
 def test_second_delivery_moves_findings_through_the_log(tmp_path: Path) -> None:
     generate(tmp_path / "input", tmp_path / "truth.csv")
-    policy = load_policy()
     args = (tmp_path / "input", tmp_path / "audit.duckdb", tmp_path / "out")
-    run_audit(*args, as_of=dt.date(2025, 6, 30), policy=policy)
+    run_audit(*args, as_of=dt.date(2025, 6, 30))
     first = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
     generate_followup(tmp_path / "input", tmp_path / "truth.csv")
-    run_audit(*args, as_of=dt.date(2025, 10, 1), policy=policy)
+    run_audit(*args, as_of=dt.date(2025, 10, 1))
     second = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
     truth = _truth(tmp_path / "truth.csv")
     for rule in RULES:

@@ -12,7 +12,7 @@ import pytest
 from pipelines.audit import gx_process
 from pipelines.audit.rules import ValidationError
 from pipelines.audit.run import stage_validate
-from pipelines.config import load_policy
+from tests.world import pack_audit
 
 
 def test_an_error_inside_great_expectations_fails_the_request(tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ def test_an_error_inside_great_expectations_fails_the_request(tmp_path: Path) ->
     ).write_parquet(facts)
     worker = gx_process.shared()
     with pytest.raises(ValidationError, match="Great Expectations failed on rule") as raised:
-        worker.run(stage_validate, facts, load_policy(), tmp_path)
+        worker.run(stage_validate, facts, pack_audit().rules, tmp_path)
     assert isinstance(raised.value.__cause__, gx_process.RemoteTraceback)
     assert "stage_validate" in str(raised.value.__cause__)
     assert not (tmp_path / "findings.parquet").exists()

@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 
 from pipelines.audit.run import run_audit
-from pipelines.config import load_policy
 from pipelines.ingest.datasets import CLAIM_COLUMNS
 from pipelines.reports.outputs import spreadsheet_safe
 from tests.test_ingest import table_counts
@@ -34,7 +33,7 @@ def _world() -> World:
 
 
 def _run(input_dir: Path, tmp_path: Path) -> None:
-    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy())
+    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
 
 
 def test_empty_header_only_and_unreadable_files_are_rejected_by_name(tmp_path: Path) -> None:
@@ -46,9 +45,7 @@ def test_empty_header_only_and_unreadable_files_are_rejected_by_name(tmp_path: P
     write_rows(folder / "header_only.csv", list(CLAIM_COLUMNS), [])
     (folder / "damaged.parquet").write_bytes(b"PAR1 not really")
     (folder / "notes.docx").write_bytes(b"minutes of the meeting")
-    summary = run_audit(
-        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
-    )
+    summary = run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     reasons = {f.source_file: f.reason or "" for f in summary.ingest.with_status("rejected")}
     assert set(reasons) == {
         "claims/AETNA/empty.csv",
@@ -138,7 +135,7 @@ def test_837p_and_csv_give_identical_findings(tmp_path: Path) -> None:
         input_dir = world.write(root / "input")
         (input_dir / "claims" / "SUNFLOWER").mkdir(parents=True)
         shutil.copy(FIXTURES / name, input_dir / "claims" / "SUNFLOWER" / name)
-        run_audit(input_dir, root / "a.duckdb", root / "out", as_of=AS_OF, policy=load_policy())
+        run_audit(input_dir, root / "a.duckdb", root / "out", as_of=AS_OF)
         findings = pl.read_csv(root / "out" / "findings.csv", infer_schema=False)
         results.append(findings.drop("detail").sort("claim_id", "claim_line_number", "rule_id"))
     x12, csv = results

@@ -11,7 +11,6 @@ import duckdb
 import polars as pl
 
 from pipelines.audit.run import RunSummary, run_audit
-from pipelines.config import load_policy
 from tests.world import World
 
 DAY_ONE = dt.date(2025, 6, 30)
@@ -59,7 +58,7 @@ def _day_two(world: World) -> None:
 
 
 def _run(input_dir: Path, db: Path, out: Path, as_of: dt.date) -> RunSummary:
-    return run_audit(input_dir, db, out, as_of=as_of, policy=load_policy())
+    return run_audit(input_dir, db, out, as_of=as_of)
 
 
 def _open(out: Path) -> pl.DataFrame:

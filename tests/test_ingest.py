@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from pipelines.audit.run import run_audit
-from pipelines.config import load_policy
 from pipelines.ingest import readers
 from pipelines.ingest.datasets import CLAIM_COLUMNS
 from tests.world import AS_OF, PEER, World, audit, flagged, write_rows
@@ -95,7 +94,7 @@ def test_every_dialect_gives_the_same_findings(
         write_rows(target, columns, rows, delimiter)
         if bom:
             target.write_bytes(b"\xef\xbb\xbf" + target.read_bytes())
-    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy())
+    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     findings = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
     assert set(zip(findings["claim_id"], findings["rule_id"], strict=True)) == {
         ("EARLY", "PPS001"),
@@ -123,9 +122,7 @@ def test_missing_required_column_rejects_only_that_file(tmp_path: Path) -> None:
     input_dir = world.write(tmp_path / "input")
     columns = [c for c in CLAIM_COLUMNS if c != "paid_date"]
     write_rows(input_dir / "claims" / "UHC" / "claims.csv", columns, world.claims["UHC"])
-    summary = run_audit(
-        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
-    )
+    summary = run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     rejected = summary.ingest.with_status("rejected")
     assert [f.source_file for f in rejected] == ["claims/UHC/claims.csv"]
     assert rejected[0].reason is not None
@@ -144,7 +141,6 @@ def test_rerun_on_the_same_input_changes_nothing(tmp_path: Path) -> None:
         tmp_path / "audit.duckdb",
         tmp_path / "out",
         as_of=AS_OF + dt.timedelta(days=1),
-        policy=load_policy(),
     )
     assert not summary.audited
     assert table_counts(tmp_path / "audit.duckdb") == before
@@ -164,7 +160,6 @@ def test_same_content_under_another_name_is_skipped(tmp_path: Path) -> None:
         tmp_path / "audit.duckdb",
         tmp_path / "out",
         as_of=AS_OF,
-        policy=load_policy(),
     )
     assert [
         f.source_file for f in summary.ingest.with_status("already_loaded") if f.kind == "claims"
@@ -207,9 +202,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_audited(
         + b"SHORT,1,1\n"
         + b"LATIN,1,1,,10000000002,,1234567893,H0038,,,,,2023-05-02,,caf\xe9,4,1.00,2023-05-20,\n"
     )
-    summary = run_audit(
-        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
-    )
+    summary = run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     quarantine = pl.read_csv(tmp_path / "out" / "quarantine.csv", infer_schema=False)
     reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
     assert reasons == {
@@ -238,7 +231,6 @@ def test_unknown_payer_folder_is_rejected_and_gets_no_output(tmp_path: Path) -> 
         tmp_path / "a.duckdb",
         tmp_path / "out",
         as_of=AS_OF,
-        policy=load_policy(),
     )
     rejected = summary.ingest.with_status("rejected")
     assert len(rejected) == 1 and "BLUECROSS" in (rejected[0].reason or "")
@@ -256,9 +248,7 @@ def test_payer_column_that_disagrees_is_reported_and_the_folder_wins(tmp_path: P
     input_dir = world.write(tmp_path / "input")
     row = world.line("AETNA", "MISFILED", ADULT) | {"payer": "UHC"}
     write_rows(input_dir / "claims" / "AETNA" / "c.csv", [*CLAIM_COLUMNS, "payer"], [row])
-    summary = run_audit(
-        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
-    )
+    summary = run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     claims = next(f for f in summary.ingest.files if f.kind == "claims")
     assert claims.payer_mismatches == 1
     findings = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
@@ -286,7 +276,6 @@ def test_a_failed_run_leaves_the_database_as_it_was(
             tmp_path / "audit.duckdb",
             tmp_path / "out",
             as_of=AS_OF,
-            policy=load_policy(),
         )
     assert table_counts(tmp_path / "audit.duckdb") == before
     monkeypatch.undo()
@@ -310,7 +299,6 @@ def test_rejected_file_loads_once_its_payer_is_configured(tmp_path: Path) -> Non
         tmp_path / "audit.duckdb",
         tmp_path / "out",
         as_of=AS_OF,
-        policy=load_policy(),
     )
     assert [f.status for f in again.ingest.files if f.kind == "claims"] == ["already_rejected"]
     world.ref["mco_implementation"].append(
@@ -327,9 +315,7 @@ def test_parquet_with_colliding_column_names_is_rejected(tmp_path: Path) -> None
     frame = pl.DataFrame([row]).with_columns(pl.col("claim_id").alias("CLAIM_ID"))
     (input_dir / "claims" / "AETNA").mkdir(parents=True)
     frame.write_parquet(input_dir / "claims" / "AETNA" / "twice.parquet")
-    summary = run_audit(
-        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
-    )
+    summary = run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     [rejected] = summary.ingest.with_status("rejected")
     assert "claim_id appear twice" in (rejected.reason or "")
 
@@ -341,7 +327,7 @@ def test_extra_reference_columns_are_kept_in_the_raw_layer(tmp_path: Path) -> No
     write_rows(
         input_dir / "reference" / "members.csv", ["member_id", "date_of_birth", "county"], rows
     )
-    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy())
+    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     con = duckdb.connect()
     con.execute("attach $p as db (read_only)", {"p": str(tmp_path / "a.duckdb")}).fetchall()
     extras = con.sql("select distinct extra_columns from db.ref.members").fetchall()
@@ -358,7 +344,6 @@ def test_input_without_reference_files_creates_no_database(tmp_path: Path) -> No
             tmp_path / "a.duckdb",
             tmp_path / "out",
             as_of=AS_OF,
-            policy=load_policy(),
         )
     assert not (tmp_path / "a.duckdb").exists()
 
@@ -372,9 +357,7 @@ def test_reference_row_with_too_many_fields_is_quarantined_by_its_line(tmp_path:
     lines.insert(3, "10000000009,2001-01-01,surplus")
     lines.append("10000000008,2002-02-02")
     members.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    summary = run_audit(
-        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
-    )
+    summary = run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     quarantine = pl.read_csv(tmp_path / "out" / "quarantine.csv", infer_schema=False)
     assert quarantine.select("source_file", "row_number", "reason").rows() == [
         ("reference/members.csv", "4", "too many fields")

@@ -19,7 +19,7 @@ from typing import Any
 import fsspec
 import pytest
 
-from pipelines.config import load_policy
+from pipelines.audit.packs import discover, unit_minutes_by_code
 from pipelines.db import connect, transaction
 from pipelines.ingest.landing import (
     CLAIMS_LAYOUT,
@@ -229,7 +229,7 @@ def test_payers_with_new_deliveries_follow_the_manifest(tmp_path: Path) -> None:
                     landing,
                     loaded_on=dt.date(2025, 6, 30),
                     run_id=1,
-                    unit_minutes=load_policy().unit_minutes,
+                    unit_minutes=unit_minutes_by_code(discover()),
                     payers=payers,
                 )
                 pending = payers_with_new_deliveries(con, landing)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.config import load_policy
 from pipelines.db import connect, execute
 from pipelines.log.analyst import FindingFilter, explain, select_findings, waive
-from tests.world import World, audit
+from tests.world import World, audit, pack_audit
 
 COMMAND = Path(sys.executable).with_name("claims-audit")
 ADULT = "10000000002"
@@ -139,7 +138,7 @@ def test_findings_filter_and_explain(tmp_path: Path) -> None:
         only = select_findings(con, FindingFilter(payer="aetna", rule_id="PPS001"))
         assert only.select("claim_id", "rule_id").rows() == [("ADULT1", "PPS001")]
         assert select_findings(con, FindingFilter(status="waived")).height == 0
-        text = explain(con, load_policy(), "AETNA", "ADULT1")
+        text = explain(con, [pack_audit()], "AETNA", "ADULT1")
     finally:
         con.close()
     assert "PPS001" in text and "BREAKS  DOS 2022-12-31 is before" in text

@@ -26,19 +26,19 @@ import polars as pl
 import pytest
 
 from pipelines.audit import identity
+from pipelines.audit.packs import LOCATIONS_SETTING, discover, unit_minutes_by_code
 from pipelines.audit.rules import (
     ValidationError,
     columns_checked,
     evaluate,
     load_suite_definition,
-    suite_path,
     with_null_guards,
 )
 from pipelines.audit.run import RunSummary, run_audit, stage_facts, stage_versions
-from pipelines.config import PACKAGE_DIR, load_policy
+from pipelines.config import PACKAGE_DIR
 from pipelines.db import connect
 from pipelines.ingest.load import ingest
-from tests.world import AS_OF, World
+from tests.world import AS_OF, PPS, World, pack_audit, pack_copy
 
 REPO = Path(__file__).resolve().parents[1]
 COMMAND = Path(sys.executable).with_name("claims-audit")
@@ -60,7 +60,7 @@ def _world() -> World:
 
 
 def _run(input_dir: Path, db: Path, out: Path, as_of: dt.date, **options: Any) -> RunSummary:
-    return run_audit(input_dir, db, out, as_of=as_of, policy=load_policy(), **options)
+    return run_audit(input_dir, db, out, as_of=as_of, **options)
 
 
 def _details(out: Path, rule_id: str) -> list[str]:
@@ -83,18 +83,18 @@ def facts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     root = tmp_path_factory.mktemp("facts")
     input_dir = _world().write(root / "input")
     con = connect(root / "audit.duckdb")
-    policy = load_policy()
     try:
-        ingest(con, input_dir, loaded_on=AS_OF, run_id=1, unit_minutes=policy.unit_minutes)
-        stage_versions(con, None)
-        path, _ = stage_facts(con, policy, None, root / "work")
+        units = unit_minutes_by_code(discover())
+        ingest(con, input_dir, loaded_on=AS_OF, run_id=1, unit_minutes=units)
+        stage_versions(con, [None])
+        path, _ = stage_facts(con, pack_audit(), None, root / "work")
     finally:
         con.close()
     return pl.read_parquet(path)
 
 
 def test_every_column_a_rule_reads_is_guarded_against_nulls() -> None:
-    definition = load_suite_definition()
+    definition = pack_audit().rules.definition
     guarded = with_null_guards(definition)["expectations"]
     guards = {
         e["kwargs"]["column"]
@@ -121,14 +121,14 @@ def test_a_null_in_a_column_a_rule_reads_stops_validation_instead_of_passing(
     facts: pl.DataFrame, column: str
 ) -> None:
     # the near miss: the same facts without the null audit as usual
-    clean = evaluate(facts, load_policy())
+    clean = evaluate(facts, pack_audit().rules)
     assert clean.filter(pl.col("rule_id") == "PPS009")["claim_id"].to_list() == ["ADULT1"]
 
     holed = facts.with_columns(
         pl.when(pl.col("claim_id") == "ADULT1").then(None).otherwise(pl.col(column)).alias(column)
     )
     with pytest.raises(ValidationError) as stopped:
-        evaluate(holed, load_policy())
+        evaluate(holed, pack_audit().rules)
     message = str(stopped.value)
     assert column in message and "1 line(s)" in message
     for member_id in MEMBER_IDS:
@@ -138,29 +138,33 @@ def test_a_null_in_a_column_a_rule_reads_stops_validation_instead_of_passing(
 # 9. A changed rule does not re-audit ------------------------------------------------------
 
 
-def test_an_edited_suite_re_audits_every_line_on_the_next_run(tmp_path: Path) -> None:
+def test_an_edited_suite_re_audits_every_line_on_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     input_dir = _world().write(tmp_path / "input")
     db = tmp_path / "audit.duckdb"
     first = _run(input_dir, db, tmp_path / "out1", AS_OF)
     assert first.audited and first.lines_audited == first.in_scope_lines == 3
 
-    edited = load_suite_definition()
+    location = pack_copy(tmp_path / "packs")
+    suite = location / "expectations" / f"{PPS}.json"
+    edited = load_suite_definition(suite)
     for expectation in edited["expectations"]:
         if expectation["meta"]["rule_id"] == "PPS009":
             expectation["meta"]["detail"] = "adult without written consent: {consent_evidence}"
-    suite = tmp_path / "edited_suite.json"
     suite.write_text(json.dumps(edited), encoding="utf-8")
 
     # nothing new was delivered: only the suite changed
-    second = _run(input_dir, db, tmp_path / "out2", NEXT_DAY, suite_file=suite)
+    monkeypatch.setenv(LOCATIONS_SETTING, str(location))
+    second = _run(input_dir, db, tmp_path / "out2", NEXT_DAY)
     assert second.audited
     assert second.lines_audited == second.in_scope_lines == 3
-    assert second.audit_identity != first.audit_identity
+    assert second.policies[0].audit_identity != first.policies[0].audit_identity
     [detail] = _details(tmp_path / "out2", "PPS009")
     assert detail.startswith("adult without written consent: ")
 
     # the near miss: the same suite again, nothing new, nothing to audit
-    third = _run(input_dir, db, tmp_path / "out3", NEXT_DAY, suite_file=suite)
+    third = _run(input_dir, db, tmp_path / "out3", NEXT_DAY)
     assert not third.audited
 
 
@@ -196,20 +200,19 @@ def test_a_changed_line_of_code_re_audits_every_line_on_the_next_run(
 def test_a_new_package_version_or_policy_changes_the_audit_identity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    policy = load_policy()
-    before = identity.audit_identity(policy)
-    assert identity.audit_identity(policy, suite_path()) == before, "stable, run after run"
-    edited_policy = tmp_path / "policy.toml"
-    source = (PACKAGE_DIR / "h0038_policy.toml").read_text(encoding="utf-8")
-    edited_policy.write_text(source + "\n# reviewed\n", encoding="utf-8")
-    assert identity.audit_identity(load_policy(edited_policy)) != before
+    audit = pack_audit()
+    before = identity.audit_identity(audit.pack, audit.general)
+    assert identity.audit_identity(audit.pack, audit.general) == before, "stable, run after run"
+    monkeypatch.setenv(LOCATIONS_SETTING, str(pack_copy(tmp_path, edit=lambda t: t + "\n# seen\n")))
+    edited = pack_audit()
+    assert identity.audit_identity(edited.pack, edited.general) != before
     real_version = identity.version
     monkeypatch.setattr(
         identity,
         "version",
         lambda name: "9.9.9" if name == identity.PACKAGE else real_version(name),
     )
-    assert identity.audit_identity(policy) != before
+    assert identity.audit_identity(audit.pack, audit.general) != before
 
 
 def test_a_database_from_before_the_audit_identity_audits_everything_once(
@@ -241,7 +244,7 @@ def test_full_re_audits_every_line_when_nothing_new_was_delivered(tmp_path: Path
     assert "nothing new to audit" in again.stdout
     full = _cli(*args, "--as-of", NEXT_DAY.isoformat(), "--full")
     assert full.returncode == 0, full.stderr
-    assert "audited 3 current H0038 lines" in full.stdout
+    assert "audited 3 current lines" in full.stdout
     summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
     assert summary["audited"] and summary["lines_audited"] == summary["in_scope_lines"] == 3
     con = duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True)
@@ -265,10 +268,10 @@ def test_a_data_docs_failure_leaves_the_audit_committed_and_is_reported(tmp_path
     result = _cli("run", "--input", input_dir, "--db", db, "--out", out, "--as-of", "2025-06-30")
 
     assert result.returncode == 0, result.stderr
-    assert "Data Docs NOT built (FileExistsError)" in result.stdout
-    assert "Data Docs were not built (FileExistsError)" in result.stderr
+    assert "Data Docs NOT built (NotADirectoryError)" in result.stdout
+    assert "Data Docs were not built (NotADirectoryError)" in result.stderr
     summary = json.loads((out / "run_summary.json").read_text())
-    assert summary["audited"] and summary["data_docs_error"] == "FileExistsError"
+    assert summary["audited"] and summary["data_docs_error"] == "NotADirectoryError"
     # the audit is committed and its outputs are written
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -290,7 +293,7 @@ def test_a_data_docs_failure_leaves_the_audit_committed_and_is_reported(tmp_path
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "Data Docs" not in rebuilt.stdout
     assert json.loads((out / "run_summary.json").read_text())["data_docs_error"] is None
-    assert (out / "data_docs" / "README-RESTRICTED.txt").exists()
+    assert (out / "data_docs" / PPS / "README-RESTRICTED.txt").exists()
 
 
 DAG_SHAPE = """

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from pipelines.audit.run import run_audit
-from pipelines.config import load_policy, load_settings
+from pipelines.config import load_settings
 from pipelines.ingest.datasets import CLAIM_COLUMNS, CLAIMS, REFERENCE_DATASETS, Dataset
 from pipelines.ingest.readers import ROW_COLUMN
 from pipelines.ingest.values import plausible_dates, type_rows
@@ -52,7 +52,7 @@ def _world() -> World:
 
 
 def _run(input_dir: Path, tmp_path: Path) -> None:
-    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy())
+    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
 
 
 def _quarantine(out: Path) -> dict[tuple[str, str], str]:
@@ -333,9 +333,7 @@ def test_payer_codes_that_are_not_codes_are_quarantined_and_never_become_paths(
             list(CLAIM_COLUMNS),
             world.claims["AETNA"],
         )
-    summary = run_audit(
-        input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
-    )
+    summary = run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.duckdb", "input", "out"]
     mco = tmp_path / "out" / "mco"
     assert sorted(p.name for p in mco.iterdir()) == sorted([*MCOS, longest])

@@ -19,7 +19,6 @@ import polars as pl
 import pytest
 
 from pipelines.audit.run import RunSummary, run_audit
-from pipelines.config import load_policy
 from pipelines.db import connect, execute
 from pipelines.log.analyst import WaiverRefused, waive
 from pipelines.reports.outputs import reprocessing_log
@@ -69,7 +68,7 @@ def _audit_nights(tmp_path: Path, deliveries: list[list[Claim]], *, full: bool) 
         if full:
             world.provider(luhn_npi(200000000 + night))
         world.write(input_dir, claim_file=f"night{night + 1}.csv")
-        summary = run_audit(input_dir, db, tmp_path / "out", as_of=as_of, policy=load_policy())
+        summary = run_audit(input_dir, db, tmp_path / "out", as_of=as_of)
         _assert_audit_path(summary, night, full=full)
     return db
 
@@ -377,7 +376,7 @@ def test_issue_with_superseded_and_waived_lines_reads_waived_and_counts_supersed
     world = _world()
     world.line("AETNA", "OTHER", ADULT, hcpcs_code="90837")
     world.write(tmp_path / "input", claim_file="night3.csv")
-    run_audit(tmp_path / "input", db, tmp_path / "out", as_of=NIGHTS[2], policy=load_policy())
+    run_audit(tmp_path / "input", db, tmp_path / "out", as_of=NIGHTS[2])
     for log_file in (
         tmp_path / "out" / "reprocessing_log.csv",
         tmp_path / "out" / "mco" / "AETNA" / "reprocessing_log.csv",

@@ -33,7 +33,7 @@ from pipelines.airflow.task_failures import TaskFailed, failure_type, scrub_fail
 from pipelines.airflow.tasks import task_stage_landing
 from pipelines.audit.run import run_audit
 from pipelines.cli.main import main
-from pipelines.config import dag_run_work_dir, load_policy, run_date
+from pipelines.config import dag_run_work_dir, run_date
 from pipelines.db import connect, scalar
 from pipelines.ingest.landing import REFERENCE_REFUSED, LandingError
 from tests.world import AS_OF, World, flagged
@@ -83,9 +83,7 @@ def test_reference_folder_in_an_mco_drop_zone_is_rejected_and_the_states_referen
         drop_zone / "claims" / "AETNA" / "claims.csv"
     ).read_bytes()
 
-    run_audit(
-        input_dir, tmp_path / "audit.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy()
-    )
+    run_audit(input_dir, tmp_path / "audit.duckdb", tmp_path / "out", as_of=AS_OF)
     findings = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
     # the MCO's treatment plan would have cleared it: only the state's files count
     assert flagged(findings, "PPS008") == {("AETNA", "A1")}

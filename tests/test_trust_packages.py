@@ -16,7 +16,6 @@ import polars as pl
 
 from pipelines.audit.run import run_audit
 from pipelines.cli import main as cli
-from pipelines.config import load_policy
 from pipelines.db import connect
 from tests.world import AS_OF, MCOS, PEER, World, luhn_npi
 
@@ -26,7 +25,7 @@ MCO_SAFE_TAIL = "same member, provider, DOS, code, modifiers and units"
 
 def _run(world: World, tmp_path: Path) -> Path:
     input_dir = world.write(tmp_path / "input")
-    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF, policy=load_policy())
+    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
     return tmp_path / "out"
 
 

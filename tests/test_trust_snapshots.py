@@ -13,15 +13,15 @@ import polars as pl
 import pytest
 
 from pipelines.airflow.tasks import task_load_references
-from pipelines.audit.facts import Reference, build_facts, read_reference
+from pipelines.audit.facts import REFERENCE_TABLES, build_facts, read_reference
 from pipelines.audit.run import RunSummary, run_audit
 from pipelines.claims.versions import current_in_scope_lines
 from pipelines.cli import main as cli
 from pipelines.cli.commands import format_summary, write_summary_json
-from pipelines.config import load_policy, locations_from_env
+from pipelines.config import locations_from_env
 from pipelines.db import connect
 from pipelines.ingest.load import ACCEPTED, FIRST_SNAPSHOT
-from tests.world import AS_OF, PEER, World, write_rows
+from tests.world import AS_OF, PEER, World, pack_audit, write_rows
 
 MEMBERS = [f"2000000{i:04d}" for i in range(20)]  # 20 rows: one row is exactly 5%
 ADULT = MEMBERS[0]
@@ -61,7 +61,6 @@ def _run(
         tmp_path / "audit.duckdb",
         tmp_path / f"out-{as_of}",
         as_of=as_of,
-        policy=load_policy(),
         accept_references=accept_references,
     )
 
@@ -301,13 +300,13 @@ def test_reference_rows_with_two_birth_dates_give_the_last_in_the_file_whatever_
     assert _open_findings(tmp_path, AS_OF) == {("C1", "PPS006")}
     con = connect(tmp_path / "audit.duckdb")
     try:
-        policy = load_policy()
-        lines = current_in_scope_lines(con, policy)
-        ref = read_reference(con)
+        audit = pack_audit()
+        lines = current_in_scope_lines(con, audit.pack.codes)
+        ref = read_reference(con, REFERENCE_TABLES)
     finally:
         con.close()
     chosen = ["member_date_of_birth", "peer_date_of_birth", "age_gap_check", "age_gap_evidence"]
-    expected = build_facts(lines, ref, policy).select(chosen)
+    expected = build_facts(lines, ref, audit.pack, audit.general).select(chosen)
     assert expected.row(0) == (
         dt.date(2012, 5, 1),
         dt.date(1984, 1, 1),
@@ -316,13 +315,11 @@ def test_reference_rows_with_two_birth_dates_give_the_last_in_the_file_whatever_
         "CG-0001",
     )
     for seed in range(6):  # the rows in any order DuckDB might hand them over
-        shuffled = Reference(
-            **{
-                name: getattr(ref, name).sample(fraction=1.0, shuffle=True, seed=seed)
-                for name in Reference.__dataclass_fields__
-            }
-        )
-        assert build_facts(lines, shuffled, policy).select(chosen).equals(expected)
+        shuffled = {
+            name: table.sample(fraction=1.0, shuffle=True, seed=seed) for name, table in ref.items()
+        }
+        built = build_facts(lines, shuffled, audit.pack, audit.general)
+        assert built.select(chosen).equals(expected)
     text = format_summary(summary, tmp_path / "out")
     assert (
         "data conflict: reference/members.csv: 1 member_id with different date_of_birth "

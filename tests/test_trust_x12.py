@@ -12,13 +12,13 @@ import polars as pl
 import pytest
 
 from pipelines.airflow.tasks import task_ingest
+from pipelines.audit.packs import LOCATIONS_SETTING, PackError, discover, unit_minutes_by_code
 from pipelines.audit.run import run_audit
-from pipelines.config import DEFAULT_POLICY_FILE, load_policy
 from pipelines.ingest.x12 import NO_PAYING_MCO, OTHER_PAYERS_ONLY, REASON, SUBMISSION, read_837p
 from tests.test_x12 import interchange, write
-from tests.world import AS_OF, World
+from tests.world import AS_OF, World, pack_copy
 
-UNIT_MINUTES = load_policy().unit_minutes
+UNIT_MINUTES = unit_minutes_by_code(discover())
 MCO = "SUNFLWR01"  # the submitter: the MCO that paid the encounters
 OTHER_PAYER = "BCBSKS"  # commercial insurance, adjudicated before the MCO
 MCO_PAID = "20240520"
@@ -128,7 +128,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.
         claim("DAYS", service_line(1, by_mco(), basis="DA", quantity="1")),
         claim("REPEATED", service_line(1, by_mco("36"), by_mco("18"))),
     )
-    run_audit(input_dir, root / "audit.duckdb", root / "out", as_of=AS_OF, policy=load_policy())
+    run_audit(input_dir, root / "audit.duckdb", root / "out", as_of=AS_OF)
     with duckdb.connect(str(root / "audit.duckdb"), read_only=True) as con:
         loaded = con.sql(
             "select claim_id, claim_line_number, service_unit_quantity, paid_amount, paid_date "
@@ -187,18 +187,20 @@ def test_x12_lines_set_aside_are_quarantined_with_reason_and_segment(
     assert "*42*" not in rows[sv1["OTHERONLY"]]["raw_row"]
 
 
-def test_unit_length_comes_from_the_policy_file(tmp_path: Path) -> None:
-    policy_file = tmp_path / "policy.toml"
-    policy_file.write_text(
-        DEFAULT_POLICY_FILE.read_text().replace("unit_minutes = 15", "unit_minutes = 30")
+def test_unit_length_comes_from_the_policy_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thirty = pack_copy(
+        tmp_path / "packs", edit=lambda t: t.replace("unit_minutes = 15", "unit_minutes = 30")
     )
+    monkeypatch.setenv(LOCATIONS_SETTING, str(thirty))
     input_dir = World().write(tmp_path / "input")
     encounters(
         input_dir / "claims" / "SUNFLOWER",
         claim("HALFHOURS", service_line(1, by_mco(), basis="MJ", quantity="60")),
     )
     db_file = tmp_path / "audit.duckdb"
-    counts = task_ingest(str(input_dir), str(db_file), "2025-06-30", policy_file=str(policy_file))
+    counts = task_ingest(str(input_dir), str(db_file), "2025-06-30")
 
     assert counts["rows_quarantined"] == 0
     with duckdb.connect(str(db_file), read_only=True) as con:
@@ -208,16 +210,14 @@ def test_unit_length_comes_from_the_policy_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("unit_minutes", ["0", "-15", "7.5", "true"])
 def test_a_unit_length_that_is_not_a_whole_number_of_minutes_is_refused(
-    tmp_path: Path, unit_minutes: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unit_minutes: str
 ) -> None:
-    policy_file = tmp_path / "policy.toml"
-    policy_file.write_text(
-        DEFAULT_POLICY_FILE.read_text().replace(
-            "unit_minutes = 15", f"unit_minutes = {unit_minutes}"
-        )
+    location = pack_copy(
+        tmp_path, edit=lambda t: t.replace("unit_minutes = 15", f"unit_minutes = {unit_minutes}")
     )
-    with pytest.raises(ValueError, match="unit_minutes must be a whole number of at least 1"):
-        load_policy(policy_file)
+    with pytest.raises(PackError, match="unit_minutes must be a whole number of at least 1"):
+        monkeypatch.setenv(LOCATIONS_SETTING, str(location))
+        discover()
 
 
 # --- The reader: units -------------------------------------------------------------------

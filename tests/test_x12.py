@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.config import load_policy
+from pipelines.audit.packs import discover, unit_minutes_by_code
 from pipelines.ingest.datasets import CLAIM_COLUMNS
 from pipelines.ingest.x12 import REASON, SUBMISSION, read_837p
 
@@ -24,7 +24,7 @@ needs_shared_samples = pytest.mark.skipif(
     not SHARED_SAMPLES.is_dir(), reason=f"public 837P samples not found in {SHARED_SAMPLES}"
 )
 
-UNIT_MINUTES = load_policy().unit_minutes
+UNIT_MINUTES = unit_minutes_by_code(discover())
 DATE_COLUMNS = ("claim_line_start_date", "claim_line_end_date", "paid_date")
 FIXTURE_MEMBER_IDS = ("10012345678", "10023456789", "10034567890", "10045678901")
 
@@ -167,11 +167,12 @@ def test_multi_claim_sample_reads_every_billing_provider_and_subscriber() -> Non
         "hcpcs_modifier_2",
         "service_unit_quantity",
     ).rows() == [
-        # SV103 MJ: 88, 24, 62 and 65 minutes in 15-minute units; the last line is in units
-        ("ABC11111", "1", "111111100", "1222222220", "1234567891", "01710", "QZ", None, "5.8667"),
-        ("ABC111112", "1", "11111117", "1222222223", "1122334461", "00731", "AA", "P3", "1.6"),
-        ("ABC111113", "1", "111111111", "1477527786", "1122334457", "00840", "AA", None, "4.1333"),
-        ("ABC111114", "1", "111111112", "1477527786", "1122334456", "00902", "AA", None, "4.3333"),
+        # SV103 MJ: 88, 24, 62 and 65 minutes of anesthesia codes no policy gives a unit
+        # length: kept as minutes and set aside; the last line is in units
+        ("ABC11111", "1", "111111100", "1222222220", "1234567891", "01710", "QZ", None, "88"),
+        ("ABC111112", "1", "11111117", "1222222223", "1122334461", "00731", "AA", "P3", "24"),
+        ("ABC111113", "1", "111111111", "1477527786", "1122334457", "00840", "AA", None, "62"),
+        ("ABC111114", "1", "111111112", "1477527786", "1122334456", "00902", "AA", None, "65"),
         ("ABC111114", "2", "111111112", "1477527786", "1122334456", "62322", "59", None, "1"),
     ]
     # Modifier slots left empty (HC:01710:QZ::::64718) stay empty; the description is ignored.
@@ -183,7 +184,11 @@ def test_multi_claim_sample_reads_every_billing_provider_and_subscriber() -> Non
     assert frame["claim_line_end_date"].to_list() == frame["claim_line_start_date"].to_list()
     assert frame["paid_amount"].is_null().all()
     assert frame["paid_date"].is_null().all()
-    assert frame[REASON].to_list() == [SUBMISSION] * 5
+    minutes = "SV104 is in minutes (SV103 MJ) and no policy gives {} a unit length"
+    assert frame[REASON].to_list() == [
+        *(f"{minutes.format(code)}; {SUBMISSION}" for code in ("01710", "00731", "00840", "00902")),
+        SUBMISSION,
+    ]
 
 
 def test_paid_encounters_match_their_csv_twin(paid_encounters: pl.DataFrame) -> None:

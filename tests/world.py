@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.audit.run import run_audit
-from pipelines.config import load_policy
+from pipelines.audit.packs import discover
+from pipelines.audit.run import PackAudit, pack_audits, run_audit
 from pipelines.ingest.datasets import CLAIM_COLUMNS, REFERENCE_DATASETS
 
 MCOS = ("AETNA", "HEALTHYBLUE", "SUNFLOWER", "UHC")
@@ -168,7 +170,7 @@ def write_rows(
 def audit(world: World, tmp: Path, *, as_of: dt.date = AS_OF) -> pl.DataFrame:
     """Run the real audit (DuckDB file, Great Expectations) and return findings.csv."""
     input_dir = world.write(tmp / "input")
-    run_audit(input_dir, tmp / "audit.duckdb", tmp / "out", as_of=as_of, policy=load_policy())
+    run_audit(input_dir, tmp / "audit.duckdb", tmp / "out", as_of=as_of)
     return pl.read_csv(tmp / "out" / "findings.csv", infer_schema=False)
 
 
@@ -176,3 +178,24 @@ def flagged(findings: pl.DataFrame, rule_id: str) -> set[tuple[str, str]]:
     """(payer, claim_id) of the open findings of one rule."""
     rows = findings.filter((pl.col("rule_id") == rule_id) & (pl.col("status") == "open"))
     return set(zip(rows["payer"], rows["claim_id"], strict=True))
+
+
+PPS = "h0038_parent_peer_support"  # the Parent Peer Support pack
+
+
+def pack_audit(policy_id: str = PPS) -> PackAudit:
+    """One pack as the audit runs it, from the project's own packs."""
+    return pack_audits(discover(), [policy_id])[0]
+
+
+def pack_copy(location: Path, policy_id: str = PPS, edit: Callable[[str], str] = str) -> Path:
+    """A packs location holding a copy of one of the project's packs, its policy.toml passed
+    through `edit`; point CLAIMS_AUDIT_POLICIES (or --policies) at it to use the copy."""
+    pack = discover()[policy_id]
+    folder = location / "policies" / policy_id
+    shutil.copytree(pack.folder, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    policy = folder / "policy.toml"
+    policy.write_text(edit(policy.read_text(encoding="utf-8")), encoding="utf-8")
+    (location / "expectations").mkdir(parents=True, exist_ok=True)
+    shutil.copy(pack.suite_file, location / "expectations" / pack.suite_file.name)
+    return location

@@ -11,18 +11,20 @@ import logging
 import shutil
 from pathlib import Path
 
-from pipelines.audit.identity import audit_identity
+from pipelines.audit.packs import discover, unit_minutes_by_code
 from pipelines.audit.run import (
+    PackAudit,
     audit_basis,
     needs_audit,
     next_run_id,
+    pack_audits,
     stage_data_docs,
     stage_facts,
     stage_log,
     stage_validate,
     stage_versions,
 )
-from pipelines.config import dag_run_work_dir, load_policy
+from pipelines.config import dag_run_work_dir
 from pipelines.db import connect, transaction
 from pipelines.ingest.load import IngestReport, accepted_references, check_input_folder, ingest
 from pipelines.ingest.snapshots import DataConflict, data_conflicts
@@ -74,7 +76,6 @@ def task_load_references(
     input_dir: str,
     db_file: str,
     as_of: str,
-    policy_file: str | None = None,
     accept_references: tuple[str, ...] = (),
 ) -> dict[str, object]:
     """Load the reference snapshots and list the payer folders with new claim files.
@@ -95,7 +96,7 @@ def task_load_references(
                 Path(input_dir),
                 loaded_on=dt.date.fromisoformat(as_of),
                 run_id=run_id,
-                unit_minutes=load_policy(_optional_path(policy_file)).unit_minutes,
+                unit_minutes=unit_minutes_by_code(discover()),
                 payers=set(),
                 accepted=accepted,
             )
@@ -132,7 +133,6 @@ def task_ingest(
     *,
     run_id: int | None = None,
     payers: list[str] | None = None,
-    policy_file: str | None = None,
 ) -> dict[str, int]:
     """Load new deliveries: every payer folder, or only `payers`, under `run_id` when given."""
     con = connect(Path(db_file))
@@ -145,7 +145,7 @@ def task_ingest(
                 Path(input_dir),
                 loaded_on=dt.date.fromisoformat(as_of),
                 run_id=run_id,
-                unit_minutes=load_policy(_optional_path(policy_file)).unit_minutes,
+                unit_minutes=unit_minutes_by_code(discover()),
                 payers=None if payers is None else set(payers),
             )
     finally:
@@ -166,44 +166,52 @@ def _ingest_counts(report: IngestReport) -> dict[str, int]:
     }
 
 
-def task_versions(db_file: str, policy_file: str | None = None, *, full: bool = False) -> int:
-    identity = audit_identity(load_policy(_optional_path(policy_file)))
+def task_policies() -> list[str]:
+    """The policies the nightly audit runs: every pack found with codes of its own."""
+    return [audit.policy_id for audit in pack_audits(discover())]
+
+
+def _pack_audit(policy_id: str) -> PackAudit:
+    return pack_audits(discover(), [policy_id])[0]
+
+
+def task_versions(db_file: str, *, full: bool = False) -> int:
+    """Rebuild the correction chains once for every pack audited tonight."""
+    audits = pack_audits(discover())
     con = connect(Path(db_file))
     try:
         with transaction(con):
-            return stage_versions(con, audit_basis(con, identity, full=full))
+            bases = [audit_basis(con, audit.identity, full=full) for audit in audits]
+            return stage_versions(con, bases)
     finally:
         con.close()
 
 
-def task_facts(
-    db_file: str, work_dir: str, policy_file: str | None = None, *, full: bool = False
-) -> str:
-    policy = load_policy(_optional_path(policy_file))
+def task_facts(db_file: str, work_dir: str, policy_id: str, *, full: bool = False) -> str:
+    """The pack's facts file, in its own folder of the run's work folder."""
+    audit = _pack_audit(policy_id)
     con = connect(Path(db_file))
     try:
-        previous = audit_basis(con, audit_identity(policy), full=full)
-        path, lines = stage_facts(con, policy, previous, Path(work_dir))
+        previous = audit_basis(con, audit.identity, full=full)
+        path, lines = stage_facts(con, audit, previous, Path(work_dir) / policy_id)
     finally:
         con.close()
-    log.info("%d H0038 lines to audit", lines)
+    log.info("%s: %d lines to audit", policy_id, lines)
     return str(path)
 
 
-def task_validate(facts_path: str, work_dir: str, policy_file: str | None = None) -> str:
+def task_validate(facts_path: str, policy_id: str) -> str:
     path, count = stage_validate(
-        Path(facts_path), load_policy(_optional_path(policy_file)), Path(work_dir)
+        Path(facts_path), _pack_audit(policy_id).rules, Path(facts_path).parent
     )
-    log.info("%d findings", count)
+    log.info("%s: %d findings", policy_id, count)
     return str(path)
 
 
-def task_data_docs(
-    facts_path: str, out_dir: str, as_of: str, policy_file: str | None = None
-) -> str:
+def task_data_docs(facts_path: str, out_dir: str, as_of: str, policy_id: str) -> str:
     docs = stage_data_docs(
         Path(facts_path),
-        load_policy(_optional_path(policy_file)),
+        _pack_audit(policy_id).rules,
         Path(out_dir),
         as_of=dt.date.fromisoformat(as_of),
     )
@@ -216,23 +224,21 @@ def task_log(
     findings_path: str,
     run_id: int,
     as_of: str,
-    policy_file: str | None = None,
+    policy_id: str,
     *,
     full: bool = False,
 ) -> dict[str, int]:
-    policy = load_policy(_optional_path(policy_file))
-    identity = audit_identity(policy)
+    audit = _pack_audit(policy_id)
     con = connect(Path(db_file))
     try:
         with transaction(con):
-            if not (full or needs_audit(con, identity)):
+            if not (full or needs_audit(con, audit.identity)):
                 return {"opened": 0, "reopened": 0, "closed": 0}
             changes = stage_log(
                 con,
                 Path(facts_path),
                 Path(findings_path),
-                policy,
-                identity=identity,
+                audit,
                 run_id=run_id,
                 as_of=dt.date.fromisoformat(as_of),
             )
@@ -261,7 +267,3 @@ def task_remove_work_files(work_dir: str, run_id: str) -> None:
     teardown calls it once the log, the reports and the Data Docs are done with them, and the
     failure callback of a run that stopped anywhere."""
     shutil.rmtree(dag_run_work_dir(work_dir, run_id), ignore_errors=True)
-
-
-def _optional_path(value: str | None) -> Path | None:
-    return Path(value) if value else None

@@ -24,29 +24,28 @@ import polars as pl
 
 from pipelines.audit.rules import (
     LINE,
+    RuleSet,
     columns_read,
-    load_suite_definition,
     quiet_gx,
     with_null_guards,
 )
-from pipelines.config import Policy
 
 log = logging.getLogger(__name__)
 
 SITE_NAME = "local_site"
 # the names under which the validation shows in the docs: the nightly run's own words
-DATA_SOURCE = "h0038_facts"
+DATA_SOURCE = "facts"
 ASSET = "in_scope_lines"
 BATCH = "nightly"
-VALIDATION = "h0038_nightly_validation"
-CHECKPOINT = "h0038_nightly"
+VALIDATION = "nightly_validation"
+CHECKPOINT = "nightly"
 RESTRICTED_NOTE = "README-RESTRICTED.txt"
 INDEXED_RESULTS = 90  # about three months of nightly runs on the site's index page
 RESTRICTED_TEXT = """\
 RESTRICTED: PROTECTED HEALTH INFORMATION (PHI)
 
 This folder holds Great Expectations Data Docs and the validation results behind them for
-the H0038 Parent Peer Support claims audit (KMAP General Bulletin 22321). They are
+one policy of the claims audit (the folder's name is the policy's ID). They are
 member-level data: for each rule and night, the number of failing claim lines and up to 20
 failing lines, each by its row number in that night's facts with the value that failed (a
 member's group size, care status, age check...). Handle this folder as PHI: keep it on the
@@ -65,11 +64,10 @@ gx/uncommitted/data_docs/local_site/ (open index.html).
 
 def build_data_docs(
     facts: pl.DataFrame,
-    policy: Policy,
+    rules: RuleSet,
     docs_dir: Path,
     *,
     as_of: dt.date | None = None,
-    suite_file: Path | None = None,
 ) -> Path:
     """Validate the facts with the suite in a file-mode context in `docs_dir`, build the docs.
 
@@ -95,7 +93,7 @@ def build_data_docs(
     _configure_site(context)
     context.variables.save()
 
-    definition = load_suite_definition(suite_file)
+    definition = rules.definition
     # the same columns, row keys and parameters as the audit's own validation (rules.run_suite);
     # the index stays unnamed: for a named index GX looks up every failing row one by one
     # (seconds more per 100k failing rows), for an unnamed one it lists the keys in one pass
@@ -125,7 +123,7 @@ def build_data_docs(
     )
     result = checkpoint.run(
         batch_parameters={"dataframe": frame},
-        expectation_parameters=policy.as_parameters(),
+        expectation_parameters=rules.as_parameters(),
         run_id=run_id,
     )
     # render only tonight's pages once the site exists: a full build re-renders every result

@@ -1,27 +1,22 @@
-"""Facts: one row per in-scope H0038 line with the evidence every rule reads.
+"""Facts: one row per in-scope line of a pack, with the evidence its suite reads.
 
-Each rule gets a column the expectation suite checks (a flag or a status) and the evidence
-an analyst needs in the finding's detail. Where that evidence can name another MCO's claim or
-enrollment, an `<evidence>_for_mco` column says it for the paying MCO's package without them.
-The rules' meaning lives in rules.md; the column names say which part of it they hold.
+The engine numbers the lines (`line_key`), hands them with the reference tables the pack
+declares to the pack's facts.py, and, when the pack asks for them, to the general pack's;
+it adds what every policy shares: whether the paying MCO had implemented the policy.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 
 import duckdb
 import polars as pl
 
+from pipelines.audit.evidence import DELIVERY_ORDER, KEY, LINE, attach
+from pipelines.audit.packs import Pack
 from pipelines.claims.versions import current_in_scope_lines
-from pipelines.config import Policy
 
-KEY = ["payer", "claim_id", "claim_line_number"]
-# the order reference rows were delivered in: snapshot, then row of its file
-DELIVERY_ORDER = ["delivery_id", "source_row"]
-LINE = "line_key"
-MODIFIERS = [f"hcpcs_modifier_{i}" for i in range(1, 5)]
+# the reference tables of the contract: a pack names those it reads (REFERENCES)
 REFERENCE_TABLES = (
     "members",
     "enrollment",
@@ -35,700 +30,72 @@ REFERENCE_TABLES = (
 )
 
 
-@dataclass(frozen=True)
-class Reference:
-    members: pl.DataFrame
-    enrollment: pl.DataFrame
-    providers: pl.DataFrame
-    level_of_care: pl.DataFrame
-    treatment_plans: pl.DataFrame
-    consents: pl.DataFrame
-    caregivers: pl.DataFrame
-    service_participants: pl.DataFrame
-    mco_implementation: pl.DataFrame
+def references_of(packs: Iterable[Pack]) -> list[str]:
+    """The reference tables the packs read, and the MCO implementation dates every pack uses."""
+    wanted = {"mco_implementation", *(t for p in packs for t in p.facts().REFERENCES)}
+    unknown = wanted - set(REFERENCE_TABLES)
+    if unknown:
+        raise ValueError(f"no reference table {', '.join(sorted(unknown))}")
+    return [t for t in REFERENCE_TABLES if t in wanted]
 
 
-def read_reference(con: duckdb.DuckDBPyConnection) -> Reference:
+def read_reference(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str]
+) -> dict[str, pl.DataFrame]:
     """The snapshots in use, each in delivery order (file row order): DuckDB keeps no order
     of its own here, and every choice among several rows must come out the same each night.
     """
     # table names come from the fixed list above; the tables are small beside the claims
-    frames = {
+    return {
         name: con.sql(f"select * from ref.{name} order by {', '.join(DELIVERY_ORDER)}").pl()
-        for name in REFERENCE_TABLES
+        for name in tables
+        if name in REFERENCE_TABLES
     }
-    return Reference(**frames)
 
 
-def last_in_file(table: pl.DataFrame, key: str, column: str, alias: str) -> pl.DataFrame:
-    """One value per key: of the key's rows with a value, the last delivered (the snapshot's
-    last row), as between copies of a claim line (docs/decisions.md, "Reference data with
-    several rows"). Sorted here, whatever order the rows arrive in; groups keep that order.
-    """
-    return (
-        table.select(key, column, *DELIVERY_ORDER)
-        .sort(DELIVERY_ORDER)
-        .group_by(key)
-        .agg(pl.col(column).drop_nulls().last().alias(alias))
-    )
+def facts_from_db(con: duckdb.DuckDBPyConnection, pack: Pack, general: Pack | None) -> pl.DataFrame:
+    """The pack's facts of every current in-scope line, from the database as it is."""
+    used = [p for p in (pack, general) if p is not None]
+    reference = read_reference(con, references_of(used))
+    return build_facts(current_in_scope_lines(con, pack.codes), reference, pack, general)
 
 
-def build_facts_from_db(con: duckdb.DuckDBPyConnection, policy: Policy) -> pl.DataFrame:
-    return build_facts(current_in_scope_lines(con, policy), read_reference(con), policy)
-
-
-def build_facts(lines: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    facts = (
-        lines.sort(KEY)
-        .with_row_index(LINE)
-        .with_columns(
-            pl.any_horizontal([pl.col(m) == policy.group_modifier for m in MODIFIERS])
-            .fill_null(False)
-            .alias("is_group"),
-            (pl.col("service_date") >= policy.effective_date).alias(
-                "dos_on_or_after_effective_date"
-            ),
-        )
-    )
-    for step in (
-        _group_sessions,
-        _level_of_care,
-        _provider,
-        _age_gap,
-        _member_billed,
-        _treatment_plan,
-        _consent,
-        _participants,
-        _duplicates,
-        _mco_assignment,
-        _implementation,
-    ):
-        facts = step(facts, ref, policy)
-    return _evidence_only_where_broken(facts).with_columns(
+def build_facts(
+    lines: pl.DataFrame,
+    reference: Mapping[str, pl.DataFrame],
+    pack: Pack,
+    general: Pack | None,
+) -> pl.DataFrame:
+    """The pack's facts of `lines` (its current in-scope lines), with the general pack's
+    evidence beside them when `general` is given."""
+    numbered = lines.sort(KEY).with_row_index(LINE)
+    facts = numbered
+    for source in (pack, general):
+        if source is None:
+            continue
+        evidence = source.facts().build_facts(numbered, reference, source.parameters)
+        # a pack may return the lines with its columns added: only its own are kept
+        facts = attach(facts, evidence.drop([c for c in numbered.columns if c != LINE]))
+    return _implementation(facts, reference["mco_implementation"], pack).with_columns(
         pl.col("service_date").dt.to_string("%Y-%m-%d").alias("service_date_text")
     )
 
 
-# each evidence sentence speaks of a broken rule: it is kept only on lines that break it
-EVIDENCE_OF_FAILURE = {
-    "lived_experience_evidence": pl.col("lived_experience_on_file"),
-    "service_array_evidence": pl.col("pps_in_service_array"),
-    "age_gap_evidence": pl.col("age_gap_check") == "pass",
-    "member_billed_evidence": pl.col("billed_identified_member"),
-    "member_billed_evidence_for_mco": pl.col("billed_identified_member"),
-    "treatment_plan_evidence": pl.col("treatment_plan_in_force"),
-    "consent_evidence": pl.col("consent_in_force") | ~pl.col("adult_on_dos"),
-    "participant_evidence": pl.col("non_medicaid_participation_documented"),
-    "mco_assignment_evidence": pl.col("enrolled_with_paying_mco"),
-    "mco_assignment_evidence_for_mco": pl.col("enrolled_with_paying_mco"),
-}
+def _implementation(
+    facts: pl.DataFrame, mco_implementation: pl.DataFrame, pack: Pack
+) -> pl.DataFrame:
+    """Lines paid before their MCO implemented the policy, or by an MCO with no date yet.
 
-
-def _evidence_only_where_broken(facts: pl.DataFrame) -> pl.DataFrame:
-    return facts.with_columns(
-        pl.when(passes).then(None).otherwise(pl.col(column)).alias(column)
-        for column, passes in EVIDENCE_OF_FAILURE.items()
+    An MCO's row for this policy's bulletin wins over its rows for every policy (blank).
+    """
+    rows = mco_implementation.filter(
+        pl.col("policy").is_null() | (pl.col("policy") == (pack.bulletin or ""))
+    ).with_columns(pl.col("policy").is_not_null().alias("_for_this_policy"))
+    dates = (
+        rows.filter(pl.col("_for_this_policy") == pl.col("_for_this_policy").max().over("payer"))
+        .group_by("payer")
+        .agg(pl.col("implemented_date").min())
     )
-
-
-def _attach(facts: pl.DataFrame, evidence: pl.DataFrame) -> pl.DataFrame:
-    """Evidence keyed by line, lined up beside the facts: only its own columns are gathered."""
-    aligned = facts.select(LINE).join(evidence, on=LINE, how="left", maintain_order="left")
-    return facts.hstack(aligned.drop(LINE))
-
-
-def _look_up(facts: pl.DataFrame, table: pl.DataFrame, key: str) -> pl.DataFrame:
-    """Columns of a table with one row per `key`, lined up beside the facts."""
-    aligned = facts.select(key).join(table, on=key, how="left", maintain_order="left")
-    return facts.hstack(aligned.drop(key))
-
-
-def _covers(start: str, end: str, day: pl.Expr) -> pl.Expr:
-    """An inclusive span with blank ends open: blank start no lower bound, blank end ongoing."""
-    return (pl.col(start).is_null() | (pl.col(start) <= day)) & (
-        pl.col(end).is_null() | (pl.col(end) >= day)
-    )
-
-
-def _date_text(column: str) -> pl.Expr:
-    return pl.col(column).dt.to_string("%Y-%m-%d").fill_null("open")
-
-
-# PPS002 ---------------------------------------------------------------------------------
-
-
-def _group_sessions(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    """Sessions span MCOs; a blank POS or session_id is one value (polars groups nulls)."""
-    session = ["peer_npi", "service_date", "place_of_service_code", "session_id"]
-    sizes = (
-        facts.filter(pl.col("is_group"))
-        .group_by(session)
-        .agg(pl.col("member_id").n_unique().alias("group_session_members"))
-    )
-    facts = facts.join(sizes, on=session, how="left", nulls_equal=True)
-    return facts.with_columns(
-        pl.when(pl.col("is_group"))
-        .then(pl.col("group_session_members"))
-        .otherwise(0)
-        .cast(pl.Int64)
-        .alias("group_session_members"),
-        pl.lit(policy.group_size_max).alias("group_size_max"),
-        pl.col("place_of_service_code").fill_null("(blank)").alias("pos_text"),
-        pl.col("session_id").fill_null("(blank)").alias("session_text"),
-    )
-
-
-# PPS003 ---------------------------------------------------------------------------------
-
-
-def _level_of_care(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    spans = ref.level_of_care.filter(pl.col("loc_category").is_in(["ACUTE", "RESIDENTIAL"]))
-    # the discharge day is a community day; a same-day span covers its one day
-    last_day = (
-        pl.when(pl.col("end_date").is_null())
-        .then(pl.lit(dt.date.max))
-        .when(pl.col("end_date") <= pl.col("start_date"))
-        .then(pl.col("end_date"))
-        .otherwise(pl.col("end_date").dt.offset_by("-1d"))
-    )
-    blocking = (
-        facts.select(LINE, "member_id", "service_date", "service_end_date")
-        .join(spans, on="member_id")
-        .filter(
-            (pl.col("start_date").is_null() | (pl.col("start_date") <= pl.col("service_end_date")))
-            & (last_day >= pl.col("service_date"))
-        )
-        # the earliest span is the evidence; of spans starting together, the first in the file
-        .sort(LINE, "start_date", *DELIVERY_ORDER, nulls_last=False)
-        .group_by(LINE)
-        .first()
-        .select(
-            LINE,
-            pl.lit(True).alias("in_acute_or_residential_care"),
-            pl.format(
-                "{} ({}) {} to {}",
-                "loc_category",
-                pl.col("loc_type").fill_null("type not given"),
-                pl.col("start_date").dt.to_string("%Y-%m-%d").fill_null("(no start)"),
-                pl.col("end_date").dt.to_string("%Y-%m-%d").fill_null("ongoing"),
-            ).alias("level_of_care_evidence"),
-        )
-    )
-    return _attach(facts, blocking).with_columns(
-        pl.col("in_acute_or_residential_care").fill_null(False)
-    )
-
-
-# PPS004 and PPS005 ------------------------------------------------------------------------
-
-
-def _provider(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    dos = pl.col("service_date")
-    attested = (pl.col("lived_experience_attested") == "Y") & (
-        pl.col("lived_experience_attested_date").is_null()
-        | (pl.col("lived_experience_attested_date") <= dos)
-    )
-    enrolled = _covers("enrollment_start_date", "enrollment_end_date", dos)
-    pps_added = pl.col("pps_start_date").is_not_null() & (pl.col("pps_start_date") <= dos)
-    birth_dates = last_in_file(ref.providers, "npi", "date_of_birth", "peer_date_of_birth")
-    per_line = (
-        facts.select(LINE, "peer_npi", "service_date")
-        .join(ref.providers, left_on="peer_npi", right_on="npi")
-        .group_by(LINE)
-        .agg(
-            pl.lit(True).alias("peer_provider_known"),
-            attested.fill_null(False).any().alias("lived_experience_on_file"),
-            (enrolled & pps_added).fill_null(False).any().alias("pps_in_service_array"),
-            enrolled.fill_null(False).any().alias("provider_enrolled_on_dos"),
-            (pl.col("lived_experience_attested") == "Y").fill_null(False).any().alias("_attested"),
-            pl.col("lived_experience_attested_date").max().alias("_attested_date"),
-            pl.col("pps_start_date").min().alias("_pps_start"),
-        )
-    )
-    facts = (
-        _attach(facts, per_line)
-        .pipe(_look_up, birth_dates.rename({"npi": "peer_npi"}), "peer_npi")
-        .with_columns(
-            pl.col(
-                "peer_provider_known", "lived_experience_on_file", "pps_in_service_array"
-            ).fill_null(False),
-        )
-    )
-    npi = pl.col("peer_npi")
-    lived = (
-        pl.when(~pl.col("peer_provider_known"))
-        .then(pl.format("peer provider NPI {} is not in the provider file", npi))
-        .when(~pl.col("_attested"))
-        .then(
-            pl.format(
-                "peer provider NPI {} has no lived-experience self-identification on file", npi
-            )
-        )
-        .otherwise(
-            pl.format(
-                "peer provider NPI {} self-identified lived experience on {}, after DOS {}",
-                npi,
-                _date_text("_attested_date"),
-                _date_text("service_date"),
-            )
-        )
-    )
-    array = (
-        pl.when(~pl.col("peer_provider_known"))
-        .then(pl.format("peer provider NPI {} is not in the provider file", npi))
-        .when(~pl.col("provider_enrolled_on_dos").fill_null(False))
-        .then(
-            pl.format(
-                "peer provider NPI {} was not enrolled on DOS {}", npi, _date_text("service_date")
-            )
-        )
-        .when(pl.col("_pps_start").is_null())
-        .then(
-            pl.format("peer provider NPI {} never added Parent Peer Support to its services", npi)
-        )
-        .otherwise(
-            pl.format(
-                "peer provider NPI {} added Parent Peer Support on {}, after DOS {}",
-                npi,
-                _date_text("_pps_start"),
-                _date_text("service_date"),
-            )
-        )
-    )
-    return facts.with_columns(
-        lived.alias("lived_experience_evidence"), array.alias("service_array_evidence")
-    ).drop("_attested", "_attested_date", "_pps_start", "provider_enrolled_on_dos")
-
-
-# PPS006 ---------------------------------------------------------------------------------
-
-
-def _years_apart(earlier: pl.Expr, later: pl.Expr, years: int) -> pl.Expr:
-    """At least `years` apart, by calendar (rules.md, PPS006), whichever is older."""
-    low = pl.min_horizontal(earlier, later)
-    high = pl.max_horizontal(earlier, later)
-    gap = high.dt.year() - low.dt.year()
-    return (gap > years) | ((gap == years) & (_month_day(high) >= _month_day(low)))
-
-
-def _month_day(day: pl.Expr) -> pl.Expr:
-    # month() and day() are Int8: widen first, or December * 100 wraps around
-    return day.dt.month().cast(pl.Int32) * 100 + day.dt.day().cast(pl.Int32)
-
-
-def _age_gap(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    # a caregiver ID is one person across the file (decisions.md): one birth date per ID
-    birth_dates = last_in_file(
-        ref.caregivers, "caregiver_id", "date_of_birth", "caregiver_date_of_birth"
-    )
-    named = (
-        facts.select(LINE, *KEY)
-        .join(
-            ref.service_participants.filter(pl.col("caregiver_id").is_not_null()),
-            on=KEY,
-        )
-        .select(LINE, "caregiver_id")
-        .unique()
-    )
-    # caregivers active on the DOS count only for lines whose participants name nobody
-    active = (
-        facts.select(LINE, "member_id", "service_date")
-        .join(named.select(LINE).unique(), on=LINE, how="anti")
-        .join(ref.caregivers, on="member_id")
-        .filter(_covers("start_date", "end_date", pl.col("service_date")))
-        .select(LINE, "caregiver_id")
-        .unique()
-    )
-    candidates = (
-        pl.concat([named, active])
-        .join(birth_dates, on="caregiver_id", how="left")
-        .join(facts.select(LINE, "peer_date_of_birth"), on=LINE)
-        .with_columns(
-            _years_apart(
-                pl.col("caregiver_date_of_birth"),
-                pl.col("peer_date_of_birth"),
-                policy.age_gap_years,
-            )
-            .fill_null(False)
-            .alias("_apart")
-        )
-        # sorted once, so that each line's IDs join in order without a sort per line
-        .sort(LINE, "caregiver_id")
-        .group_by(LINE)
-        .agg(
-            pl.col("_apart").any().alias("_any_apart"),
-            pl.col("caregiver_date_of_birth").is_null().any().alias("_candidate_without_dob"),
-            pl.col("caregiver_id").str.join(", ").alias("candidate_caregivers"),
-            pl.col("caregiver_id")
-            .filter(pl.col("caregiver_date_of_birth").is_null())
-            .str.join(", ")
-            .alias("_without_dob"),
-        )
-    )
-    facts = _attach(facts, candidates)
-    npi = pl.col("peer_npi")
-    status = (
-        pl.when(pl.col("_any_apart").fill_null(False))
-        .then(pl.lit("pass"))
-        .when(
-            pl.col("peer_date_of_birth").is_not_null()
-            & pl.col("candidate_caregivers").is_not_null()
-            & ~pl.col("_candidate_without_dob").fill_null(True)
-        )
-        .then(pl.lit("violation"))
-        .otherwise(pl.lit("documentation"))
-    )
-    evidence = (
-        pl.when(pl.col("peer_date_of_birth").is_null())
-        .then(pl.format("no birth date on file for peer provider NPI {}", npi))
-        .when(pl.col("candidate_caregivers").is_null())
-        .then(pl.lit("no caregiver is named for the line or active for the member on the DOS"))
-        .when(pl.col("_candidate_without_dob").fill_null(False))
-        .then(
-            pl.format(
-                "caregiver(s) {} have no birth date on file and none of {} is at least "
-                "{} years apart in age from peer provider NPI {}",
-                "_without_dob",
-                "candidate_caregivers",
-                pl.lit(policy.age_gap_years),
-                npi,
-            )
-        )
-        .otherwise(
-            pl.format(
-                "peer provider NPI {} is less than {} years apart in age from caregiver(s) {}",
-                npi,
-                pl.lit(policy.age_gap_years),
-                "candidate_caregivers",
-            )
-        )
-    )
-    return facts.with_columns(
-        status.alias("age_gap_check"), evidence.alias("age_gap_evidence")
-    ).drop("_any_apart", "_candidate_without_dob", "_without_dob")
-
-
-# PPS007 ---------------------------------------------------------------------------------
-
-
-def _member_billed(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    members = last_in_file(
-        ref.members, "member_id", "date_of_birth", "member_date_of_birth"
-    ).with_columns(pl.lit(True).alias("member_on_file"))
-    enrolled = (
-        facts.select(LINE, "member_id", "service_date")
-        .join(ref.enrollment, on="member_id")
-        .filter(_covers("start_date", "end_date", pl.col("service_date")))
-        .group_by(LINE)
-        .agg(pl.lit(True).alias("member_eligible_on_dos"))
-    )
-    caregiver_ids = (
-        ref.caregivers.filter(pl.col("medicaid_id").is_not_null())
-        .group_by("medicaid_id")
-        .agg(pl.col("caregiver_id").sort().first().alias("_caregiver_billed"))
-        .rename({"medicaid_id": "member_id"})
-    )
-    facts = (
-        _look_up(facts, members, "member_id")
-        .pipe(_attach, enrolled)
-        .pipe(_look_up, caregiver_ids, "member_id")
-        .with_columns(pl.col("member_on_file", "member_eligible_on_dos").fill_null(False))
-    )
-    dos = _date_text("service_date")
-    caregiver_billed = ~pl.col("member_on_file") & pl.col("_caregiver_billed").is_not_null()
-    other_reasons = (
-        pl.when(~pl.col("member_on_file"))
-        .then(pl.lit("the billed member ID is not on the member file"))
-        .otherwise(pl.format("the member has no Medicaid eligibility on DOS {}", dos))
-    )
-    evidence = (
-        pl.when(caregiver_billed)
-        .then(
-            pl.format(
-                "the billed ID is caregiver {}'s Medicaid ID, not the identified member's",
-                "_caregiver_billed",
-            )
-        )
-        .otherwise(other_reasons)
-    )
-    # the caregiver row may belong to a child enrolled with another MCO: the MCO is told
-    # whose ID it billed, not the state's caregiver record
-    evidence_for_mco = (
-        pl.when(caregiver_billed)
-        .then(pl.lit("the billed ID is a caregiver's Medicaid ID, not the identified member's"))
-        .otherwise(other_reasons)
-    )
-    return facts.with_columns(
-        (pl.col("member_on_file") & pl.col("member_eligible_on_dos")).alias(
-            "billed_identified_member"
-        ),
-        evidence.alias("member_billed_evidence"),
-        evidence_for_mco.alias("member_billed_evidence_for_mco"),
-    ).drop("_caregiver_billed")
-
-
-# PPS008 ---------------------------------------------------------------------------------
-
-
-def _treatment_plan(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    dos = pl.col("service_date")
-    licensed = pl.col("practitioner_license_type").is_in(list(policy.licensed_practitioner_types))
-    signed = pl.col("signed_date").is_not_null() & (pl.col("signed_date") <= dos)
-    includes = pl.col("includes_pps") == "Y"
-    # why each covering plan fails, the first reason in the order an analyst checks them
-    why_not = (
-        pl.when(~includes.fill_null(False))
-        .then(pl.format("plan {} does not include Parent Peer Support", "plan_label"))
-        .when(pl.col("signed_date").is_null())
-        .then(pl.format("plan {} is not signed", "plan_label"))
-        .when(~signed)
-        .then(
-            pl.format(
-                "plan {} was signed {}, after DOS {}",
-                "plan_label",
-                _date_text("signed_date"),
-                _date_text("service_date"),
-            )
-        )
-        .when(~licensed.fill_null(False))
-        .then(
-            pl.format(
-                "plan {} was signed by license type {}, not a licensed clinical practitioner",
-                "plan_label",
-                pl.col("practitioner_license_type").fill_null("(blank)"),
-            )
-        )
-    )
-    covering = (
-        facts.select(LINE, "member_id", "service_date")
-        .join(ref.treatment_plans, on="member_id")
-        .filter(_covers("start_date", "end_date", dos))
-        .with_columns((includes & signed & licensed).fill_null(False).alias("_ok"))
-    )
-    in_force = covering.group_by(LINE).agg(pl.col("_ok").any().alias("treatment_plan_in_force"))
-    # reasons are evidence: written only for the lines no plan covers properly
-    reasons = (
-        covering.filter(~pl.col("_ok").any().over(LINE))
-        .with_columns(pl.col("plan_id").fill_null("(no plan ID)").alias("plan_label"))
-        .with_columns(why_not.alias("_why"))
-        .sort(LINE, "plan_label", *DELIVERY_ORDER)
-        .group_by(LINE)
-        .agg(pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"))
-    )
-    facts = (
-        _attach(facts, in_force)
-        .pipe(_attach, reasons)
-        .with_columns(pl.col("treatment_plan_in_force").fill_null(False))
-    )
-    evidence = (
-        pl.when(pl.col("_why_not").is_null() | (pl.col("_why_not") == ""))
-        .then(
-            pl.format("no treatment plan for the member covers DOS {}", _date_text("service_date"))
-        )
-        .otherwise(pl.col("_why_not"))
-    )
-    return facts.with_columns(evidence.alias("treatment_plan_evidence")).drop("_why_not")
-
-
-# PPS009 ---------------------------------------------------------------------------------
-
-
-def age_on(day: pl.Expr, birth: pl.Expr) -> pl.Expr:
-    """Whole years on `day` (a 29 February birthday falls on 1 March in common years)."""
-    before_birthday = _month_day(day) < _month_day(birth)
-    return day.dt.year() - birth.dt.year() - before_birthday.cast(pl.Int32)
-
-
-def _consent(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    dos = pl.col("service_date")
-    consents = (
-        facts.select(LINE, "member_id", "service_date")
-        .join(ref.consents.filter(pl.col("consent_type") == policy.consent_type), on="member_id")
-        .with_columns(
-            (
-                pl.col("signed_date").is_not_null()
-                & (pl.col("signed_date") <= dos)
-                & (pl.col("revoked_date").is_null() | (pl.col("revoked_date") > dos))
-            ).alias("_in_force"),
-            pl.when(pl.col("revoked_date") <= dos)
-            .then(
-                pl.format(
-                    "written consent revoked {}, on or before DOS {}",
-                    _date_text("revoked_date"),
-                    _date_text("service_date"),
-                )
-            )
-            .when(pl.col("signed_date") > dos)
-            .then(
-                pl.format(
-                    "written consent signed {}, after DOS {}",
-                    _date_text("signed_date"),
-                    _date_text("service_date"),
-                )
-            )
-            .alias("_why"),
-        )
-        .sort(LINE, "signed_date", *DELIVERY_ORDER)
-        .group_by(LINE)
-        .agg(
-            pl.col("_in_force").any().alias("consent_in_force"),
-            pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"),
-        )
-    )
-    age = age_on(pl.col("service_date"), pl.col("member_date_of_birth"))
-    facts = _attach(facts, consents).with_columns(
-        pl.col("consent_in_force").fill_null(False),
-        age.alias("age_on_dos"),
-        (age >= policy.adult_age).fill_null(False).alias("adult_on_dos"),
-    )
-    evidence = pl.format(
-        "member aged {} on DOS {}: {}",
-        "age_on_dos",
-        _date_text("service_date"),
-        pl.when(pl.col("_why_not").is_null() | (pl.col("_why_not") == ""))
-        .then(pl.lit("no written Parent Peer Support consent on file"))
-        .otherwise(pl.col("_why_not")),
-    )
-    return facts.with_columns(evidence.alias("consent_evidence")).drop("_why_not")
-
-
-# PPS010 ---------------------------------------------------------------------------------
-
-
-def _participants(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    undocumented = (
-        facts.select(LINE, *KEY)
-        .join(ref.service_participants, on=KEY)
-        .filter(
-            (pl.col("non_medicaid_participant") == "Y")
-            & (pl.col("direct_benefit_documented") != "Y").fill_null(True)
-        )
-        .group_by(LINE)
-        .agg(pl.col("caregiver_id").fill_null("(unnamed)").sort().str.join(", ").alias("_who"))
-    )
-    facts = _attach(facts, undocumented)
-    return facts.with_columns(
-        pl.col("_who").is_null().alias("non_medicaid_participation_documented"),
-        pl.format(
-            "non-Medicaid participant(s) {} took part without documented direct benefit "
-            "to the member",
-            "_who",
-        ).alias("participant_evidence"),
-    ).drop("_who")
-
-
-# GEN001 ---------------------------------------------------------------------------------
-
-SAME_SERVICE = "same member, provider, DOS, code, modifiers and units"
-
-
-def _duplicates(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    modifier_set = (
-        pl.concat_list(MODIFIERS).list.drop_nulls().list.unique().list.sort().list.join(":")
-    )
-    same_service = [
-        "member_id",
-        "peer_npi",
-        "service_date",
-        "hcpcs_code",
-        "_modifier_set",
-        "service_unit_quantity",
-    ]
-    # only lines that share all but the modifiers can be copies: the set is built for those
-    coarse = [c for c in same_service if c != "_modifier_set"]
-    maybe_copies = facts.filter(pl.struct(coarse).is_duplicated())
-    copies = maybe_copies.with_columns(modifier_set.alias("_modifier_set")).select(
-        LINE, *same_service, "payer", "claim_id", "claim_line_number", "paid_date"
-    )
-    # the earliest-paid claim (ties: smallest claim_id) keeps its copy; the others are flagged
-    kept = (
-        copies.sort("paid_date", "claim_id", "payer", "claim_line_number", nulls_last=True)
-        .group_by(same_service)
-        .first()
-        .select(
-            *same_service,
-            pl.col("payer").alias("_kept_payer"),
-            pl.col("claim_id").alias("_kept_claim"),
-            pl.col("claim_line_number").alias("_kept_line"),
-            pl.col("paid_date").alias("_kept_paid"),
-        )
-    )
-    flagged = (
-        copies.join(kept, on=same_service, nulls_equal=True)
-        .filter(
-            (pl.col("payer") != pl.col("_kept_payer"))
-            | (pl.col("claim_id") != pl.col("_kept_claim"))
-        )
-        .with_columns(
-            pl.format(
-                "duplicate of {} claim {} line {} (paid {}): " + SAME_SERVICE,
-                "_kept_payer",
-                "_kept_claim",
-                "_kept_line",
-                _date_text("_kept_paid"),
-            ).alias("duplicate_evidence")
-        )
-        .select(
-            LINE,
-            "duplicate_evidence",
-            # an MCO is told that another MCO paid the copy, and when, never whose claim it is
-            pl.when(pl.col("payer") == pl.col("_kept_payer"))
-            .then(pl.col("duplicate_evidence"))
-            .otherwise(
-                pl.format(
-                    "duplicate of a line paid by another MCO on {}: " + SAME_SERVICE,
-                    _date_text("_kept_paid"),
-                )
-            )
-            .alias("duplicate_evidence_for_mco"),
-        )
-    )
-    facts = _attach(facts, flagged)
-    return facts.with_columns(pl.col("duplicate_evidence").is_null().alias("first_paid_copy"))
-
-
-# GEN002 ---------------------------------------------------------------------------------
-
-
-def _mco_assignment(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    enrolled = (
-        facts.select(LINE, "member_id", "service_date", "payer")
-        .join(ref.enrollment.rename({"payer": "enrolled_payer"}), on="member_id")
-        .filter(_covers("start_date", "end_date", pl.col("service_date")))
-        .with_columns((pl.col("enrolled_payer") == pl.col("payer")).alias("_with_payer"))
-    )
-    # the list of MCOs is evidence: spelled out only for the lines enrolled elsewhere
-    elsewhere = (
-        enrolled.filter(~pl.col("_with_payer").any().over(LINE))
-        .sort(LINE, "enrolled_payer")
-        .group_by(LINE)
-        .agg(pl.col("enrolled_payer").unique(maintain_order=True).str.join(", "))
-        .select(
-            LINE,
-            pl.lit(False).alias("enrolled_with_paying_mco"),
-            pl.col("enrolled_payer").alias("_enrolled_with"),
-        )
-    )
-    facts = _attach(facts, elsewhere)
-    dos = _date_text("service_date")
-    return facts.with_columns(
-        # enrolled nowhere on the DOS is PPS007's business alone
-        pl.col("enrolled_with_paying_mco").fill_null(True),
-        pl.format(
-            "member enrolled with {}, not {}, on DOS {}", "_enrolled_with", "payer", dos
-        ).alias("mco_assignment_evidence"),
-        # the paying MCO is not told which other MCO the member is enrolled with
-        pl.format("member enrolled with another MCO, not {}, on DOS {}", "payer", dos).alias(
-            "mco_assignment_evidence_for_mco"
-        ),
-    ).drop("_enrolled_with")
-
-
-# MCO implementation -----------------------------------------------------------------------
-
-
-def _implementation(facts: pl.DataFrame, ref: Reference, policy: Policy) -> pl.DataFrame:
-    dates = ref.mco_implementation.group_by("payer").agg(pl.col("implemented_date").min())
     facts = facts.join(dates, on="payer", how="left")
     return facts.with_columns(
         (

@@ -1,11 +1,11 @@
-"""The audit's identity: one hash of everything that decides a finding.
+"""A pack's audit identity: one hash of everything that decides its findings.
 
-A nightly run builds on the last audit (only the claims its deliveries touched are audited
-again) only when that audit had the same identity; any other run audits every line. The
+A nightly run builds on a pack's last audit (only the claims its deliveries touched are
+audited again) only when that audit had the same identity; any other run audits every line
+of the pack. Each pack has its own: a change to one pack re-audits that pack alone. The
 identity covers:
 
-- the policy parameters (the policy file's SHA-256);
-- the expectation suite, the rule catalog as data;
+- the pack (its policy.toml, facts.py and suite) and the general pack when it uses it;
 - the code: the package's version and the SHA-256 of the source that computes facts,
   versions, scope and findings: every module of `pipelines/` except those that only present
   results or run the process (PRESENTATION_CODE; a new module counts until listed there),
@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from pipelines.audit.rules import suite_path
-from pipelines.config import PACKAGE_DIR, SETTINGS_FILE, Policy, project_path
+from pipelines.audit.packs import Pack
+from pipelines.config import PACKAGE_DIR, SETTINGS_FILE, project_path
 
 PACKAGE = "claims-audit"
 FINDING_LIBRARIES = ("duckdb", "polars", "great-expectations")
@@ -46,13 +46,15 @@ PRESENTATION_CODE = frozenset(
 REPORT_SQL = "reports"  # sql/reports/: what the outputs show, not what is found
 
 
-def audit_identity(policy: Policy, suite_file: Path | None = None) -> str:
-    """The SHA-256 of everything that decides a finding (the module docstring lists it)."""
+def audit_identity(pack: Pack, general: Pack | None) -> str:
+    """The SHA-256 of everything that decides the pack's findings (the module docstring)."""
     digest = hashlib.sha256()
     for name in (PACKAGE, *FINDING_LIBRARIES):
         digest.update(f"{name} {_version(name)}\n".encode())
-    digest.update(f"policy {policy.source_sha256}\n".encode())
-    for label, path in _deciding_files(suite_file or suite_path()):
+    for source in (pack, general):
+        if source is not None:
+            digest.update(f"pack {source.id} {source.content_sha256()}\n".encode())
+    for label, path in _engine_files():
         digest.update(f"{label} {hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
     return digest.hexdigest()
 
@@ -64,9 +66,8 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-def _deciding_files(suite_file: Path) -> Iterator[tuple[str, Path]]:
-    """The files whose content decides findings, each with a stable label, in a fixed order."""
-    yield "suite", suite_file
+def _engine_files() -> Iterator[tuple[str, Path]]:
+    """The engine's files whose content decides findings, each labelled, in a fixed order."""
     yield "settings", SETTINGS_FILE
     for module in sorted(PACKAGE_DIR.rglob("*.py")):
         relative = module.relative_to(PACKAGE_DIR)

@@ -1,7 +1,8 @@
-"""Validate the facts with the Great Expectations suite; failing rows become findings.
+"""Validate a pack's facts with its Great Expectations suite; failing rows become findings.
 
-The suite under `expectations/` is the rule catalog as data: one expectation per rule (two
-for PPS006, one per severity), each carrying its rule ID, severity, bulletin sentence and
+A pack's suite under `expectations/` is its rule catalog as data: one expectation per rule
+(a rule with two severities has one per severity), each carrying its rule ID, severity,
+bulletin sentence and
 the template of the `detail` sentence; where that sentence can name another MCO's claims or
 enrollment, an `mco_detail` template beside it says the same for the paying MCO's package.
 An exception inside Great Expectations stops the run: it must never read as clean data.
@@ -22,11 +23,10 @@ from typing import Any
 
 import polars as pl
 
-from pipelines.config import Policy, project_path
+from pipelines.audit.packs import Pack
 
 KEY = ["payer", "claim_id", "claim_line_number"]
 LINE = "line_key"  # the facts' row key: one integer per in-scope line
-SUITE_FILE = "h0038_parent_peer_support.json"
 FINDING_SCHEMA = pl.Schema(
     {
         "payer": pl.String(),
@@ -57,14 +57,43 @@ class RuleCheck:
     column: str
 
 
-def suite_path() -> Path:
-    return project_path("expectations", SUITE_FILE)
+@dataclass(frozen=True)
+class RuleSet:
+    """What one audit of a pack validates: the pack's suite, and the general pack's when the
+    pack asks for it, as one suite with the parameters of both."""
+
+    policy_id: str
+    definition: dict[str, Any]
+    parameters: dict[str, Any]
+
+    def as_parameters(self) -> dict[str, Any]:
+        return self.parameters
 
 
-def load_suite_definition(path: Path | None = None) -> dict[str, Any]:
-    with (path or suite_path()).open(encoding="utf-8") as handle:
+def load_suite_definition(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
         definition: dict[str, Any] = json.load(handle)
     return definition
+
+
+def rule_set(pack: Pack, general: Pack | None) -> RuleSet:
+    definition = load_suite_definition(pack.suite_file)
+    parameters = pack.as_parameters()
+    if general is not None:
+        shared = set(parameters) & set(general.parameters)
+        if shared:
+            raise ValueError(
+                f"policy {pack.id} and {general.id} both name the parameter(s) {sorted(shared)}"
+            )
+        definition = {
+            **definition,
+            "expectations": [
+                *definition["expectations"],
+                *load_suite_definition(general.suite_file)["expectations"],
+            ],
+        }
+        parameters = {**parameters, **general.as_parameters()}
+    return RuleSet(pack.id, definition, parameters)
 
 
 def rule_checks(definition: dict[str, Any]) -> list[RuleCheck]:
@@ -148,7 +177,7 @@ def quiet_gx() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -> list[Any]:
+def run_suite(facts: pl.DataFrame, rules: RuleSet) -> list[Any]:
     """Run the suite and its null guards over the facts, in one validation.
 
     Returns one result per rule expectation, in suite order, each evaluated (no exception);
@@ -160,12 +189,13 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
 
     quiet_gx()  # again: importing GX configures its own loggers
 
+    definition = rules.definition
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     # the line key is the frame's index, so GX reports failing rows by key, in one column
     frame = facts.select(columns_read(definition, facts.columns)).to_pandas().set_index(LINE)
     batch = (
-        context.data_sources.add_pandas("h0038_facts")
+        context.data_sources.add_pandas(f"{rules.policy_id}_facts")
         .add_dataframe_asset("in_scope_lines")
         .add_batch_definition_whole_dataframe("nightly")
         .get_batch(batch_parameters={"dataframe": frame})
@@ -173,7 +203,7 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
     suite = gx.ExpectationSuite(**with_null_guards(definition))
     result = batch.validate(
         suite,
-        expectation_parameters=policy.as_parameters(),
+        expectation_parameters=rules.as_parameters(),
         result_format={
             "result_format": "COMPLETE",
             "exclude_unexpected_values": True,
@@ -195,8 +225,8 @@ def run_suite(facts: pl.DataFrame, policy: Policy, definition: dict[str, Any]) -
 
 
 def _expectation_key(meta: dict[str, Any] | None) -> tuple[str, str]:
-    """An expectation's identity in the suite: its rule and severity (PPS006 has two), or for
-    a guard, its column."""
+    """An expectation's identity in the suite: its rule and severity (a rule may have one
+    expectation per severity), or for a guard, its column."""
     meta = meta or {}
     if meta.get("guard") == GUARD:
         return GUARD, str(meta["column"])
@@ -238,7 +268,7 @@ def failing_line_keys(check: RuleCheck, result: Any) -> list[int]:
 
 
 def findings_from_results(
-    facts: pl.DataFrame, checks: list[RuleCheck], results: list[Any], policy: Policy
+    facts: pl.DataFrame, checks: list[RuleCheck], results: list[Any], rules: RuleSet
 ) -> pl.DataFrame:
     frames = []
     for check, result in zip(checks, results, strict=True):
@@ -253,8 +283,8 @@ def findings_from_results(
                 *KEY,
                 pl.lit(check.rule_id).alias("rule_id"),
                 pl.lit(check.severity).alias("severity"),
-                render_detail(check.detail_template, policy).alias("detail"),
-                render_detail(check.mco_detail_template, policy).alias("mco_detail"),
+                render_detail(check.detail_template, rules).alias("detail"),
+                render_detail(check.mco_detail_template, rules).alias("mco_detail"),
             )
         )
     if not frames:
@@ -262,9 +292,9 @@ def findings_from_results(
     return pl.concat(frames).cast(FINDING_SCHEMA).sort(*KEY, "rule_id")
 
 
-def render_detail(template: str, policy: Policy) -> pl.Expr:
-    """A `{column}` template as a polars expression; policy parameters fill their names."""
-    parameters = policy.as_parameters()
+def render_detail(template: str, rules: RuleSet) -> pl.Expr:
+    """A `{column}` template as a polars expression; the pack's parameters fill their names."""
+    parameters = rules.as_parameters()
     parts: list[pl.Expr] = []
     for literal, field, _, _ in string.Formatter().parse(template):
         if literal:
@@ -278,11 +308,10 @@ def render_detail(template: str, policy: Policy) -> pl.Expr:
     return pl.concat_str(parts)
 
 
-def evaluate(facts: pl.DataFrame, policy: Policy, suite_file: Path | None = None) -> pl.DataFrame:
+def evaluate(facts: pl.DataFrame, rules: RuleSet) -> pl.DataFrame:
     """The findings on the current facts: one row per (line, rule) with severity and detail."""
-    definition = load_suite_definition(suite_file)
-    checks = rule_checks(definition)
+    checks = rule_checks(rules.definition)
     if facts.height == 0:
         return pl.DataFrame(schema=FINDING_SCHEMA)
-    results = run_suite(facts, policy, definition)
-    return findings_from_results(facts, checks, results, policy)
+    results = run_suite(facts, rules)
+    return findings_from_results(facts, checks, results, rules)

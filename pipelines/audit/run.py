@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,9 @@ import polars as pl
 from pipelines.audit import facts as facts_module
 from pipelines.audit import gx_process, rules
 from pipelines.audit.identity import audit_identity
+from pipelines.audit.packs import GENERAL_PACK, Pack, discover, policy_packs, unit_minutes_by_code
 from pipelines.audit.rules import KEY
 from pipelines.claims import scope, versions
-from pipelines.config import Policy
 from pipelines.db import connect, execute, hand_back_freed_memory, scalar, transaction
 from pipelines.ingest.load import IngestReport, accepted_references, check_input_folder, ingest
 from pipelines.ingest.snapshots import DataConflict, data_conflicts
@@ -43,21 +44,78 @@ class OutputsNotWritten(Exception):
     and the next run writes the outputs again. The original error is the cause."""
 
 
+@dataclass(frozen=True)
+class PackAudit:
+    """One pack as tonight's audit runs it: the pack, the general pack when it asks for it,
+    the rules both bring, and the identity of all that (pipelines/audit/identity.py)."""
+
+    pack: Pack
+    general: Pack | None
+    rules: rules.RuleSet
+    identity: str
+
+    @property
+    def policy_id(self) -> str:
+        return self.pack.id
+
+
+def pack_audits(found: dict[str, Pack], wanted: Sequence[str] = ()) -> list[PackAudit]:
+    """The packs to audit (every pack with codes of its own, or the `wanted` IDs)."""
+    general = found[GENERAL_PACK]
+    audits = []
+    for pack in policy_packs(found, wanted):
+        its_general = general if pack.general_rules else None
+        audits.append(
+            PackAudit(
+                pack,
+                its_general,
+                rules.rule_set(pack, its_general),
+                audit_identity(pack, its_general),
+            )
+        )
+    return audits
+
+
+@dataclass
+class PolicyRun:
+    """What tonight's audit did for one pack."""
+
+    policy_id: str
+    title: str
+    audited: bool = False
+    in_scope_lines: int = 0  # every current in-scope line of the pack
+    lines_audited: int = 0  # those whose facts were built tonight (all, or what can change)
+    findings_produced: int = 0
+    log_changes: LogChanges | None = None
+    audit_identity: str = ""  # what decided its findings (pipelines/audit/identity.py)
+
+
 @dataclass
 class RunSummary:
     as_of: dt.date
     ingest: IngestReport
-    audited: bool = False
-    in_scope_lines: int = 0  # every current H0038 line
-    lines_audited: int = 0  # those whose facts were built tonight (all, or what can change)
-    findings_produced: int = 0
-    log_changes: LogChanges | None = None
+    policies: list[PolicyRun] = field(default_factory=list)
     open_findings: list[tuple[str, str, int]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     stages: list[StageMeasure] = field(default_factory=list)
     data_conflicts: list[DataConflict] = field(default_factory=list)
-    audit_identity: str = ""  # what decided tonight's findings (pipelines/audit/identity.py)
     data_docs_error: str | None = None  # the error's type when the Data Docs were not built
+
+    @property
+    def audited(self) -> bool:
+        return any(p.audited for p in self.policies)
+
+    @property
+    def in_scope_lines(self) -> int:
+        return sum(p.in_scope_lines for p in self.policies)
+
+    @property
+    def lines_audited(self) -> int:
+        return sum(p.lines_audited for p in self.policies)
+
+    @property
+    def findings_produced(self) -> int:
+        return sum(p.findings_produced for p in self.policies)
 
 
 def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -70,8 +128,8 @@ def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def needs_audit(con: duckdb.DuckDBPyConnection, identity: str) -> bool:
-    """Audit when a delivery arrived since the last audit, or the audit's identity changed
-    (policy, suite or code: pipelines/audit/identity.py)."""
+    """Audit when a delivery arrived since the pack's last audit, or its identity changed
+    (pack, suite or code: pipelines/audit/identity.py)."""
     latest_delivery = scalar(
         con, "select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'"
     )
@@ -92,23 +150,28 @@ def audit_basis(
     return None if full else scope.last_audit(con, identity)
 
 
-def stage_versions(con: duckdb.DuckDBPyConnection, previous: scope.LastAudit | None) -> int:
-    """Rebuild the corrected chains: all of them, or on a nightly run those it touched."""
-    return versions.rebuild_claim_versions(con, previous.last_delivery_id if previous else None)
+def stage_versions(con: duckdb.DuckDBPyConnection, bases: Sequence[scope.LastAudit | None]) -> int:
+    """Rebuild the corrected chains: all of them, or on a nightly run those touched since the
+    earliest audit tonight's builds on (every pack's chains are then current)."""
+    if not bases or any(basis is None for basis in bases):
+        return versions.rebuild_claim_versions(con, None)
+    earliest = min(basis.last_delivery_id for basis in bases if basis is not None)
+    return versions.rebuild_claim_versions(con, earliest)
 
 
 def stage_facts(
     con: duckdb.DuckDBPyConnection,
-    policy: Policy,
+    audit: PackAudit,
     previous: scope.LastAudit | None,
     work_dir: Path,
 ) -> tuple[Path, int]:
-    """The facts of the lines to audit tonight, as a file; beside it, when only some claims
-    are audited, those claims (AUDITED_CLAIMS_FILE)."""
-    selection = scope.lines_to_audit(con, policy, previous)
-    reference = facts_module.read_reference(con)
+    """The pack's facts of the lines to audit tonight, as a file; beside it, when only some
+    claims are audited, those claims (AUDITED_CLAIMS_FILE)."""
+    selection = scope.lines_to_audit(con, audit.pack.scope(audit.general), previous)
+    used = [p for p in (audit.pack, audit.general) if p is not None]
+    reference = facts_module.read_reference(con, facts_module.references_of(used))
     hand_back_freed_memory(con)  # before polars builds the facts beside it
-    facts = facts_module.build_facts(selection.lines, reference, policy)
+    facts = facts_module.build_facts(selection.lines, reference, audit.pack, audit.general)
     path = work_dir / "facts.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     claims_path = path.with_name(AUDITED_CLAIMS_FILE)
@@ -126,12 +189,9 @@ def _audited_claims(facts_path: Path) -> pl.DataFrame | None:
     return pl.read_parquet(claims_path) if claims_path.exists() else None
 
 
-def stage_validate(
-    facts_path: Path, policy: Policy, work_dir: Path, suite_file: Path | None = None
-) -> tuple[Path, int]:
-    definition = rules.load_suite_definition(suite_file)
-    columns = rules.columns_for_findings(definition, _columns(facts_path))
-    findings = rules.evaluate(pl.read_parquet(facts_path, columns=columns), policy, suite_file)
+def stage_validate(facts_path: Path, rule_set: rules.RuleSet, work_dir: Path) -> tuple[Path, int]:
+    columns = rules.columns_for_findings(rule_set.definition, _columns(facts_path))
+    findings = rules.evaluate(pl.read_parquet(facts_path, columns=columns), rule_set)
     path = work_dir / "findings.parquet"
     findings.write_parquet(path)
     return path, findings.height
@@ -141,16 +201,15 @@ def stage_log(
     con: duckdb.DuckDBPyConnection,
     facts_path: Path,
     findings_path: Path,
-    policy: Policy,
+    audit: PackAudit,
     *,
-    identity: str,
     run_id: int,
     as_of: dt.date,
 ) -> LogChanges:
     facts = pl.read_parquet(facts_path, columns=LOGGED_FACTS)
     findings = pl.read_parquet(findings_path)
     audited_claims = _audited_claims(facts_path)
-    previous = scope.last_audit(con, identity) if audited_claims is not None else None
+    previous = scope.last_audit(con, audit.identity) if audited_claims is not None else None
     changes = update_log(
         con,
         findings,
@@ -170,29 +229,25 @@ def stage_log(
         {
             "run": run_id,
             "as_of": as_of,
-            "policy": policy.source_sha256,
+            "policy": audit.pack.content_sha256(),
             "lines": in_scope_lines,
             "findings": changes.produced,
-            "identity": identity,
+            "identity": audit.identity,
         },
     )
     return changes
 
 
 def stage_data_docs(
-    facts_path: Path,
-    policy: Policy,
-    out_dir: Path,
-    *,
-    as_of: dt.date,
-    suite_file: Path | None = None,
+    facts_path: Path, rule_set: rules.RuleSet, out_dir: Path, *, as_of: dt.date
 ) -> Path:
-    """Great Expectations' own view of the run, in a folder marked as restricted data."""
+    """Great Expectations' own view of the pack's run, in a folder marked as restricted data."""
     from pipelines.audit.data_docs import build_data_docs
 
-    columns = rules.columns_read(rules.load_suite_definition(suite_file), _columns(facts_path))
+    columns = rules.columns_read(rule_set.definition, _columns(facts_path))
     facts = pl.read_parquet(facts_path, columns=columns)
-    return build_data_docs(facts, policy, out_dir / DATA_DOCS, as_of=as_of, suite_file=suite_file)
+    docs_dir = out_dir / DATA_DOCS / rule_set.policy_id
+    return build_data_docs(facts, rule_set, docs_dir, as_of=as_of)
 
 
 def _columns(parquet_path: Path) -> list[str]:
@@ -213,24 +268,26 @@ def run_audit(
     out_dir: Path,
     *,
     as_of: dt.date,
-    policy: Policy,
+    policies: Sequence[str] = (),
     accept_references: tuple[str, ...] = (),
-    suite_file: Path | None = None,
     full: bool = False,
 ) -> RunSummary:
     """The whole nightly audit in one transaction: all of it lands, or none of it.
 
+    Every pack found (pipelines/audit/packs.py) is audited, or those named in `policies`.
     `full` audits every current line, also when nothing new was delivered;
     `accept_references` names reference files taken even outside the snapshot limits. Great
     Expectations runs in a worker process (gx_process), started before ingest so that its
     import overlaps the work here; it builds the Data Docs while the log is updated and the
-    outputs are written. The Data Docs are collected after the commit and never decide the
-    audit's outcome: when they fail, the summary says so (data_docs_error) and the audit stands.
+    outputs are written. The Data Docs are collected after
+    the commit and never decide the audit's outcome: when they fail, the summary says so
+    (data_docs_error) and the audit stands.
     """
     check_input_folder(input_dir)  # before the database file is even created
     accepted = accepted_references(input_dir, accept_references)
+    found = discover()
+    audits = pack_audits(found, policies)
     gx = gx_process.shared()
-    identity = audit_identity(policy, suite_file)
     stages: list[StageMeasure] = []
     con = connect(db_file)
     try:
@@ -244,51 +301,18 @@ def run_audit(
                         input_dir,
                         loaded_on=as_of,
                         run_id=run_id,
-                        unit_minutes=policy.unit_minutes,
+                        unit_minutes=unit_minutes_by_code(found),
                         accepted=accepted,
                     )
-                summary = RunSummary(
-                    as_of=as_of, ingest=report, stages=stages, audit_identity=identity
-                )
+                summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
                 summary.data_conflicts = data_conflicts(con)
-                if full or needs_audit(con, identity):
-                    previous = audit_basis(con, identity, full=full)
+                due = [a for a in audits if full or needs_audit(con, a.identity)]
+                summary.policies = [
+                    PolicyRun(a.policy_id, a.pack.title, audit_identity=a.identity) for a in audits
+                ]
+                if due:
                     work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                    with measure("versions", stages):
-                        stage_versions(con, previous)
-                    with measure("facts", stages):
-                        facts_path, summary.lines_audited = stage_facts(
-                            con, policy, previous, work_dir
-                        )
-                    with measure("validation", stages):
-                        findings_path, _ = gx.run(
-                            stage_validate, facts_path, policy, work_dir, suite_file
-                        )
-                    gx.submit(
-                        stage_data_docs,
-                        facts_path,
-                        policy,
-                        out_dir.absolute(),
-                        as_of=as_of,
-                        suite_file=suite_file,
-                    )
-                    with measure("log", stages):
-                        summary.log_changes = stage_log(
-                            con,
-                            facts_path,
-                            findings_path,
-                            policy,
-                            identity=identity,
-                            run_id=run_id,
-                            as_of=as_of,
-                        )
-                    summary.in_scope_lines, summary.findings_produced = execute(
-                        con,
-                        "select in_scope_lines, findings_produced from audit.runs "
-                        "where run_id = $r",
-                        {"r": run_id},
-                    )[0]
-                    summary.audited = True
+                    _audit_packs(con, gx, due, summary, work_dir, out_dir, run_id, full)
             # committed: from here a failure must not read as if the database were untouched
             try:
                 summary.open_findings = open_findings_by_rule(con)
@@ -297,12 +321,59 @@ def run_audit(
                     summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
             except Exception as error:
                 raise OutputsNotWritten(type(error).__name__) from error
-            if summary.audited:
+            if due:
                 with measure("data_docs", stages):  # what is left of it by now
-                    summary.data_docs_error = collect_data_docs(gx)
+                    errors = [collect_data_docs(gx) for _ in due]
+                    summary.data_docs_error = next((e for e in errors if e), None)
     finally:
         con.close()
     return summary
+
+
+def _audit_packs(
+    con: duckdb.DuckDBPyConnection,
+    gx: gx_process.GxProcess,
+    due: list[PackAudit],
+    summary: RunSummary,
+    work_dir: Path,
+    out_dir: Path,
+    run_id: int,
+    full: bool,
+) -> None:
+    """Facts, validation and log of each pack due tonight, inside the run's transaction.
+
+    The worker answers in request order: every pack is validated first, then the Data Docs
+    of all are requested (built while the logs are updated and the outputs written).
+    """
+    stages, as_of = summary.stages, summary.as_of
+    runs = {p.policy_id: p for p in summary.policies}
+    bases = {a.policy_id: audit_basis(con, a.identity, full=full) for a in due}
+    with measure("versions", stages):
+        stage_versions(con, list(bases.values()))
+    validated = []
+    for audit in due:
+        pack_dir = work_dir / audit.policy_id
+        with measure("facts", stages):
+            facts_path, runs[audit.policy_id].lines_audited = stage_facts(
+                con, audit, bases[audit.policy_id], pack_dir
+            )
+        with measure("validation", stages):
+            findings_path, _ = gx.run(stage_validate, facts_path, audit.rules, pack_dir)
+        validated.append((audit, facts_path, findings_path))
+    for audit, facts_path, _ in validated:
+        gx.submit(stage_data_docs, facts_path, audit.rules, out_dir.absolute(), as_of=as_of)
+    for audit, facts_path, findings_path in validated:
+        policy_run = runs[audit.policy_id]
+        with measure("log", stages):
+            policy_run.log_changes = stage_log(
+                con, facts_path, findings_path, audit, run_id=run_id, as_of=as_of
+            )
+        policy_run.in_scope_lines, policy_run.findings_produced = execute(
+            con,
+            "select in_scope_lines, findings_produced from audit.runs where run_id = $r",
+            {"r": run_id},
+        )[0]
+        policy_run.audited = True
 
 
 def collect_data_docs(gx: gx_process.GxProcess) -> str | None:

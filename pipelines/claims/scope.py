@@ -1,12 +1,12 @@
 """Which in-scope lines tonight's audit looks at: all of them, or only what can have changed.
 
-A full audit reads every current H0038 line. When the last audit had the same identity
-(pipelines/audit/identity.py: policy, suite, code) and no reference snapshot has arrived since, only
-claim deliveries changed anything, and
-a nightly run audits again just the claims they touched and the claims tied to those through
-a peer's day (group sessions) or a member's day (duplicates). Every other claim's facts,
-and so its findings, are as the last audit left them (docs/decisions.md, "A nightly run
-audits again only what its deliveries can change").
+A full audit reads every current in-scope line of a pack. When the pack's last audit had the
+same identity (pipelines/audit/identity.py: pack, suite, code) and no reference snapshot has
+arrived since, only claim deliveries changed anything, and a nightly run audits again just
+the claims they touched and the claims tied to those through the pack's related lines (a
+peer's day, a member's day or month: its facts depend on nothing else). Every other claim's
+facts, and so its findings, are as the last audit left them (docs/decisions.md, "A nightly
+run audits again only what its deliveries can change").
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import duckdb
 import polars as pl
 
 from pipelines.claims.versions import current_in_scope_lines
-from pipelines.config import Policy
 from pipelines.db import execute, run_sql_file, scalar
 
 CLAIM = ["payer", "claim_id"]
+# what can tie one line's facts to other lines' (a pack names those of its rules)
+RELATED_LINES = ("peer_day", "member_day", "member_month")
 AUDITED_LINE_COLUMNS = ["payer", "claim_id", "peer_npi", "member_id", "service_date"]
 
 
@@ -59,20 +60,29 @@ def last_audit(con: duckdb.DuckDBPyConnection, identity: str) -> LastAudit | Non
     return LastAudit(as_of=as_of, last_delivery_id=int(last_delivery_id))
 
 
+@dataclass(frozen=True)
+class PackScope:
+    """What a pack audits: the codes of its lines, and what ties a line's facts to others."""
+
+    codes: tuple[str, ...]
+    related_lines: frozenset[str]  # of RELATED_LINES
+
+
 def lines_to_audit(
-    con: duckdb.DuckDBPyConnection, policy: Policy, previous: LastAudit | None
+    con: duckdb.DuckDBPyConnection, pack: PackScope, previous: LastAudit | None
 ) -> LinesToAudit:
     """Every in-scope line without a `previous` audit to build on; else what can have changed."""
     if previous is None:
-        return LinesToAudit(current_in_scope_lines(con, policy), None)
+        return LinesToAudit(current_in_scope_lines(con, pack.codes), None)
     run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=previous.last_delivery_id)
-    run_sql_file(con, "versions/touched_lines.sql", hcpcs_code=policy.hcpcs_code)
+    run_sql_file(con, "versions/touched_lines.sql", codes=list(pack.codes))
     execute(con, "create or replace temp table scope_claim as from touched_claim")
+    ties = {tie: tie in pack.related_lines for tie in RELATED_LINES}
     # once: the claims whose facts can have changed; twice: their groups' other claims
-    run_sql_file(con, "versions/claims_tied_by_day.sql")
+    run_sql_file(con, "versions/claims_tied_by_day.sql", **ties)
     audited = con.sql("select payer, claim_id from scope_claim").pl()
-    run_sql_file(con, "versions/claims_tied_by_day.sql")
-    return LinesToAudit(current_in_scope_lines(con, policy, every_claim=False), audited)
+    run_sql_file(con, "versions/claims_tied_by_day.sql", **ties)
+    return LinesToAudit(current_in_scope_lines(con, pack.codes, every_claim=False), audited)
 
 
 def record_audited_lines(

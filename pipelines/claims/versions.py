@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from pipelines.config import Policy, read_sql
+from pipelines.config import read_sql
 from pipelines.db import execute, run_sql_file, scalar
 
 
@@ -39,9 +39,10 @@ def claim_version(
 
 
 def current_in_scope_lines(
-    con: duckdb.DuckDBPyConnection, policy: Policy, *, every_claim: bool = True
+    con: duckdb.DuckDBPyConnection, codes: tuple[str, ...], *, every_claim: bool = True
 ) -> pl.DataFrame:
-    """The current H0038 lines: of every claim, or of the claims in temp table scope_claim."""
+    """The current lines of these codes (a pack's): of every claim, or of the claims in temp
+    table scope_claim."""
     if every_claim:
         execute(con, "create or replace temp view candidate_line as from raw.claim_lines")
     else:
@@ -55,5 +56,5 @@ def current_in_scope_lines(
         )
         execute(con, "create or replace temp view candidate_line as from scoped_claim_line")
     return con.sql(
-        read_sql("versions/current_in_scope_lines.sql"), params={"hcpcs_code": policy.hcpcs_code}
+        read_sql("versions/current_in_scope_lines.sql"), params={"codes": list(codes)}
     ).pl()

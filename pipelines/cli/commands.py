@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.audit.run import OutputsNotWritten, RunSummary, run_audit
-from pipelines.config import load_policy
+from pipelines.audit.packs import PackError
+from pipelines.audit.run import OutputsNotWritten, PolicyRun, RunSummary, run_audit
 from pipelines.ingest.load import FIRST_SNAPSHOT, FileOutcome, IngestReport, InputError
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         args.db,
         args.out,
         args.as_of,
-        args.policy,
+        policies=args.policy,
         accept_references=tuple(args.accept_reference),
         full=args.full,
     )
@@ -67,23 +68,22 @@ def _audit(
     db: Path,
     out: Path,
     as_of: dt.date | None,
-    policy_file: Path | None,
     *,
+    policies: Sequence[str] = (),
     accept_references: tuple[str, ...] = (),
     full: bool = False,
 ) -> RunSummary:
     try:
-        policy = load_policy(policy_file)
         return run_audit(
             input_dir,
             db,
             out,
             as_of=as_of or dt.date.today(),
-            policy=policy,
+            policies=policies,
             accept_references=accept_references,
             full=full,
         )
-    except (InputError, FileNotFoundError) as error:
+    except (InputError, PackError) as error:
         raise UsageError(str(error)) from error
 
 
@@ -101,11 +101,11 @@ def demo(args: argparse.Namespace) -> int:
     input_dir, truth = root / "input", root / "ground_truth.csv"
     stats = generate_input(input_dir, truth, seed=args.seed)
     print(
-        f"Synthetic input: {stats.claim_lines} claim lines ({stats.in_scope_lines} H0038) "
+        f"Synthetic input: {stats.claim_lines} claim lines ({stats.in_scope_lines} in scope) "
         f"in {stats.files} files under {input_dir}; {stats.planted_findings} planted findings "
         f"listed in {truth}"
     )
-    summary = _audit(input_dir, root / "audit.duckdb", root / "out", dt.date(2025, 6, 30), None)
+    summary = _audit(input_dir, root / "audit.duckdb", root / "out", dt.date(2025, 6, 30))
     print(format_summary(summary, root / "out"))
     _write_summary(summary, root / "out")
     return EXIT_OK
@@ -143,14 +143,40 @@ def findings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def policies(args: argparse.Namespace) -> int:
+    """Every pack found: what it audits, how many rules, where it lives, its hash."""
+    from pipelines.audit.packs import discover
+    from pipelines.audit.rules import load_suite_definition, rule_checks
+
+    try:
+        found = discover()
+    except PackError as error:
+        raise UsageError(str(error)) from error
+    for pack in found.values():
+        rules = {c.rule_id for c in rule_checks(load_suite_definition(pack.suite_file))}
+        codes = ", ".join(pack.codes) or "the lines of every pack that asks for it"
+        print(
+            f"{pack.id}  {pack.title} ({pack.source})\n"
+            f"  codes: {codes}\n"
+            f"  rules: {len(rules)} ({', '.join(sorted(rules))})"
+            + ("; with the general claims-integrity rules" if pack.general_rules else "")
+            + f"\n  folder: {pack.folder}\n  suite: {pack.suite_file}\n"
+            f"  hash: {pack.content_sha256()}"
+        )
+    return EXIT_OK
+
+
 def explain(args: argparse.Namespace) -> int:
+    from pipelines.audit.packs import discover
+    from pipelines.audit.run import pack_audits
     from pipelines.db import connect
     from pipelines.log.analyst import NotFound
     from pipelines.log.analyst import explain as explain_line
 
     con = connect(_existing_db(args.db))
     try:
-        print(explain_line(con, load_policy(args.policy), args.payer, args.claim_id, args.line))
+        audits = pack_audits(discover(), args.policy)
+        print(explain_line(con, audits, args.payer, args.claim_id, args.line))
     except NotFound as error:
         raise UsageError(str(error)) from error
     finally:
@@ -229,7 +255,17 @@ def write_summary_json(summary: RunSummary, path: Path) -> None:
         "in_scope_lines": summary.in_scope_lines,
         "lines_audited": summary.lines_audited,
         "findings_produced": summary.findings_produced,
-        "audit_identity": summary.audit_identity,
+        "policies": [
+            {
+                "policy_id": p.policy_id,
+                "audited": p.audited,
+                "in_scope_lines": p.in_scope_lines,
+                "lines_audited": p.lines_audited,
+                "findings_produced": p.findings_produced,
+                "audit_identity": p.audit_identity,
+            }
+            for p in summary.policies
+        ],
         "data_docs_error": summary.data_docs_error,
         "stages": [
             {"stage": s.stage, "seconds": round(s.seconds, 3), "peak_rss_mb": round(s.peak_rss_mb)}
@@ -256,6 +292,31 @@ def _snapshot_lines(summary: RunSummary) -> list[str]:
         lines.append(
             f"  data conflict: {c.source_file}: {c.keys} {c.key_column} with different "
             f"{c.value_column} values; {c.value_used} is used"
+        )
+    return lines
+
+
+def _policy_lines(policy: PolicyRun) -> list[str]:
+    """What tonight's audit did for one policy: lines, findings and the log's changes."""
+    if not policy.audited:
+        return []
+    partial = policy.lines_audited != policy.in_scope_lines
+    lines = [
+        f"  {policy.title} ({policy.policy_id}): audited {policy.in_scope_lines} current lines: "
+        f"{policy.findings_produced} findings"
+        + (
+            f" ({policy.lines_audited} lines of claims touched since the last audit "
+            "looked at again; the others cannot have changed)"
+            if partial
+            else ""
+        )
+    ]
+    changes = policy.log_changes
+    if changes is not None:
+        closed = ", ".join(f"{n} {status}" for status, n in sorted(changes.closed.items()))
+        lines.append(
+            f"    log: {changes.opened} new, {changes.reopened} reopened"
+            + (f", closed: {closed}" if closed else "")
         )
     return lines
 
@@ -289,26 +350,8 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
     for f in summary.ingest.with_status("already_rejected"):
         lines.append(f"  rejected earlier, unchanged: {f.source_file}")
     lines += _snapshot_lines(summary)
-    if summary.audited:
-        changes = summary.log_changes
-        partial = summary.lines_audited != summary.in_scope_lines
-        lines.append(
-            f"  audited {summary.in_scope_lines} current H0038 lines: "
-            f"{summary.findings_produced} findings"
-            + (
-                f" ({summary.lines_audited} lines of claims touched since the last audit "
-                "looked at again; the others cannot have changed)"
-                if partial
-                else ""
-            )
-        )
-        if changes is not None:
-            closed = ", ".join(f"{n} {status}" for status, n in sorted(changes.closed.items()))
-            lines.append(
-                f"  log: {changes.opened} new, {changes.reopened} reopened"
-                + (f", closed: {closed}" if closed else "")
-            )
-    else:
+    lines += [text for policy in summary.policies for text in _policy_lines(policy)]
+    if not summary.audited:
         lines.append("  nothing new to audit: the log is unchanged")
     lines.append("  open findings by MCO and rule:")
     if not summary.open_findings:

@@ -11,9 +11,9 @@ from pathlib import Path
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
 DESCRIPTION = """\
-Audit paid KanCare MCO claim lines for Parent Peer Support (HCPCS H0038) against
-KMAP General Bulletin 22321, and keep the reprocessing log that tells each MCO which
-lines to reprocess and why.
+Audit paid KanCare MCO claim lines against written billing policies (one policy pack per
+KMAP bulletin: `claims-audit policies` lists them), and keep the reprocessing log that
+tells each MCO which lines to reprocess and why.
 
 Start with `claims-audit demo` to see a whole audit on synthetic data.
 """
@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="load new deliveries, audit, update the log, write the outputs",
         description=(
             "Load every new delivery under --input (claims/<payer>/* and reference/*), audit "
-            "the current H0038 lines, update the reprocessing log in the DuckDB file --db "
+            "the current in-scope lines of every policy pack (or those --policy names), update "
+            "the reprocessing log in the DuckDB file --db "
             "(created when missing) and write findings.csv, reprocessing_log.csv, "
             "quarantine.csv and mco/<payer>/ under --out. Running it again on the same input "
             "changes nothing: deliveries are recognised by content."
@@ -65,13 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--full",
         action="store_true",
         help=(
-            "audit every current H0038 line, also when nothing new was delivered (a changed "
-            "suite, policy or code re-audits everything by itself)"
+            "audit every current in-scope line, also when nothing new was delivered (a changed "
+            "pack, suite or code re-audits its policy by itself)"
         ),
     )
-    run.add_argument(
-        "--policy", type=Path, default=None, metavar="FILE", help="policy parameters (TOML)"
-    )
+    _pack_options(run, "audit only this policy (its ID, as `claims-audit policies` lists)")
     run.add_argument(
         "--accept-reference",
         action="append",
@@ -104,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     findings.add_argument("--db", type=Path, required=True, metavar="FILE")
     findings.add_argument("--payer", help="one MCO, e.g. SUNFLOWER")
-    findings.add_argument("--rule", help="one rule ID, e.g. PPS003")
+    findings.add_argument(
+        "--rule", help="one rule ID, as findings.csv and `claims-audit policies` show it"
+    )
     findings.add_argument(
         "--status",
         choices=["open", "resolved_reprocessed", "superseded", "resolved_data_corrected", "waived"],
@@ -122,7 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("payer", help="the MCO, e.g. AETNA")
     explain.add_argument("claim_id")
     explain.add_argument("line", nargs="?", type=int, help="claim line number (default: all)")
-    explain.add_argument("--policy", type=Path, default=None, metavar="FILE")
+    _pack_options(explain, "explain against this policy only")
+
+    policies = commands.add_parser(
+        "policies",
+        help="list the policy packs the audit finds, with their rules",
+        description=(
+            "List every policy pack found (the project's policies/ folder, CLAIMS_AUDIT_POLICIES "
+            "and --policies): its ID, bulletin, codes in scope, rule count, folder and hash."
+        ),
+    )
+    _pack_options(policies, None)
 
     waive = commands.add_parser(
         "waive",
@@ -138,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     waive.add_argument("payer")
     waive.add_argument("claim_id")
     waive.add_argument("line", type=int)
-    waive.add_argument("rule", help="rule ID, e.g. PPS008")
+    waive.add_argument("rule", help="the rule ID, as findings.csv shows it")
     waive.add_argument("--reason", required=True, help="why the line need not be reprocessed")
     waive.add_argument("--analyst", required=True, help="who decided")
     waive.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD")
@@ -155,6 +166,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pack_options(command: argparse.ArgumentParser, policy_help: str | None) -> None:
+    """Where packs are found (--policies) and, for commands that take it, which (--policy)."""
+    command.add_argument(
+        "--policies",
+        dest="policies_dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help=(
+            "also find policy packs here (DIR/policies/<id>/ with DIR/expectations/<id>.json); "
+            "a pack there replaces the project's pack of the same ID; may be repeated"
+        ),
+    )
+    if policy_help:
+        command.add_argument(
+            "--policy", action="append", default=[], metavar="ID", help=policy_help + "; repeatable"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -162,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if getattr(args, "policies_dir", None):
+        from pipelines.audit.packs import add_pack_locations
+
+        add_pack_locations(args.policies_dir)
     if args.command in ("run", "demo"):
         from pipelines.audit import gx_process
 
@@ -177,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "findings": commands.findings,
             "explain": commands.explain,
             "waive": commands.waive,
+            "policies": commands.policies,
         }[args.command]
         return handler(args)
     except commands.UsageError as error:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
@@ -151,7 +151,7 @@ def ingest(
     *,
     loaded_on: dt.date,
     run_id: int,
-    unit_minutes: int,
+    unit_minutes: Mapping[str, int],
     payers: set[str] | None = None,
     accepted: frozenset[str] = frozenset(),
 ) -> IngestReport:
@@ -163,7 +163,8 @@ def ingest(
     rejected, and a rejection is recorded once. `accepted` names the reference files
     (`accepted_references`) taken even outside the snapshot limits.
 
-    `unit_minutes` is the policy's unit length, for X12 lines billed in minutes.
+    `unit_minutes` gives each code's unit length (its policy's), for X12 lines billed in
+    minutes.
     """
     check_input_folder(input_dir)
     references = [
@@ -361,7 +362,11 @@ def _reject(
 
 
 def _open(
-    path: Path, dataset: Dataset, *, careful: bool = False, unit_minutes: int | None = None
+    path: Path,
+    dataset: Dataset,
+    *,
+    careful: bool = False,
+    unit_minutes: Mapping[str, int] | None = None,
 ) -> FileRead:
     read = read_delivery(path, careful=careful, unit_minutes=unit_minutes)
     missing = [c for c in dataset.required_columns if c not in read.columns]
@@ -580,7 +585,7 @@ def _load_claims(
     dates: PlausibleDates,
     loaded_on: dt.date,
     run_id: int,
-    unit_minutes: int,
+    unit_minutes: Mapping[str, int],
 ) -> FileOutcome:
     source_file = path.relative_to(input_dir).as_posix()
     relative = path.relative_to(input_dir / "claims").parts

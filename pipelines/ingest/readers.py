@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,11 +63,12 @@ class FileRead:
 
 
 def read_delivery(
-    path: Path, *, careful: bool = False, unit_minutes: int | None = None
+    path: Path, *, careful: bool = False, unit_minutes: Mapping[str, int] | None = None
 ) -> FileRead:
     """The file's rows. A text file is streamed straight from the CSV reader unless `careful`;
     a streamed file with a row the reader cannot split ends with batches.intact False.
-    `unit_minutes` (the policy's unit length) is given for claim files: X12 needs it.
+    `unit_minutes` (each code's unit length, from its policy) is given for claim files: X12
+    needs it.
     """
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
@@ -279,7 +280,7 @@ def _read_parquet(path: Path) -> FileRead:
     )
 
 
-def _read_x12(path: Path, unit_minutes: int | None) -> FileRead:
+def _read_x12(path: Path, unit_minutes: Mapping[str, int] | None) -> FileRead:
     """The 837P's service lines; those the reader gave a reason are set aside with it."""
     from pipelines.ingest.x12 import REASON, read_837p
 

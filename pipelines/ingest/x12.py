@@ -25,7 +25,7 @@ as it reads, at a few thousand segments a second.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any, TextIO
@@ -80,10 +80,11 @@ _Segment = Any
 ClaimLine = dict[str, Any]
 
 
-def read_837p(path: Path, *, unit_minutes: int) -> pl.DataFrame:
+def read_837p(path: Path, *, unit_minutes: Mapping[str, int]) -> pl.DataFrame:
     """Return one row per 837P service line, in CLAIM_COLUMNS plus ``source_row`` and ``reason``.
 
-    ``unit_minutes`` is the policy's unit length, for lines billed in minutes. A line whose
+    ``unit_minutes`` gives each code's unit length (its policy's), for lines billed in
+    minutes; a line in minutes of a code no policy gives one is set aside. A line whose
     units or paid amount cannot be read for sure keeps its row, with the reason set.
 
     Raises ValueError, naming the file, when it is not an 005010X222A1 837P, when it is
@@ -285,7 +286,7 @@ def _submitter(segment: _Segment, current: str | None) -> str | None:
 
 
 def _billing_provider_lines(
-    billing_provider: _Loop, *, paying_mco: str | None, unit_minutes: int
+    billing_provider: _Loop, *, paying_mco: str | None, unit_minutes: Mapping[str, int]
 ) -> Iterator[ClaimLine]:
     """Lines of every claim under one billing provider (loop 2000A)."""
     billing_npi = _npi(_name(billing_provider, "2010AA", "85"))
@@ -312,7 +313,7 @@ def _claim_lines(
     billing_npi: str | None,
     member_id: str | None,
     paying_mco: str | None,
-    unit_minutes: int,
+    unit_minutes: Mapping[str, int],
 ) -> Iterator[ClaimLine]:
     clm = _segment(claim, "CLM")
     claim_rendering_npi = _npi(_name(claim, "2310B", "82"))
@@ -359,10 +360,13 @@ def _claim_lines(
         }
 
 
-def _service_units(sv1: _Segment | None, unit_minutes: int) -> tuple[str | None, str | None]:
+def _service_units(
+    sv1: _Segment | None, unit_minutes: Mapping[str, int]
+) -> tuple[str | None, str | None]:
     """SV104 in units, and why it cannot be read as units (None when it can).
 
-    Minutes become units exactly, rounded to four places (20 minutes of 15 are 1.3333).
+    Minutes become units of the code's length exactly, rounded to four places (20 minutes of
+    15 are 1.3333).
     A line without SV1 has no units; the ingest quarantines it for its blank code.
     """
     quantity = _element(sv1, "SV104")
@@ -374,7 +378,10 @@ def _service_units(sv1: _Segment | None, unit_minutes: int) -> tuple[str | None,
     if basis != _MINUTES:
         problem = "is blank" if not basis else "is neither UN (units) nor MJ (minutes)"
         return quantity, f"SV103 unit basis {problem}, so SV104 cannot be read as units"
-    units = _minutes_as_units(quantity, unit_minutes)
+    code = (_element(sv1, "SV101-2") or "").strip().upper()
+    if code not in unit_minutes:
+        return quantity, f"SV104 is in minutes (SV103 MJ) and no policy gives {code} a unit length"
+    units = _minutes_as_units(quantity, unit_minutes[code])
     if units is None:
         return quantity, "SV104 is not a number of minutes (SV103 is MJ)"
     return units, None

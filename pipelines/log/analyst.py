@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import string
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import polars as pl
 
-from pipelines.audit.facts import build_facts_from_db
-from pipelines.audit.rules import evaluate, load_suite_definition
+from pipelines.audit.facts import facts_from_db
+from pipelines.audit.rules import evaluate
+from pipelines.audit.run import PackAudit
 from pipelines.claims.versions import claim_version
-from pipelines.config import Policy
 from pipelines.db import execute, scalar, transaction
 from pipelines.reports.outputs import all_findings
 
@@ -123,30 +126,16 @@ def _not_open(finding: str, status: str, payer: str, rule_id: str) -> str:
 
 # explain ------------------------------------------------------------------------------------
 
+
 # evidence shown for each rule beside the value its expectation checks
-EVIDENCE = {
-    "PPS002": ["is_group", "group_session_members", "pos_text", "session_text"],
-    "PPS003": ["level_of_care_evidence"],
-    "PPS004": ["lived_experience_evidence"],
-    "PPS005": ["service_array_evidence"],
-    "PPS006": ["candidate_caregivers", "age_gap_evidence"],
-    "PPS007": ["member_on_file", "member_eligible_on_dos"],
-    "PPS008": ["treatment_plan_evidence"],
-    "PPS009": ["age_on_dos", "adult_on_dos", "consent_evidence"],
-    "PPS010": ["participant_evidence"],
-    "GEN001": ["duplicate_evidence"],
-    "GEN002": ["mco_assignment_evidence"],
-}
-
-
 def explain(
     con: duckdb.DuckDBPyConnection,
-    policy: Policy,
+    audits: Sequence[PackAudit],
     payer: str,
     claim_id: str,
     line: int | None = None,
 ) -> str:
-    """Each rule the line breaks or passes, with the evidence the audit used."""
+    """Each rule of each policy the line breaks or passes, with the evidence the audit used."""
     payer = payer.upper()
     version = claim_version(con, payer, claim_id)
     if version is None:
@@ -157,22 +146,36 @@ def explain(
         lines.append("  not the current version of its chain (voided or replaced): no rule applies")
         lines += _history_lines(con, payer, claim_id, line)
         return "\n".join(lines)
-    facts = build_facts_from_db(con, policy)
+    explained = [_explain_policy(con, audit, payer, claim_id, line) for audit in audits]
+    if not any(explained):
+        lines.append("  no current line of any policy's codes matches: nothing to audit")
+    return "\n".join([*lines, *(text for section in explained for text in section)])
+
+
+def _explain_policy(
+    con: duckdb.DuckDBPyConnection, audit: PackAudit, payer: str, claim_id: str, line: int | None
+) -> list[str]:
+    """The claim's in-scope lines of one policy, rule by rule; none when it has none."""
+    facts = facts_from_db(con, audit.pack, audit.general)
     own = facts.filter((pl.col("payer") == payer) & (pl.col("claim_id") == claim_id))
     if line is not None:
         own = own.filter(pl.col("claim_line_number") == line)
     if own.height == 0:
-        lines.append("  no current H0038 line matches: nothing to audit")
-        return "\n".join(lines)
-    broken = evaluate(facts.filter(pl.col("line_key").is_in(own["line_key"].to_list())), policy)
-    checks = load_suite_definition()["expectations"]
+        return []
+    broken = evaluate(
+        facts.filter(pl.col("line_key").is_in(own["line_key"].to_list())), audit.rules
+    )
+    checks = audit.rules.definition["expectations"]
+    rules_with_severities = [c["meta"]["rule_id"] for c in checks]
+    lines = [f"  {audit.pack.title} ({audit.pack.source}):"]
     for row in own.iter_rows(named=True):
         lines.append(_line_heading(row))
         mine = broken.filter(pl.col("claim_line_number") == row["claim_line_number"])
         for check in checks:
-            lines.append(_rule_line(check, row, mine))
+            several = rules_with_severities.count(check["meta"]["rule_id"]) > 1
+            lines.append(_rule_line(check, row, mine, with_severity=several))
         lines += _history_lines(con, payer, claim_id, row["claim_line_number"])
-    return "\n".join(lines)
+    return lines
 
 
 def _line_heading(row: dict[str, object]) -> str:
@@ -185,7 +188,9 @@ def _line_heading(row: dict[str, object]) -> str:
     )
 
 
-def _rule_line(check: dict[str, object], row: dict[str, object], broken: pl.DataFrame) -> str:
+def _rule_line(
+    check: dict[str, object], row: dict[str, object], broken: pl.DataFrame, *, with_severity: bool
+) -> str:
     meta = check["meta"]
     kwargs = check["kwargs"]
     assert isinstance(meta, dict) and isinstance(kwargs, dict)
@@ -193,12 +198,20 @@ def _rule_line(check: dict[str, object], row: dict[str, object], broken: pl.Data
     hit = broken.filter((pl.col("rule_id") == rule_id) & (pl.col("severity") == severity))
     column = str(kwargs["column"])
     evidence = ", ".join(
-        f"{c}={row[c]}" for c in EVIDENCE.get(rule_id, []) if row.get(c) is not None
+        f"{c}={row[c]}" for c in _evidence_columns(check) if c != column and row.get(c) is not None
     )
-    label = f"{rule_id} ({severity})" if rule_id == "PPS006" else rule_id
+    label = f"{rule_id} ({severity})" if with_severity else rule_id
     if hit.height:
         return f"    {label:<24} BREAKS  {hit['detail'][0]}"
     return f"    {label:<24} passes  {column}={row[column]}" + (f"; {evidence}" if evidence else "")
+
+
+def _evidence_columns(check: dict[str, Any]) -> list[str]:
+    """What a rule reads beside its checked column: its row condition, and what its detail
+    names (the evidence an analyst is shown when it breaks)."""
+    condition = check["kwargs"].get("row_condition")
+    named = [field for _, field, _, _ in string.Formatter().parse(check["meta"]["detail"]) if field]
+    return list(dict.fromkeys([*([condition["column"]["name"]] if condition else []), *named]))
 
 
 def _history_lines(

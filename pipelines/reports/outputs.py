@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 import xlsxwriter
 
+from pipelines.audit.packs import discover
 from pipelines.audit.rules import load_suite_definition
 from pipelines.config import read_sql
 from pipelines.reports.output_paths import mco_folder
@@ -64,9 +65,12 @@ class RuleText:
 
 
 def rule_texts() -> list[RuleText]:
-    """One entry per rule, in catalog order, from the expectation suite's own metadata."""
+    """One entry per rule of every pack, in catalog order, from the suites' own metadata."""
     seen: dict[str, RuleText] = {}
-    for expectation in load_suite_definition()["expectations"]:
+    suites = [pack.suite_file for pack in discover().values()]
+    for expectation in (
+        e for suite in suites for e in load_suite_definition(suite)["expectations"]
+    ):
         meta = expectation["meta"]
         seen.setdefault(
             meta["rule_id"],

@@ -1,10 +1,11 @@
--- widen the temp table scope_claim by every claim with a line on the same peer's day or the
--- same member's day as a line of a scope claim, before or after tonight's deliveries.
--- only group sessions (a peer's day) and duplicates (a member's day) tie lines of different
--- claims together. Widened once from the touched claims, it gives the claims whose facts can
--- have changed; widened again, every claim an audited line shares a session or a duplicate
--- group with, so that those groups are complete.
--- needs touched_line (touched_lines.sql): the H0038 lines of the touched claims;
+-- widen the temp table scope_claim by every claim with a line on the same peer's day
+-- ($peer_day), the same member's day ($member_day) or the same member's month ($member_month)
+-- as a line of a scope claim, before or after tonight's deliveries: the ways a pack says its
+-- lines' facts depend on other lines (its related_lines: a group session is a peer's day, a
+-- duplicate a member's day, a monthly unit cap a member's month). Widened once from the
+-- touched claims, it gives the claims whose facts can have changed; widened again, every
+-- claim an audited line shares such a group with, so that those groups are complete.
+-- needs touched_line (touched_lines.sql): the in-scope lines of the touched claims;
 -- audit.audited_lines holds every other claim's lines.
 
 create or replace temp table tied_by_day as
@@ -20,9 +21,18 @@ union
 select line.payer, line.claim_id
 from audit.audited_lines as line
 semi join scope_line using (peer_npi, service_date)
+where $peer_day
 union
 select line.payer, line.claim_id
 from audit.audited_lines as line
-semi join scope_line using (member_id, service_date);
+semi join scope_line using (member_id, service_date)
+where $member_day
+union
+select line.payer, line.claim_id
+from audit.audited_lines as line
+semi join scope_line
+    on scope_line.member_id = line.member_id
+    and date_trunc('month', scope_line.service_date) = date_trunc('month', line.service_date)
+where $member_month;
 
 create or replace temp table scope_claim as from tied_by_day;

@@ -1,15 +1,16 @@
--- the in-scope lines: H0038 (trimmed, any case) on the current version of a paid claim.
+-- the in-scope lines of one pack: its codes ($codes; trimmed, any case) on the current
+-- version of a paid claim.
 -- claims absent from audit.claim_versions have no correction: they are current.
 -- reads candidate_line: every claim line, or every copy of the lines of some claims.
-with h0038_copy as (
+with in_scope_copy as (
     select *
     from candidate_line
-    where upper(trim(hcpcs_code)) = $hcpcs_code
+    where list_contains($codes, upper(trim(hcpcs_code)))
 ),
-latest_h0038_line as (
+latest_in_scope_line as (
     -- a later copy of the same line, under any code, replaces this one
     select copy.*
-    from h0038_copy as copy
+    from in_scope_copy as copy
     anti join candidate_line as later
         on later.payer = copy.payer
         and later.claim_id = copy.claim_id
@@ -22,12 +23,12 @@ latest_h0038_line as (
 claim_line_one as (
     -- line numbers start at 1: an in-scope line 1 is its claim's lowest line
     select payer, claim_id, paid_date
-    from latest_h0038_line
+    from latest_in_scope_line
     where claim_line_number = 1
 ),
 claim_without_line_one as (
     select distinct payer, claim_id
-    from latest_h0038_line
+    from latest_in_scope_line
     anti join claim_line_one using (payer, claim_id)
 ),
 claim_paid_date as (
@@ -64,7 +65,7 @@ select
     line.session_id,
     line.delivery_id,
     line.source_row
-from latest_h0038_line as line
+from latest_in_scope_line as line
 join claim_paid_date as claim using (payer, claim_id)
 left join audit.claim_versions as version using (payer, claim_id)
 where coalesce(version.is_current, true)

@@ -1,5 +1,5 @@
 -- the days through which tonight's touched claims (temp table touched_claim) can tie other
--- claims to theirs: every H0038 copy of their lines, current or not. Their current in-scope
+-- claims to theirs: every in-scope copy of their lines ($codes), current or not. Their current in-scope
 -- lines are among these; a replaced copy or a superseded version's line can only widen the
 -- scope, which means a few more lines audited again and never a different finding.
 
@@ -12,4 +12,4 @@ select
     claim_line_start_date as service_date
 from raw.claim_lines
 semi join touched_claim using (payer, claim_id)
-where upper(trim(hcpcs_code)) = $hcpcs_code;
+where list_contains($codes, upper(trim(hcpcs_code)));
