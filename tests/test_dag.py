@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import polars as pl
 import pytest
 
-from tests.world import World
+from tests.world import PPS, World
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
@@ -163,9 +163,17 @@ def test_nightly_dag_shape(integrity: dict[str, Any]) -> None:
         "validate",
         "data_docs",
         "remove_work_files",
+        "policies",
     }
     assert {t for t, task in nightly.items() if task["pool"] == DUCKDB_POOL} == DATABASE_TASKS
-    assert [t for t, task in nightly.items() if task["mapped"]] == ["ingest"]
+    # ingest per payer folder with new files; each policy pack's audit per pack
+    assert {t for t, task in nightly.items() if task["mapped"]} == {
+        "ingest",
+        "facts",
+        "validate",
+        "data_docs",
+        "reprocessing_log",
+    }
     assert {t: task["outlets"] for t, task in nightly.items() if task["outlets"]} == {
         task_id: [uri] for task_id, uri in ASSETS.items()
     }
@@ -316,7 +324,7 @@ def test_nightly_dag_maps_ingest_over_payers_with_new_files(
     assert set(findings["first_found_date"]) == {"2025-07-01"}, "as-of is the logical date"
     assert (root / "out" / "mco" / "UHC" / "findings.csv").exists()
     assert (root / "out" / "analyst_report_2025-07-01.html").exists()
-    assert (root / "out" / "data_docs" / "README-RESTRICTED.txt").exists()
+    assert (root / "out" / "data_docs" / PPS / "README-RESTRICTED.txt").exists()
     # the runs' facts and findings files (member-level data) are removed after the report
     assert not list((root / "work").glob("*/facts.parquet"))
 
