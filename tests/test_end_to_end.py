@@ -37,7 +37,9 @@ def _open_findings(out: Path) -> pl.DataFrame:
 
 
 def _truth(path: Path) -> pl.DataFrame:
-    return pl.read_csv(path, infer_schema=False).select(KEY)
+    """The Parent Peer Support rows: the only policy this engine audits yet."""
+    truth = pl.read_csv(path, infer_schema=False)
+    return truth.filter(pl.col("policy_id") == "h0038_parent_peer_support").select(KEY)
 
 
 def _precision_recall(found: pl.DataFrame, truth: pl.DataFrame, rule: str) -> tuple[float, float]:

@@ -12,11 +12,17 @@ of one layer never shifts another layer's identifiers:
 - the background: `members_per_mco` clean members per MCO with ordinary claims, most of them
   other behavioural-health codes, so that only planted lines carry findings.
 - the follow-up delivery.
+
+Policy packs add their own scenarios (`policies/<policy_id>/scenarios.py`, a `plant(world)`
+function) through `PackWorld`: members, providers, claims and the findings they must
+produce, written into the same files and truth, each pack from its own random stream after
+the Parent Peer Support world is built, so that adding a pack leaves that world unchanged.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import random
 from collections.abc import Callable, Sequence
@@ -29,9 +35,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.config import project_path
 from pipelines.ingest.datasets import CLAIM_COLUMNS, REFERENCE_DATASETS
 
-__all__ = ["MCOS", "GenerationStats", "generate", "generate_followup"]
+__all__ = ["MCOS", "GenerationStats", "PackWorld", "generate", "generate_followup"]
 
 MCOS = ("AETNA", "SUNFLOWER", "UHC", "HEALTHYBLUE")
 POLICY_EFFECTIVE = date(2023, 1, 1)
@@ -48,7 +55,16 @@ VIOLATION, DOCUMENTATION = "violation", "documentation"
 ISO, US, X12 = "%Y-%m-%d", "%m/%d/%Y", "%Y%m%d"
 
 REFERENCE_COLUMNS = {d.name: d.columns for d in REFERENCE_DATASETS}
-TRUTH_COLUMNS = ("payer", "claim_id", "claim_line_number", "rule_id", "severity", "scenario")
+TRUTH_COLUMNS = (
+    "payer",
+    "claim_id",
+    "claim_line_number",
+    "rule_id",
+    "severity",
+    "scenario",
+    "policy_id",
+)
+PARENT_PEER_SUPPORT = "h0038_parent_peer_support"  # the policy of the lines planted here
 
 # Per-unit rates; a group (HQ) unit pays about a quarter of an individual one.
 _H0038_RATE = {
@@ -251,6 +267,7 @@ class _Provider:
     dob: date | None
     billing_npi: str  # whom this peer's lines are billed under (an organisation or itself)
     on_file: bool = True
+    provider_type: str = ""  # blank: unknown (Parent Peer Support does not read it)
 
     def valid_on(self, day: date) -> bool:
         """Clean for PPS004 and PPS005 on `day`: used to place clean lines."""
@@ -296,6 +313,7 @@ class _Line:
     session_id: str
     diagnosis: str
     findings: dict[str, tuple[str, str]] = field(default_factory=dict)  # rule: (severity, why)
+    policy_id: str = PARENT_PEER_SUPPORT  # whose rules the findings are
 
     @property
     def in_scope(self) -> bool:
@@ -758,10 +776,14 @@ class _World:
             if line.in_scope
         ]
 
-    def truth(self) -> list[tuple[str, str, int, str, str, str]]:
+    def truth(self) -> list[tuple[str, str, int, str, str, str, str]]:
+        """Every finding of every policy on the current lines (only planted lines have any)."""
         return sorted(
-            (claim.payer, claim.claim_id, line.line_number, rule, severity, why)
-            for claim, line in self.current_lines()
+            (claim.payer, claim.claim_id, line.line_number, rule, severity, why, line.policy_id)
+            for chain in self.chains
+            if chain.current is not None
+            for claim in (chain.current,)
+            for line in claim.lines
             for rule, (severity, why) in line.findings.items()
         )
 
@@ -1639,6 +1661,124 @@ def _followup(w: _World) -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# Policy packs' scenarios
+
+
+class PackWorld:
+    """What a policy pack's scenarios may add to the demo world.
+
+    Members, providers and claims land in the same files as the Parent Peer Support world;
+    a flagged line's finding is written to the truth under the pack's policy_id. The pack
+    draws from its own random stream (`rng`), so its size never shifts another layer.
+    """
+
+    def __init__(self, world: _World, policy_id: str) -> None:
+        self._world = world
+        self.policy_id = policy_id
+        self.rng = world.rng = random.Random(f"{world.seed}:{policy_id}")
+
+    def member(self, enrollment: Sequence[tuple[str, date, date | None]], dob: date) -> str:
+        """A member on the member file, enrolled as given (payer, start, end or None)."""
+        member = _Member(self._world.fresh("member"), dob, list(enrollment), caregivers=[])
+        self._world.members.append(member)
+        return member.member_id
+
+    def provider(
+        self,
+        name: str,
+        provider_type: str = "",
+        *,
+        enroll_start: date = date(2015, 1, 1),
+        enroll_end: date | None = None,
+    ) -> str:
+        """A provider on the provider file; its Parent Peer Support columns are blank."""
+        npi = self._world.fresh("npi")
+        self._world.providers.append(
+            _Provider(
+                npi=npi,
+                name=name,
+                enroll_start=enroll_start,
+                enroll_end=enroll_end,
+                pps_start=None,
+                attested="",
+                attested_date=None,
+                dob=None,
+                billing_npi=npi,
+                provider_type=provider_type,
+            )
+        )
+        return npi
+
+    def line(
+        self,
+        member_id: str,
+        code: str,
+        dos: date,
+        units: int,
+        paid_amount: Decimal,
+        *,
+        rendering_npi: str,
+        billing_npi: str,
+        modifiers: Sequence[str] = (),
+        pos: str = "11",
+    ) -> _Line:
+        return _Line(
+            line_number=1,
+            member_id=member_id,
+            rendering_npi=rendering_npi,
+            billing_npi=billing_npi,
+            hcpcs=code,
+            modifiers=_mods(modifiers),
+            start=dos,
+            end=dos,
+            pos=pos,
+            units=units,
+            paid_amount=paid_amount,
+            session_id="",
+            diagnosis=self.rng.choice(_DIAGNOSES),
+            policy_id=self.policy_id,
+        )
+
+    def claim(self, payer: str, lines: list[_Line], paid: date) -> _Claim:
+        """An original claim of these lines, numbered in order, paid on `paid`."""
+        if "hcpcs_modifier_4" not in _DIALECTS[payer].columns and any(
+            ln.modifiers[3] for ln in lines
+        ):
+            raise ValueError(f"{payer}'s extract has no fourth modifier column")
+        if paid > FIRST_DELIVERY or any(paid < ln.start for ln in lines):
+            raise ValueError("a claim is paid after its dates of service, by the delivery")
+        return self._world.claim(payer, lines, paid=paid, extra_lines=False)
+
+    def void(self, claim: _Claim, paid: date) -> None:
+        """A void of the claim in the same delivery: its lines count nothing any more."""
+        self._world.void(claim, paid=paid)
+
+    def expect(
+        self, claim: _Claim, line_number: int, rule_id: str, why: str, severity: str = VIOLATION
+    ) -> None:
+        """The finding the pack's rules must produce on that line of the claim."""
+        line = next(ln for ln in claim.lines if ln.line_number == line_number)
+        line.findings[rule_id] = (severity, why)
+
+
+def pack_scenarios() -> list[tuple[str, Callable[[PackWorld], None]]]:
+    """Each pack folder's `plant` from its scenarios.py, in folder-name order."""
+    found: list[tuple[str, Callable[[PackWorld], None]]] = []
+    policies = project_path("policies")
+    if not policies.is_dir():
+        return found
+    for scenarios in sorted(policies.glob("*/scenarios.py")):
+        policy_id = scenarios.parent.name
+        spec = importlib.util.spec_from_file_location(f"_pack_scenarios_{policy_id}", scenarios)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {scenarios}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.append((policy_id, module.plant))
+    return found
+
+
+# ------------------------------------------------------------------------------------------
 # Writing
 
 
@@ -1648,6 +1788,8 @@ def _build(seed: int, members_per_mco: int | None) -> _World:
         plant(w)
     if members_per_mco is not None:
         _background(w, members_per_mco)
+    for policy_id, plant_pack in pack_scenarios():
+        plant_pack(PackWorld(w, policy_id))
     return w
 
 
@@ -1768,7 +1910,7 @@ def _reference_files(w: _World) -> dict[str, bytes]:
                     p.attested,
                     d(p.attested_date),
                     d(p.dob),
-                    "",  # provider_type: not read by Parent Peer Support
+                    p.provider_type,
                 ]
                 for p in providers
             ],
@@ -1853,7 +1995,7 @@ def _write(root: Path, files: dict[str, bytes]) -> None:
 def _write_truth(w: _World, truth_path: Path) -> int:
     rows = w.truth()
     truth_path.parent.mkdir(parents=True, exist_ok=True)
-    body = [[payer, cid, str(n), rule, sev, why] for payer, cid, n, rule, sev, why in rows]
+    body = [[payer, cid, str(n), *rest] for payer, cid, n, *rest in rows]
     truth_path.write_bytes(_csv_bytes(TRUTH_COLUMNS, body))
     return len(rows)
 
