@@ -60,13 +60,6 @@ class Pack:
         related = {*self.related_lines, *(general.related_lines if general else ())}
         return PackScope(self.codes, frozenset(related))
 
-    def as_parameters(self) -> dict[str, Any]:
-        """The values a suite may reference as `$PARAMETER` (dates as ISO text)."""
-        return {
-            name: value.isoformat() if isinstance(value, dt.date) else value
-            for name, value in self.parameters.items()
-        }
-
     def facts(self) -> ModuleType:
         """The pack's facts.py, loaded from its folder (a pack is never a Python package)."""
         return _load_facts(self.folder / "facts.py", self.id)

@@ -13,6 +13,7 @@ the run too.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import string
@@ -36,6 +37,9 @@ FINDING_SCHEMA = pl.Schema(
         "severity": pl.String(),
         "detail": pl.String(),
         "mco_detail": pl.String(),  # what the paying MCO's package shows
+        # less than the line's paid amount where only part of it breaks the rule (a unit
+        # cap); null: the whole paid amount
+        "amount_at_risk": pl.Decimal(18, 2),
     }
 )
 
@@ -55,6 +59,7 @@ class RuleCheck:
     detail_template: str
     mco_detail_template: str
     column: str
+    amount_at_risk: str | None  # the fact column holding it, where the rule names one
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,26 @@ class RuleSet:
 
     policy_id: str
     definition: dict[str, Any]
-    parameters: dict[str, Any]
+    parameters: dict[str, Any]  # as the packs' policy.toml give them
 
     def as_parameters(self) -> dict[str, Any]:
-        return self.parameters
+        """The values the suite references as `$PARAMETER`. A date goes to GX as midnight of
+        its day: GX compares a datetime column with a datetime, never with a date or text."""
+        return {
+            name: dt.datetime.combine(value, dt.time()) if _is_date(value) else value
+            for name, value in self.parameters.items()
+        }
+
+    def parameter_text(self, name: str) -> str:
+        """A parameter as a finding's detail names it: a date as YYYY-MM-DD, a list joined."""
+        value = self.parameters[name]
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value.isoformat() if _is_date(value) else str(value)
+
+
+def _is_date(value: object) -> bool:
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
 
 
 def load_suite_definition(path: Path) -> dict[str, Any]:
@@ -78,7 +99,7 @@ def load_suite_definition(path: Path) -> dict[str, Any]:
 
 def rule_set(pack: Pack, general: Pack | None) -> RuleSet:
     definition = load_suite_definition(pack.suite_file)
-    parameters = pack.as_parameters()
+    parameters = dict(pack.parameters)
     if general is not None:
         shared = set(parameters) & set(general.parameters)
         if shared:
@@ -92,7 +113,7 @@ def rule_set(pack: Pack, general: Pack | None) -> RuleSet:
                 *load_suite_definition(general.suite_file)["expectations"],
             ],
         }
-        parameters = {**parameters, **general.as_parameters()}
+        parameters = {**parameters, **general.parameters}
     return RuleSet(pack.id, definition, parameters)
 
 
@@ -104,6 +125,7 @@ def rule_checks(definition: dict[str, Any]) -> list[RuleCheck]:
             detail_template=e["meta"]["detail"],
             mco_detail_template=mco_detail_template(e["meta"]),
             column=e["kwargs"]["column"],
+            amount_at_risk=e["meta"].get("amount_at_risk"),
         )
         for e in definition["expectations"]
     ]
@@ -158,7 +180,8 @@ def with_null_guards(definition: dict[str, Any]) -> dict[str, Any]:
 
 def columns_for_findings(definition: dict[str, Any], columns: Sequence[str]) -> list[str]:
     """Of `columns`, those that validation turns into findings: what the suite reads, the
-    line's claim key, and the columns the details name (a fact file has about twice as many).
+    line's claim key, the columns the details name and the amounts at risk (a fact file has
+    about twice as many).
     """
     named = {
         field
@@ -167,7 +190,8 @@ def columns_for_findings(definition: dict[str, Any], columns: Sequence[str]) -> 
         for _, field, _, _ in string.Formatter().parse(template)
         if field
     }
-    wanted = {*columns_read(definition, columns), *KEY, *named}
+    at_risk = {e["meta"].get("amount_at_risk") for e in definition["expectations"]} - {None}
+    wanted = {*columns_read(definition, columns), *KEY, *named, *at_risk}
     return [c for c in columns if c in wanted]
 
 
@@ -285,6 +309,9 @@ def findings_from_results(
                 pl.lit(check.severity).alias("severity"),
                 render_detail(check.detail_template, rules).alias("detail"),
                 render_detail(check.mco_detail_template, rules).alias("mco_detail"),
+                (pl.col(check.amount_at_risk) if check.amount_at_risk else pl.lit(None))
+                .cast(pl.Decimal(18, 2))
+                .alias("amount_at_risk"),
             )
         )
     if not frames:
@@ -294,15 +321,14 @@ def findings_from_results(
 
 def render_detail(template: str, rules: RuleSet) -> pl.Expr:
     """A `{column}` template as a polars expression; the pack's parameters fill their names."""
-    parameters = rules.as_parameters()
     parts: list[pl.Expr] = []
     for literal, field, _, _ in string.Formatter().parse(template):
         if literal:
             parts.append(pl.lit(literal))
         if field is None:
             continue
-        if field in parameters:
-            parts.append(pl.lit(str(parameters[field])))
+        if field in rules.parameters:
+            parts.append(pl.lit(rules.parameter_text(field)))
         else:
             parts.append(pl.col(field).cast(pl.String).fill_null("(blank)"))
     return pl.concat_str(parts)
