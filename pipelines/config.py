@@ -30,6 +30,9 @@ def read_sql(name: str) -> str:
 
 @dataclass(frozen=True)
 class Policy:
+    policy_id: str  # the log's name for the policy: findings and runs carry it
+    title: str
+    bulletin: str  # the KMAP bulletin number, as mco_implementation.csv's `policy` names it
     hcpcs_code: str
     group_modifier: str
     effective_date: dt.date
@@ -55,6 +58,9 @@ def load_policy(path: Path | None = None) -> Policy:
     source = (path or DEFAULT_POLICY_FILE).read_bytes()
     values = tomllib.loads(source.decode("utf-8"))["policy"]
     return Policy(
+        policy_id=str(values["id"]),
+        title=str(values["title"]),
+        bulletin=str(values["bulletin"]),
         hcpcs_code=str(values["hcpcs_code"]).strip().upper(),
         group_modifier=str(values["group_modifier"]).strip().upper(),
         effective_date=values["effective_date"],

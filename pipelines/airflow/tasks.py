@@ -167,11 +167,12 @@ def _ingest_counts(report: IngestReport) -> dict[str, int]:
 
 
 def task_versions(db_file: str, policy_file: str | None = None, *, full: bool = False) -> int:
-    identity = audit_identity(load_policy(_optional_path(policy_file)))
+    policy = load_policy(_optional_path(policy_file))
+    identity = audit_identity(policy)
     con = connect(Path(db_file))
     try:
         with transaction(con):
-            return stage_versions(con, audit_basis(con, identity, full=full))
+            return stage_versions(con, audit_basis(con, identity, policy.policy_id, full=full))
     finally:
         con.close()
 
@@ -182,7 +183,7 @@ def task_facts(
     policy = load_policy(_optional_path(policy_file))
     con = connect(Path(db_file))
     try:
-        previous = audit_basis(con, audit_identity(policy), full=full)
+        previous = audit_basis(con, audit_identity(policy), policy.policy_id, full=full)
         path, lines = stage_facts(con, policy, previous, Path(work_dir))
     finally:
         con.close()
@@ -225,13 +226,14 @@ def task_log(
     con = connect(Path(db_file))
     try:
         with transaction(con):
-            if not (full or needs_audit(con, identity)):
+            if not (full or needs_audit(con, identity, policy.policy_id)):
                 return {"opened": 0, "reopened": 0, "closed": 0}
             changes = stage_log(
                 con,
                 Path(facts_path),
                 Path(findings_path),
                 policy,
+                policy_id=policy.policy_id,
                 identity=identity,
                 run_id=run_id,
                 as_of=dt.date.fromisoformat(as_of),

@@ -69,14 +69,17 @@ def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(latest or 0) + 1
 
 
-def needs_audit(con: duckdb.DuckDBPyConnection, identity: str) -> bool:
-    """Audit when a delivery arrived since the last audit, or the audit's identity changed
-    (policy, suite or code: pipelines/audit/identity.py)."""
+def needs_audit(con: duckdb.DuckDBPyConnection, identity: str, policy_id: str) -> bool:
+    """Audit the policy when a delivery arrived since its last audit, or the audit's identity
+    changed (policy, suite or code: pipelines/audit/identity.py)."""
     latest_delivery = scalar(
         con, "select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'"
     )
     runs = execute(
-        con, "select last_delivery_id, audit_identity from audit.runs order by run_id desc limit 1"
+        con,
+        "select last_delivery_id, audit_identity from audit.runs where policy_id = $policy_id "
+        "order by run_id desc limit 1",
+        {"policy_id": policy_id},
     )
     last = runs[0] if runs else None
     if last is None:
@@ -85,11 +88,11 @@ def needs_audit(con: duckdb.DuckDBPyConnection, identity: str) -> bool:
 
 
 def audit_basis(
-    con: duckdb.DuckDBPyConnection, identity: str, *, full: bool
+    con: duckdb.DuckDBPyConnection, identity: str, policy_id: str, *, full: bool
 ) -> scope.LastAudit | None:
     """The last audit tonight's builds on; None means audit every line: asked for (--full),
     or no audit with the same identity and reference data to build on."""
-    return None if full else scope.last_audit(con, identity)
+    return None if full else scope.last_audit(con, identity, policy_id)
 
 
 def stage_versions(con: duckdb.DuckDBPyConnection, previous: scope.LastAudit | None) -> int:
@@ -143,32 +146,37 @@ def stage_log(
     findings_path: Path,
     policy: Policy,
     *,
+    policy_id: str,
     identity: str,
     run_id: int,
     as_of: dt.date,
 ) -> LogChanges:
+    """Fold the findings into the policy's log and record its run; other policies' rows
+    stay as they are."""
     facts = pl.read_parquet(facts_path, columns=LOGGED_FACTS)
     findings = pl.read_parquet(findings_path)
     audited_claims = _audited_claims(facts_path)
-    previous = scope.last_audit(con, identity) if audited_claims is not None else None
+    previous = scope.last_audit(con, identity, policy_id) if audited_claims is not None else None
     changes = update_log(
         con,
         findings,
         facts,
+        policy_id=policy_id,
         run_id=run_id,
         as_of=as_of,
         audited_claims=audited_claims,
         previous_as_of=previous.as_of if previous else None,
     )
-    in_scope_lines = scope.record_audited_lines(con, facts, audited_claims)
+    in_scope_lines = scope.record_audited_lines(con, facts, audited_claims, policy_id)
     execute(
         con,
-        "insert into audit.runs (run_id, as_of, last_delivery_id, policy_sha256, "
-        "in_scope_lines, findings_produced, audit_identity) values ($run, $as_of, "
+        "insert into audit.runs (run_id, policy_id, as_of, last_delivery_id, policy_sha256, "
+        "in_scope_lines, findings_produced, audit_identity) values ($run, $policy_id, $as_of, "
         "(select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'), "
         "$policy, $lines, $findings, $identity)",
         {
             "run": run_id,
+            "policy_id": policy_id,
             "as_of": as_of,
             "policy": policy.source_sha256,
             "lines": in_scope_lines,
@@ -251,8 +259,8 @@ def run_audit(
                     as_of=as_of, ingest=report, stages=stages, audit_identity=identity
                 )
                 summary.data_conflicts = data_conflicts(con)
-                if full or needs_audit(con, identity):
-                    previous = audit_basis(con, identity, full=full)
+                if full or needs_audit(con, identity, policy.policy_id):
+                    previous = audit_basis(con, identity, policy.policy_id, full=full)
                     work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                     with measure("versions", stages):
                         stage_versions(con, previous)
@@ -278,6 +286,7 @@ def run_audit(
                             facts_path,
                             findings_path,
                             policy,
+                            policy_id=policy.policy_id,
                             identity=identity,
                             run_id=run_id,
                             as_of=as_of,
@@ -285,8 +294,8 @@ def run_audit(
                     summary.in_scope_lines, summary.findings_produced = execute(
                         con,
                         "select in_scope_lines, findings_produced from audit.runs "
-                        "where run_id = $r",
-                        {"r": run_id},
+                        "where run_id = $r and policy_id = $policy_id",
+                        {"r": run_id, "policy_id": policy.policy_id},
                     )[0]
                     summary.audited = True
             # committed: from here a failure must not read as if the database were untouched
