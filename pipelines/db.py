@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from pipelines.config import read_sql
+from pipelines.config import project_path, read_sql
 
 DEFAULT_MEMORY_LIMIT = "2GB"
+# sql/migrations/NNNN_<what>.sql: applied in order of NNNN, each once (docs/decisions.md)
+MIGRATION_FILE = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")
+
+
+class DatabaseTooNew(Exception):
+    """The database was upgraded by a newer claims-audit: this release cannot read it."""
+
+
+class MigrationFailed(Exception):
+    """A schema migration failed: the database file is as it was. The cause is the error."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
 
 
 def execute(
@@ -22,8 +42,11 @@ def execute(
     return con.execute(query, params).fetchall()
 
 
-def connect(db_file: Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating when missing) the audit database with its schema in place."""
+def connect(db_file: Path, migrations_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (creating when missing) the audit database, upgraded to this release's schema.
+
+    `migrations_dir` is sql/migrations unless a test points elsewhere.
+    """
     db_file.parent.mkdir(parents=True, exist_ok=True)
     # freed memory goes back to the system in the background: without it, a gigabyte that
     # DuckDB no longer uses stays resident while polars builds the facts beside it
@@ -37,8 +60,72 @@ def connect(db_file: Path) -> duckdb.DuckDBPyConnection:
     # attached under a fixed name: a file called audit.duckdb must not shadow the audit schema
     execute(con, "attach $path as claims_audit", {"path": str(db_file)})
     execute(con, "use claims_audit")
-    execute(con, read_sql("ddl/schema.sql"))
+    try:
+        migrate(con, migrations(migrations_dir or project_path("sql", "migrations")))
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def migrations(folder: Path) -> list[Migration]:
+    """The numbered migrations in `folder`, in order; a misnamed or repeated one is refused."""
+    found: dict[int, Migration] = {}
+    for path in sorted(folder.glob("*.sql")):
+        match = MIGRATION_FILE.fullmatch(path.name)
+        if match is None:
+            raise MigrationFailed(f"{path.name} is not named NNNN_<what>.sql")
+        version = int(match["version"])
+        if version in found:
+            raise MigrationFailed(f"two migrations numbered {match['version']}")
+        found[version] = Migration(version, match["name"], path)
+    return [found[v] for v in sorted(found)]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, known: list[Migration]) -> list[int]:
+    """Apply the migrations the database has not had, in one transaction; returns their versions.
+
+    Backup-free: a failing step rolls everything back, so the file is as it was. A database
+    without audit.schema_migrations is a release-0.1 (or new) one: migration 0001 is written
+    to change nothing on it. A version this release does not know means a newer release
+    upgraded the file: it is refused rather than read with the wrong meaning.
+    """
+    with transaction(con):
+        execute(con, "create schema if not exists audit")
+        execute(
+            con,
+            "create table if not exists audit.schema_migrations ("
+            "version integer primary key, name varchar not null, "
+            "applied_on timestamp not null)",  # UTC
+        )
+        applied = {int(v) for (v,) in execute(con, "select version from audit.schema_migrations")}
+        unknown = applied - {m.version for m in known}
+        if unknown:
+            raise DatabaseTooNew(
+                f"the audit database has schema version {max(unknown):04d}, newer than this "
+                "release of claims-audit knows: upgrade claims-audit to open it"
+            )
+        pending = [m for m in known if m.version not in applied]
+        for migration in pending:
+            _apply(con, migration)
+        # views hold no data: made again each time, as this release defines them
+        run_sql_file(con, "ddl/views.sql")
+    return [m.version for m in pending]
+
+
+def _apply(con: duckdb.DuckDBPyConnection, migration: Migration) -> None:
+    try:
+        _run_statements(con, migration.path.read_text(encoding="utf-8"), {})
+    except duckdb.Error as error:
+        raise MigrationFailed(
+            f"schema migration {migration.version:04d}_{migration.name} failed "
+            f"({type(error).__name__}); the database file is unchanged"
+        ) from error
+    execute(
+        con,
+        "insert into audit.schema_migrations values ($version, $name, $on)",
+        {"version": migration.version, "name": migration.name, "on": _utc_now()},
+    )
 
 
 def memory_limit() -> str:
@@ -68,13 +155,22 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     execute(con, "commit")
 
 
+def _utc_now() -> dt.datetime:
+    # naive UTC: reading a zoned timestamp back would need pytz, which nothing else needs
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 def run_sql_file(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> None:
     """Execute a file of `sql/`, statement by statement, with named parameters.
 
     Values always travel as parameters, never inside the SQL text; each statement gets
     only the parameters it names.
     """
-    for statement in read_sql(name).split(";\n"):
+    _run_statements(con, read_sql(name), params)
+
+
+def _run_statements(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any]) -> None:
+    for statement in text.split(";\n"):
         if not _has_code(statement):
             continue
         used = {k: v for k, v in params.items() if f"${k}" in statement}

@@ -79,14 +79,16 @@ def test_mco_folders_hold_only_their_own_claims(demo: Path) -> None:
         assert own.height == all_findings.filter(pl.col("payer") == folder.name).height
         log_rows = pl.read_csv(folder / "reprocessing_log.csv", infer_schema=False)
         assert set(log_rows["payer"]) <= {folder.name}
-        book = openpyxl.load_workbook(folder / f"{folder.name}_h0038_audit.xlsx", read_only=True)
-        for sheet in ("Summary", "Findings"):
+        book = openpyxl.load_workbook(folder / f"{folder.name}_claims_audit.xlsx", read_only=True)
+        findings_sheet = "Findings 22321"  # Parent Peer Support's bulletin
+        assert book.sheetnames == ["Summary", findings_sheet, "Rules"]
+        for sheet in ("Summary", findings_sheet):
             rows = list(book[sheet].iter_rows(values_only=True))
-            header_at = next(i for i, row in enumerate(rows) if row and row[0] == "payer")
-            payers = {row[0] for row in rows[header_at + 1 :]}
+            header_at = next(i for i, row in enumerate(rows) if row and row[0] == "policy_id")
+            payers = {row[1] for row in rows[header_at + 1 :]}
             assert payers <= {folder.name}, sheet
             assert len(rows) - header_at - 1 == (
-                own.height if sheet == "Findings" else log_rows.height
+                own.height if sheet == findings_sheet else log_rows.height
             )
 
 

@@ -74,16 +74,17 @@ def test_formulas_are_escaped_in_csv_and_never_cells_in_xlsx(tmp_path: Path) -> 
     ):
         claim_ids = set(pl.read_csv(path, infer_schema=False)["claim_id"])
         assert claim_ids == {'\'=HYPERLINK("http://x")', "'+SUM(A1)", "'@cmd", "'-7"}
-    book = openpyxl.load_workbook(tmp_path / "out" / "mco" / "AETNA" / "AETNA_h0038_audit.xlsx")
-    assert book.sheetnames == ["Summary", "Findings", "Rules"]
+    book = openpyxl.load_workbook(tmp_path / "out" / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
+    assert book.sheetnames == ["Summary", "Findings 22321", "Rules"]
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
                 assert cell.data_type != "f", f"formula in {sheet.title}!{cell.coordinate}"
-    findings = book["Findings"]
-    header = [c.value for c in findings[1]]
+    findings = book["Findings 22321"]
+    assert findings["A1"].value == "Parent Peer Support (KMAP General Bulletin 22321)"
+    header = [c.value for c in findings[3]]
     amounts = [
-        r[header.index("paid_amount")] for r in findings.iter_rows(min_row=2, values_only=True)
+        r[header.index("paid_amount")] for r in findings.iter_rows(min_row=4, values_only=True)
     ]
     assert -3.0 in amounts, "amounts stay numbers"
 

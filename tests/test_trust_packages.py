@@ -16,7 +16,7 @@ import polars as pl
 
 from pipelines.audit.run import run_audit
 from pipelines.cli import main as cli
-from pipelines.db import connect
+from tests.release_db import empty_release_0_1_database
 from tests.world import AS_OF, MCOS, PEER, World, luhn_npi
 
 ANALYST = "Dana Whitfield"
@@ -194,14 +194,15 @@ def test_an_mco_package_never_names_another_mcos_claims_members_providers_or_ana
     assert _finding(uhc, "U-LATER", "GEN001")["detail"] == (
         f"duplicate of a line paid by another MCO on 2023-05-05: {MCO_SAFE_TAIL}"
     )
-    book = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_h0038_audit.xlsx")
-    header = [cell.value for cell in book["Findings"][1]]
+    book = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
+    header = [cell.value for cell in book["Findings 22321"][3]]
     assert "detail" in header and not {"waived_by", "waived_reason", "mco_detail"} & set(header)
 
 
 def test_findings_logged_before_mco_details_never_show_their_full_detail(tmp_path: Path) -> None:
-    # a database from before MCO details: the column is missing, a closed finding names UHC
-    con = connect(tmp_path / "a.duckdb")
+    # a database from before MCO details (a build before release 0.1): the column is
+    # missing, a closed finding names UHC
+    con = duckdb.connect(str(empty_release_0_1_database(tmp_path / "a.duckdb")))
     con.execute("alter table audit.findings drop column mco_detail")
     con.execute(
         "insert into audit.findings values ('AETNA', 'A-OLD', 1, 'GEN001', 'A-OLD', "
@@ -255,7 +256,7 @@ def test_formula_escaping_covers_minus_in_every_csv_and_xlsx_and_numbers_stay_nu
     state_log = pl.read_csv(out / "reprocessing_log.csv", infer_schema=False)
     assert state_log["amount_open"].to_list() == ["49.40"]
 
-    book = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_h0038_audit.xlsx")
+    book = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
@@ -263,11 +264,11 @@ def test_formula_escaping_covers_minus_in_every_csv_and_xlsx_and_numbers_stay_nu
                 assert not text.startswith(("=", "+", "-", "@", "\t", "\r")), (
                     f"{sheet.title}!{cell.coordinate}: {text!r}"
                 )
-    findings = book["Findings"]
-    header = [cell.value for cell in findings[1]]
+    findings = book["Findings 22321"]
+    header = [cell.value for cell in findings[3]]
     by_claim = {
         row[header.index("claim_id")]: row
-        for row in findings.iter_rows(min_row=2, values_only=True)
+        for row in findings.iter_rows(min_row=4, values_only=True)
     }
     assert set(by_claim) == {"'-7", "7-A"}
     assert by_claim["'-7"][header.index("paid_amount")] == -3.0

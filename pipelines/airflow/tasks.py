@@ -181,7 +181,7 @@ def task_versions(db_file: str, *, full: bool = False) -> int:
     con = connect(Path(db_file))
     try:
         with transaction(con):
-            bases = [audit_basis(con, audit.identity, full=full) for audit in audits]
+            bases = [audit_basis(con, a.identity, a.policy_id, full=full) for a in audits]
             return stage_versions(con, bases)
     finally:
         con.close()
@@ -192,7 +192,7 @@ def task_facts(db_file: str, work_dir: str, policy_id: str, *, full: bool = Fals
     audit = _pack_audit(policy_id)
     con = connect(Path(db_file))
     try:
-        previous = audit_basis(con, audit.identity, full=full)
+        previous = audit_basis(con, audit.identity, policy_id, full=full)
         path, lines = stage_facts(con, audit, previous, Path(work_dir) / policy_id)
     finally:
         con.close()
@@ -232,7 +232,7 @@ def task_log(
     con = connect(Path(db_file))
     try:
         with transaction(con):
-            if not (full or needs_audit(con, audit.identity)):
+            if not (full or needs_audit(con, audit.identity, policy_id)):
                 return {"opened": 0, "reopened": 0, "closed": 0}
             changes = stage_log(
                 con,

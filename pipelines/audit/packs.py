@@ -58,7 +58,7 @@ class Pack:
     def scope(self, general: Pack | None) -> PackScope:
         """Its codes, and what ties its lines together, the general pack's ties included."""
         related = {*self.related_lines, *(general.related_lines if general else ())}
-        return PackScope(self.codes, frozenset(related))
+        return PackScope(self.id, self.codes, frozenset(related))
 
     def facts(self) -> ModuleType:
         """The pack's facts.py, loaded from its folder (a pack is never a Python package)."""

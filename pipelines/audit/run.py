@@ -127,14 +127,17 @@ def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(latest or 0) + 1
 
 
-def needs_audit(con: duckdb.DuckDBPyConnection, identity: str) -> bool:
-    """Audit when a delivery arrived since the pack's last audit, or its identity changed
-    (pack, suite or code: pipelines/audit/identity.py)."""
+def needs_audit(con: duckdb.DuckDBPyConnection, identity: str, policy_id: str) -> bool:
+    """Audit the policy when a delivery arrived since its last audit, or the audit's identity
+    changed (policy, suite or code: pipelines/audit/identity.py)."""
     latest_delivery = scalar(
         con, "select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'"
     )
     runs = execute(
-        con, "select last_delivery_id, audit_identity from audit.runs order by run_id desc limit 1"
+        con,
+        "select last_delivery_id, audit_identity from audit.runs where policy_id = $policy_id "
+        "order by run_id desc limit 1",
+        {"policy_id": policy_id},
     )
     last = runs[0] if runs else None
     if last is None:
@@ -143,11 +146,11 @@ def needs_audit(con: duckdb.DuckDBPyConnection, identity: str) -> bool:
 
 
 def audit_basis(
-    con: duckdb.DuckDBPyConnection, identity: str, *, full: bool
+    con: duckdb.DuckDBPyConnection, identity: str, policy_id: str, *, full: bool
 ) -> scope.LastAudit | None:
     """The last audit tonight's builds on; None means audit every line: asked for (--full),
     or no audit with the same identity and reference data to build on."""
-    return None if full else scope.last_audit(con, identity)
+    return None if full else scope.last_audit(con, identity, policy_id)
 
 
 def stage_versions(con: duckdb.DuckDBPyConnection, bases: Sequence[scope.LastAudit | None]) -> int:
@@ -206,28 +209,36 @@ def stage_log(
     run_id: int,
     as_of: dt.date,
 ) -> LogChanges:
+    """Fold the findings into the policy's log and record its run; other policies' rows
+    stay as they are."""
     facts = pl.read_parquet(facts_path, columns=LOGGED_FACTS)
     findings = pl.read_parquet(findings_path)
     audited_claims = _audited_claims(facts_path)
-    previous = scope.last_audit(con, audit.identity) if audited_claims is not None else None
+    previous = (
+        scope.last_audit(con, audit.identity, audit.policy_id)
+        if audited_claims is not None
+        else None
+    )
     changes = update_log(
         con,
         findings,
         facts,
+        policy_id=audit.policy_id,
         run_id=run_id,
         as_of=as_of,
         audited_claims=audited_claims,
         previous_as_of=previous.as_of if previous else None,
     )
-    in_scope_lines = scope.record_audited_lines(con, facts, audited_claims)
+    in_scope_lines = scope.record_audited_lines(con, facts, audited_claims, audit.policy_id)
     execute(
         con,
-        "insert into audit.runs (run_id, as_of, last_delivery_id, policy_sha256, "
-        "in_scope_lines, findings_produced, audit_identity) values ($run, $as_of, "
+        "insert into audit.runs (run_id, policy_id, as_of, last_delivery_id, policy_sha256, "
+        "in_scope_lines, findings_produced, audit_identity) values ($run, $policy_id, $as_of, "
         "(select coalesce(max(delivery_id), 0) from audit.deliveries where status = 'loaded'), "
         "$policy, $lines, $findings, $identity)",
         {
             "run": run_id,
+            "policy_id": audit.policy_id,
             "as_of": as_of,
             "policy": audit.pack.content_sha256(),
             "lines": in_scope_lines,
@@ -306,7 +317,7 @@ def run_audit(
                     )
                 summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
                 summary.data_conflicts = data_conflicts(con)
-                due = [a for a in audits if full or needs_audit(con, a.identity)]
+                due = [a for a in audits if full or needs_audit(con, a.identity, a.policy_id)]
                 summary.policies = [
                     PolicyRun(a.policy_id, a.pack.title, audit_identity=a.identity) for a in audits
                 ]
@@ -347,7 +358,7 @@ def _audit_packs(
     """
     stages, as_of = summary.stages, summary.as_of
     runs = {p.policy_id: p for p in summary.policies}
-    bases = {a.policy_id: audit_basis(con, a.identity, full=full) for a in due}
+    bases = {a.policy_id: audit_basis(con, a.identity, a.policy_id, full=full) for a in due}
     with measure("versions", stages):
         stage_versions(con, list(bases.values()))
     validated = []
@@ -370,8 +381,9 @@ def _audit_packs(
             )
         policy_run.in_scope_lines, policy_run.findings_produced = execute(
             con,
-            "select in_scope_lines, findings_produced from audit.runs where run_id = $r",
-            {"r": run_id},
+            "select in_scope_lines, findings_produced from audit.runs "
+            "where run_id = $r and policy_id = $policy_id",
+            {"r": run_id, "policy_id": audit.policy_id},
         )[0]
         policy_run.audited = True
 

@@ -38,12 +38,14 @@ class LinesToAudit:
     audited_claims: pl.DataFrame | None  # payer, claim_id; None: every claim is audited
 
 
-def last_audit(con: duckdb.DuckDBPyConnection, identity: str) -> LastAudit | None:
-    """The last audit, when tonight's can build on it: same identity, no new reference data."""
+def last_audit(con: duckdb.DuckDBPyConnection, identity: str, policy_id: str) -> LastAudit | None:
+    """The policy's last audit, when tonight's can build on it: same identity, no new
+    reference data."""
     runs = execute(
         con,
         "select as_of, last_delivery_id, audit_identity from audit.runs "
-        "order by run_id desc limit 1",
+        "where policy_id = $policy_id order by run_id desc limit 1",
+        {"policy_id": policy_id},
     )
     if not runs or runs[0][2] != identity:
         return None
@@ -55,7 +57,7 @@ def last_audit(con: duckdb.DuckDBPyConnection, identity: str) -> LastAudit | Non
         last=last_delivery_id,
     )
     # a database from before audited lines were kept has none: audit it all once
-    if new_references or not scalar(con, "select count(*) from audit.audited_lines"):
+    if new_references or not audited_line_count(con, policy_id):
         return None
     return LastAudit(as_of=as_of, last_delivery_id=int(last_delivery_id))
 
@@ -64,6 +66,7 @@ def last_audit(con: duckdb.DuckDBPyConnection, identity: str) -> LastAudit | Non
 class PackScope:
     """What a pack audits: the codes of its lines, and what ties a line's facts to others."""
 
+    policy_id: str
     codes: tuple[str, ...]
     related_lines: frozenset[str]  # of RELATED_LINES
 
@@ -79,24 +82,43 @@ def lines_to_audit(
     execute(con, "create or replace temp table scope_claim as from touched_claim")
     ties = {tie: tie in pack.related_lines for tie in RELATED_LINES}
     # once: the claims whose facts can have changed; twice: their groups' other claims
-    run_sql_file(con, "versions/claims_tied_by_day.sql", **ties)
+    run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
     audited = con.sql("select payer, claim_id from scope_claim").pl()
-    run_sql_file(con, "versions/claims_tied_by_day.sql", **ties)
+    run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
     return LinesToAudit(current_in_scope_lines(con, pack.codes, every_claim=False), audited)
 
 
 def record_audited_lines(
-    con: duckdb.DuckDBPyConnection, facts: pl.DataFrame, audited_claims: pl.DataFrame | None
+    con: duckdb.DuckDBPyConnection,
+    facts: pl.DataFrame,
+    audited_claims: pl.DataFrame | None,
+    policy_id: str,
 ) -> int:
-    """Keep the lines tonight's audit saw, for the next night; returns all in-scope lines."""
+    """Keep the lines tonight's audit of the policy saw, for the next night; returns all its
+    in-scope lines."""
     con.register("current_facts", facts.select("claim_line_number", *AUDITED_LINE_COLUMNS))
     con.register("audited_claims", claims_or_empty(audited_claims))
     try:
-        run_sql_file(con, "versions/record_audited_lines.sql", every_claim=audited_claims is None)
+        run_sql_file(
+            con,
+            "versions/record_audited_lines.sql",
+            every_claim=audited_claims is None,
+            policy_id=policy_id,
+        )
     finally:
         con.unregister("current_facts")
         con.unregister("audited_claims")
-    return int(scalar(con, "select count(*) from audit.audited_lines"))
+    return audited_line_count(con, policy_id)
+
+
+def audited_line_count(con: duckdb.DuckDBPyConnection, policy_id: str) -> int:
+    return int(
+        scalar(
+            con,
+            "select count(*) from audit.audited_lines where policy_id = $policy_id",
+            policy_id=policy_id,
+        )
+    )
 
 
 def claims_or_empty(claims: pl.DataFrame | None) -> pl.DataFrame:

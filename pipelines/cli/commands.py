@@ -124,7 +124,9 @@ def findings(args: argparse.Namespace) -> int:
 
     con = connect(_existing_db(args.db))
     try:
-        wanted = FindingFilter(args.payer, args.rule, args.status, args.since, args.until)
+        wanted = FindingFilter(
+            args.policy, args.payer, args.rule, args.status, args.since, args.until
+        )
         rows = select_findings(con, wanted)
     finally:
         con.close()
@@ -134,7 +136,8 @@ def findings(args: argparse.Namespace) -> int:
         return EXIT_OK
     for row in rows.select(CONSOLE_COLUMNS).iter_rows(named=True):
         print(
-            f"{row['payer']:<11} {row['claim_id']:<16} line {row['claim_line_number']:<3} "
+            f"{row['policy_id']} {row['payer']:<11} {row['claim_id']:<16} "
+            f"line {row['claim_line_number']:<3} "
             f"{row['rule_id']} {row['severity']:<13} {row['status']:<23} "
             f"DOS {row['service_date']} ${row['paid_amount']:>9} "
             f"found {row['first_found_date']}  {row['detail']}"
@@ -193,7 +196,12 @@ def waive(args: argparse.Namespace) -> int:
     key = (args.payer, args.claim_id, args.line, args.rule)
     try:
         previous = waive_finding(
-            con, key, reason=args.reason, analyst=args.analyst, on=args.as_of or dt.date.today()
+            con,
+            key,
+            reason=args.reason,
+            analyst=args.analyst,
+            on=args.as_of or dt.date.today(),
+            policy_id=args.policy,
         )
     except (NotFound, WaiverRefused) as error:
         raise UsageError(str(error)) from error

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     findings.add_argument("--db", type=Path, required=True, metavar="FILE")
+    findings.add_argument(
+        "--policy", metavar="ID", help="one policy's findings, e.g. h0038_parent_peer_support"
+    )
     findings.add_argument("--payer", help="one MCO, e.g. SUNFLOWER")
     findings.add_argument(
         "--rule", help="one rule ID, as findings.csv and `claims-audit policies` show it"
@@ -150,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     waive.add_argument("claim_id")
     waive.add_argument("line", type=int)
     waive.add_argument("rule", help="the rule ID, as findings.csv shows it")
+    waive.add_argument(
+        "--policy",
+        metavar="ID",
+        help="the finding's policy; needed when the key names findings of several policies",
+    )
     waive.add_argument("--reason", required=True, help="why the line need not be reprocessed")
     waive.add_argument("--analyst", required=True, help="who decided")
     waive.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD")
@@ -202,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
         gx_process.shared()  # first: its seconds of importing overlap everything after
     from pipelines.cli import commands
+    from pipelines.db import DatabaseTooNew, MigrationFailed
 
     try:
         if args.command == "run":
@@ -215,9 +224,14 @@ def main(argv: list[str] | None = None) -> int:
             "policies": commands.policies,
         }[args.command]
         return handler(args)
-    except commands.UsageError as error:
+    except (commands.UsageError, DatabaseTooNew) as error:
         print(f"claims-audit: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except MigrationFailed as error:
+        # names the migration and the error's type only; the file is as it was
+        logging.getLogger("claims-audit").info("migration failed", exc_info=True)
+        print(f"claims-audit: {error}. Re-run with -v for the details.", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as error:
         # the message of a library error may quote input values: only -v shows it
         logging.getLogger("claims-audit").info("internal error", exc_info=True)

@@ -20,6 +20,7 @@ from pipelines.reports.outputs import all_findings
 
 # what the console shows of a finding: no member ID (the CSV export carries it)
 CONSOLE_COLUMNS = [
+    "policy_id",
     "payer",
     "claim_id",
     "claim_line_number",
@@ -43,6 +44,7 @@ class WaiverRefused(ValueError):
 
 @dataclass(frozen=True)
 class FindingFilter:
+    policy_id: str | None = None
     payer: str | None = None
     rule_id: str | None = None
     status: str | None = None
@@ -53,6 +55,8 @@ class FindingFilter:
 def select_findings(con: duckdb.DuckDBPyConnection, wanted: FindingFilter) -> pl.DataFrame:
     findings = all_findings(con)
     conditions = []
+    if wanted.policy_id:
+        conditions.append(pl.col("policy_id") == wanted.policy_id)
     if wanted.payer:
         conditions.append(pl.col("payer") == wanted.payer.upper())
     if wanted.rule_id:
@@ -73,8 +77,13 @@ def waive(
     reason: str,
     analyst: str,
     on: dt.date,
+    policy_id: str | None = None,
 ) -> str:
-    """Waive one open finding, keeping the reason and the analyst's name in its history."""
+    """Waive one open finding, keeping the reason and the analyst's name in its history.
+
+    Without `policy_id`, the key must name a finding of one policy only: the same line and
+    rule ID under two policies are two findings, and a waiver never guesses which.
+    """
     reason, analyst = reason.strip(), analyst.strip()
     if not reason:
         raise WaiverRefused(
@@ -85,12 +94,23 @@ def waive(
     payer, claim_id, line, rule_id = key
     payer, rule_id = payer.upper(), rule_id.upper()
     params = {"payer": payer, "claim": claim_id, "line": line, "rule": rule_id}
-    match = "payer = $payer and claim_id = $claim and claim_line_number = $line and rule_id = $rule"
+    key_match = (
+        "payer = $payer and claim_id = $claim and claim_line_number = $line and rule_id = $rule"
+    )
     finding = f"{rule_id} on {payer} claim {claim_id} line {line}"
     with transaction(con):
+        policies = [
+            str(p)
+            for (p,) in execute(
+                con,
+                f"select policy_id from audit.findings where {key_match} order by policy_id",
+                params,
+            )
+        ]
+        policy_id = _one_policy(finding, policies, policy_id)
+        params["policy_id"] = policy_id
+        match = f"policy_id = $policy_id and {key_match}"
         previous = scalar(con, f"select status from audit.findings where {match}", **params)
-        if previous is None:
-            raise NotFound(f"no finding {finding}")
         if previous != "open":
             raise WaiverRefused(_not_open(finding, str(previous), payer, rule_id))
         execute(
@@ -101,11 +121,28 @@ def waive(
         )
         execute(
             con,
-            "insert into audit.finding_history values "
-            "($payer, $claim, $line, $rule, null, $on, $previous, 'waived', $note)",
+            "insert into audit.finding_history (policy_id, payer, claim_id, claim_line_number, "
+            "rule_id, run_id, changed_on, from_status, to_status, note) values "
+            "($policy_id, $payer, $claim, $line, $rule, null, $on, $previous, 'waived', $note)",
             {**params, "on": on, "previous": previous, "note": f"waived by {analyst}: {reason}"},
         )
     return str(previous)
+
+
+def _one_policy(finding: str, policies: list[str], wanted: str | None) -> str:
+    """The policy whose finding the key names: the one asked for, or the only one there is."""
+    if wanted is not None:
+        if wanted not in policies:
+            raise NotFound(f"no finding {finding} under policy {wanted}")
+        return wanted
+    if not policies:
+        raise NotFound(f"no finding {finding}")
+    if len(policies) > 1:
+        raise WaiverRefused(
+            f"{finding} is a finding of {len(policies)} policies ({', '.join(policies)}): "
+            "say which with --policy"
+        )
+    return policies[0]
 
 
 def _not_open(finding: str, status: str, payer: str, rule_id: str) -> str:
@@ -144,7 +181,8 @@ def explain(
     lines = [f"{payer} claim {claim_id}: frequency {frequency}, paid {paid}, chain {root}"]
     if not is_current:
         lines.append("  not the current version of its chain (voided or replaced): no rule applies")
-        lines += _history_lines(con, payer, claim_id, line)
+        for audit in audits:
+            lines += _history_lines(con, audit.policy_id, payer, claim_id, line)
         return "\n".join(lines)
     explained = [_explain_policy(con, audit, payer, claim_id, line) for audit in audits]
     if not any(explained):
@@ -174,7 +212,7 @@ def _explain_policy(
         for check in checks:
             several = rules_with_severities.count(check["meta"]["rule_id"]) > 1
             lines.append(_rule_line(check, row, mine, with_severity=several))
-        lines += _history_lines(con, payer, claim_id, row["claim_line_number"])
+        lines += _history_lines(con, audit.policy_id, payer, claim_id, row["claim_line_number"])
     return lines
 
 
@@ -215,14 +253,15 @@ def _evidence_columns(check: dict[str, Any]) -> list[str]:
 
 
 def _history_lines(
-    con: duckdb.DuckDBPyConnection, payer: str, claim_id: str, line: int | None
+    con: duckdb.DuckDBPyConnection, policy_id: str, payer: str, claim_id: str, line: int | None
 ) -> list[str]:
     rows = execute(
         con,
         "select claim_line_number, rule_id, changed_on, from_status, to_status, note "
-        "from audit.finding_history where payer = $payer and claim_id = $claim "
-        "and ($line is null or claim_line_number = $line) order by changed_on, rule_id",
-        {"payer": payer, "claim": claim_id, "line": line},
+        "from audit.finding_history where policy_id = $policy_id and payer = $payer "
+        "and claim_id = $claim and ($line is null or claim_line_number = $line) "
+        "order by changed_on, rule_id",
+        {"policy_id": policy_id, "payer": payer, "claim": claim_id, "line": line},
     )
     if not rows:
         return []

@@ -22,6 +22,9 @@ FINDING_FACTS = [
     "paid_date",
     "pre_implementation",
 ]
+# the part of a line's paid amount a finding puts at risk; null: the whole paid amount
+AMOUNT_AT_RISK = "amount_at_risk"
+MONEY = pl.Decimal(18, 2)
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,16 @@ def update_log(
     findings: pl.DataFrame,
     facts: pl.DataFrame,
     *,
+    policy_id: str,
     run_id: int,
     as_of: dt.date,
     audited_claims: pl.DataFrame | None = None,
     previous_as_of: dt.date | None = None,
 ) -> LogChanges:
-    """Open, keep, reopen or close every finding against tonight's result.
+    """Open, keep, reopen or close every finding of the policy against tonight's result.
+
+    `findings` are the policy's only: another policy's findings are never read or changed,
+    so each pack's run keeps its own log.
 
     Every finding first takes its claim's current chain root from audit.claim_versions
     (rebuilt just before), so a chain whose root changed keeps its findings.
@@ -50,15 +57,18 @@ def update_log(
     With `audited_claims`, tonight's audit looked only at those claims: the open findings of
     the others were found again by the audit of `previous_as_of` and stand.
     """
-    current = findings.join(facts.select(*KEY, *FINDING_FACTS), on=KEY, how="left")
+    current = with_amount_at_risk(findings).join(
+        facts.select(*KEY, *FINDING_FACTS), on=KEY, how="left"
+    )
     # before closing anything: a replaced line is matched to its successor by chain root
-    run_sql_file(con, "log/follow_chain_roots.sql")
+    run_sql_file(con, "log/follow_chain_roots.sql", policy_id=policy_id)
     con.register("current_findings", current)
     con.register("audited_claims", claims_or_empty(audited_claims))
     try:
         run_sql_file(
             con,
             "log/update_findings.sql",
+            policy_id=policy_id,
             run_id=run_id,
             as_of=as_of,
             every_claim=audited_claims is None,
@@ -68,7 +78,7 @@ def update_log(
             rows = execute(
                 con,
                 read_sql("log/refresh_unaudited_findings.sql"),
-                {"as_of": as_of, "previous_as_of": previous_as_of},
+                {"policy_id": policy_id, "as_of": as_of, "previous_as_of": previous_as_of},
             )
             refreshed = int(rows[0][0]) if rows else 0
     finally:
@@ -87,3 +97,10 @@ def update_log(
     return LogChanges(
         opened=opened, reopened=reopened, closed=closed, produced=findings.height + refreshed
     )
+
+
+def with_amount_at_risk(findings: pl.DataFrame) -> pl.DataFrame:
+    """The findings with their amount at risk as money; a suite that names none puts the
+    whole paid amount at risk (null)."""
+    amount = pl.col(AMOUNT_AT_RISK) if AMOUNT_AT_RISK in findings.columns else pl.lit(None)
+    return findings.with_columns(amount.cast(MONEY).alias(AMOUNT_AT_RISK))

@@ -25,13 +25,14 @@ import duckdb
 import polars as pl
 
 from pipelines.config import read_sql
-from pipelines.reports.outputs import RuleText, rule_texts
+from pipelines.reports.outputs import audited_policies
+from pipelines.reports.policy_text import PolicyText, RuleText, rule_texts
 
 log = logging.getLogger(__name__)
 
 NEWEST_FINDINGS = 50
 RUNS_LISTED = 24  # the trend chart shows every run; its table the latest ones
-LINE_KEY = ["payer", "claim_id", "claim_line_number"]
+LINE_KEY = ["policy_id", "payer", "claim_id", "claim_line_number"]
 # (first day, last day or None for no end, label): days since first found, as of the report
 AGE_BUCKETS: list[tuple[int, int | None, str]] = [
     (0, 30, "0-30 days"),
@@ -68,9 +69,11 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 )
 
-# what the counts and amounts need; the table of the newest findings reads its own rows
+# what the counts and amounts need; the table of the newest findings reads its own rows.
+# a finding puts its amount at risk at stake, or the whole paid amount when it names none
 OPEN_FINDINGS_SQL = """
-select payer, claim_id, claim_line_number, rule_id, paid_amount, first_found_date,
+select policy_id, payer, claim_id, claim_line_number, rule_id,
+    coalesce(amount_at_risk, paid_amount) as amount_at_stake, first_found_date,
     pre_implementation
 from audit.findings
 where status = 'open'
@@ -106,6 +109,16 @@ class McoSummary:
 
 
 @dataclass(frozen=True)
+class PolicySummary:
+    policy: PolicyText
+    open_findings: int
+    open_lines: int
+    amount_at_stake: Decimal
+    pre_implementation_amount: Decimal
+    mcos: list[McoSummary]
+
+
+@dataclass(frozen=True)
 class RunCounts:
     run_id: int
     as_of: dt.date
@@ -125,6 +138,7 @@ class ReportData:
     amount_at_stake: Decimal
     pre_implementation_amount: Decimal
     mcos: list[McoSummary]
+    policies: list[PolicySummary]
     runs: list[RunCounts]
     ages: list[tuple[str, int]]
     rules: list[RuleText]
@@ -134,8 +148,7 @@ class ReportData:
 def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
     """Everything the page shows, from the reprocessing log, its history and the runs."""
     open_findings = con.sql(OPEN_FINDINGS_SQL).pl()
-    # a line that breaks several rules is paid once: amounts count each line once
-    lines = open_findings.unique(subset=LINE_KEY, keep="first")
+    lines = _lines(open_findings)
     statuses = con.execute("select status, count(*) from audit.findings group by status")
     status_counts = {str(s): int(n) for s, n in statuses.fetchall()}
     return ReportData(
@@ -146,15 +159,44 @@ def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
         amount_at_stake=_amount(lines),
         pre_implementation_amount=_amount(lines.filter(pl.col("pre_implementation"))),
         mcos=_mco_summaries(con, open_findings, lines),
+        policies=_policy_summaries(con, open_findings, lines),
         runs=_run_counts(con),
         ages=_ages(open_findings, as_of),
-        rules=_rules(open_findings),
+        rules=_rules(con, open_findings),
         status_counts=status_counts,
     )
 
 
+def _lines(open_findings: pl.DataFrame) -> pl.DataFrame:
+    """One row per line with open findings: a line that breaks several rules is paid once, so
+    it counts once, with the largest amount any of its findings puts at stake."""
+    return open_findings.sort("amount_at_stake", descending=True).unique(
+        subset=LINE_KEY, keep="first"
+    )
+
+
+def _policy_summaries(
+    con: duckdb.DuckDBPyConnection, open_findings: pl.DataFrame, lines: pl.DataFrame
+) -> list[PolicySummary]:
+    summaries = []
+    for policy in audited_policies(con):
+        own = open_findings.filter(pl.col("policy_id") == policy.policy_id)
+        own_lines = lines.filter(pl.col("policy_id") == policy.policy_id)
+        summaries.append(
+            PolicySummary(
+                policy=policy,
+                open_findings=own.height,
+                open_lines=own_lines.height,
+                amount_at_stake=_amount(own_lines),
+                pre_implementation_amount=_amount(own_lines.filter(pl.col("pre_implementation"))),
+                mcos=[m for m in _mco_summaries(con, own, own_lines) if m.open_findings],
+            )
+        )
+    return summaries
+
+
 def _amount(lines: pl.DataFrame) -> Decimal:
-    total = lines["paid_amount"].sum()  # decimal(18, 2) adds up exactly
+    total = lines["amount_at_stake"].sum()  # decimal(18, 2) adds up exactly
     return Decimal(str(total)) if total is not None else Decimal(0)
 
 
@@ -216,10 +258,15 @@ def _ages(open_findings: pl.DataFrame, as_of: dt.date) -> list[tuple[str, int]]:
     return list(counts.items())
 
 
-def _rules(open_findings: pl.DataFrame) -> list[RuleText]:
-    """The catalog, plus any rule ID in the log that the catalog no longer has."""
-    catalog = rule_texts()
-    known = {r.rule_id for r in catalog}
+def _rules(con: duckdb.DuckDBPyConnection, open_findings: pl.DataFrame) -> list[RuleText]:
+    """Every audited policy's catalog (a rule shared by policies once), plus any rule ID in the
+    log that no catalog has any more."""
+    by_id: dict[str, RuleText] = {}
+    for policy in audited_policies(con):
+        for rule in rule_texts(policy.policy_id):
+            by_id.setdefault(rule.rule_id, rule)
+    catalog = list(by_id.values())
+    known = set(by_id)
     unknown = sorted(set(open_findings["rule_id"].to_list()) - known)
     return catalog + [RuleText(r, "(not in the current rule catalog)", "", "") for r in unknown]
 
@@ -530,6 +577,57 @@ def _headline(data: ReportData) -> str:
     )
 
 
+def _by_policy(data: ReportData) -> str:
+    """Every policy's open findings and amount at stake, and their total."""
+    headers = ["Policy", "Open findings", "Lines", "Amount at stake", "Paid before implementation"]
+    rows: list[list[object]] = [
+        [
+            p.policy.heading,
+            count_text(p.open_findings),
+            count_text(p.open_lines),
+            money_text(p.amount_at_stake),
+            money_text(p.pre_implementation_amount),
+        ]
+        for p in data.policies
+    ]
+    rows.append(
+        [
+            Markup("<strong>Total</strong>"),
+            count_text(data.open_findings.height),
+            count_text(data.open_lines),
+            money_text(data.amount_at_stake),
+            money_text(data.pre_implementation_amount),
+        ]
+    )
+    note = (
+        "A finding puts at stake the part of the paid amount it names (a unit cap: the units "
+        "over the limit), else the whole paid amount; a line counts once, at its largest."
+    )
+    return _section("Open findings by policy", _table(headers, rows, numeric=range(1, 5)), note)
+
+
+def _policy_section(summary: PolicySummary) -> str:
+    """One policy: its open findings and amount at stake by MCO."""
+    title = summary.policy.heading
+    if not summary.mcos:
+        return _section(title, "<p>No open findings.</p>")
+    table = _table(
+        ["MCO", "Open findings", "Lines", "Amount at stake", "Paid before implementation"],
+        (
+            [
+                m.payer,
+                count_text(m.open_findings),
+                count_text(m.open_lines),
+                money_text(m.amount_at_stake),
+                money_text(m.pre_implementation_amount),
+            ]
+            for m in summary.mcos
+        ),
+        numeric=range(1, 5),
+    )
+    return _section(title, table)
+
+
 def _by_mco_and_rule(data: ReportData, colours: dict[str, str]) -> str:
     title = "Open findings by MCO and rule"
     if data.open_findings.height == 0:
@@ -797,10 +895,12 @@ def render(data: ReportData) -> str:
     subtitle = (
         f"Reprocessing log as of {date_text(data.as_of)}"
         + (f" (latest run {date_text(latest)})" if latest else "")
-        + " · HCPCS H0038, KMAP General Bulletin 22321"
+        + (" · " + "; ".join(p.policy.heading for p in data.policies) if data.policies else "")
     )
     sections = [
         _headline(data),
+        _by_policy(data),
+        *(_policy_section(p) for p in data.policies),
         _by_mco_and_rule(data, colours),
         _amounts_by_mco(data),
         _trend(data),
@@ -808,7 +908,7 @@ def render(data: ReportData) -> str:
         _newest(data),
         _rules_legend(data, colours),
     ]
-    title = f"H0038 Parent Peer Support audit: analyst report {date_text(data.as_of)}"
+    title = f"Claims audit: analyst report {date_text(data.as_of)}"
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -824,7 +924,7 @@ def render(data: ReportData) -> str:
 member IDs (protected health information). Keep it, and any printout of it, with people cleared
 for member data; do not e-mail or publish it.</p>
 <header>
-<h1>H0038 Parent Peer Support claims audit: analyst report</h1>
+<h1>Claims audit: analyst report</h1>
 <p class="subtitle">{esc(subtitle)}</p>
 </header>
 <main>

@@ -9,7 +9,6 @@ analysts: its findings carry the MCO-safe detail and none of the state's own col
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,9 @@ import duckdb
 import polars as pl
 import xlsxwriter
 
-from pipelines.audit.packs import discover
-from pipelines.audit.rules import load_suite_definition
 from pipelines.config import read_sql
 from pipelines.reports.output_paths import mco_folder
+from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
 
 DATE_FORMAT = "%Y-%m-%d"
 # a workbook is for people: past this many rows the CSV beside it is the working copy
@@ -28,6 +26,7 @@ WORKBOOK_MAX_FINDINGS = 10_000
 # OWASP CSV injection: text starting with any of these may run as a formula
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FINDING_COLUMNS = [
+    "policy_id",
     "payer",
     "claim_id",
     "claim_line_number",
@@ -35,6 +34,7 @@ FINDING_COLUMNS = [
     "peer_npi",
     "service_date",
     "paid_amount",
+    "amount_at_risk",
     "rule_id",
     "severity",
     "detail",
@@ -54,29 +54,8 @@ STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail"]
 # shown to an MCO for a finding last produced before MCO details were kept: its full detail
 # may name another MCO's claim, so it is never the fallback
 MCO_DETAIL_NOT_RECORDED = "(no MCO detail on record: last found before MCO details were kept)"
-
-
-@dataclass(frozen=True)
-class RuleText:
-    rule_id: str
-    title: str
-    bulletin_text: str
-    flagged_when: str
-
-
-def rule_texts() -> list[RuleText]:
-    """One entry per rule of every pack, in catalog order, from the suites' own metadata."""
-    seen: dict[str, RuleText] = {}
-    suites = [pack.suite_file for pack in discover().values()]
-    for expectation in (
-        e for suite in suites for e in load_suite_definition(suite)["expectations"]
-    ):
-        meta = expectation["meta"]
-        seen.setdefault(
-            meta["rule_id"],
-            RuleText(meta["rule_id"], meta["title"], meta["bulletin_text"], meta["flagged_when"]),
-        )
-    return list(seen.values())
+# an Excel sheet name: at most 31 characters
+SHEET_NAME_MAX = 31
 
 
 def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
@@ -108,6 +87,10 @@ def mco_findings(findings: pl.DataFrame) -> pl.DataFrame:
 def write_findings(findings: pl.DataFrame, out_dir: Path, mcos: list[str]) -> list[Path]:
     """findings.csv with every column, and mco/<payer>/findings.csv for each MCO in `mcos`.
 
+    An MCO gets one findings file for every policy, its `policy_id` column saying which: one
+    file to load into its claims system, filtered by policy as needed; the workbook beside it
+    has a sheet per policy for reading.
+
     `findings` comes spreadsheet-safe. An MCO's rows are not a slice of the whole file (their
     detail and columns differ), so they are formatted again: tenths of a second for 600,000.
     """
@@ -121,21 +104,44 @@ def write_findings(findings: pl.DataFrame, out_dir: Path, mcos: list[str]) -> li
 
 def all_findings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return (
-        con.sql("select * from audit.findings order by payer, claim_id, claim_line_number, rule_id")
+        con.sql(
+            "select * from audit.findings "
+            "order by policy_id, payer, claim_id, claim_line_number, rule_id"
+        )
         .pl()
         .select(FINDING_COLUMNS)
     )
 
 
+def audited_policies(con: duckdb.DuckDBPyConnection) -> list[PolicyText]:
+    """Every policy the log has run or found anything for, in order of its ID."""
+    rows = con.execute(
+        "select policy_id from audit.runs union select policy_id from audit.findings order by 1"
+    ).fetchall()
+    return [policy_text(str(policy_id)) for (policy_id,) in rows]
+
+
 def reprocessing_log(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    issues = pl.DataFrame(
-        [{"rule_id": r.rule_id, "issue_description": r.title} for r in rule_texts()]
+    policies = audited_policies(con)
+    rules = pl.DataFrame(
+        [
+            {"policy_id": p.policy_id, "rule_id": r.rule_id, "issue_description": r.title}
+            for p in policies
+            for r in rule_texts(p.policy_id)
+        ],
+        schema={"policy_id": pl.String, "rule_id": pl.String, "issue_description": pl.String},
     )
-    con.register("rule_issues", issues)
+    bulletins = pl.DataFrame(
+        [{"policy_id": p.policy_id, "bulletin": p.bulletin or None} for p in policies],
+        schema={"policy_id": pl.String, "bulletin": pl.String},
+    )
+    con.register("policy_rules", rules)
+    con.register("policy_bulletins", bulletins)
     try:
         return con.sql(read_sql("reports/reprocessing_log.sql")).pl()
     finally:
-        con.unregister("rule_issues")
+        con.unregister("policy_rules")
+        con.unregister("policy_bulletins")
 
 
 def quarantine(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -157,6 +163,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
     package = mco_findings(findings)
     log_rows = spreadsheet_safe(reprocessing_log(con))
     mcos = configured_mcos(con)
+    policies = audited_policies(con)
     written = [
         *write_findings(findings, out_dir, mcos),
         write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
@@ -169,7 +176,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
         written += [
             write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
             write_workbook(
-                payer, own_findings, own_log, folder / f"{payer}_h0038_audit.xlsx", as_of
+                payer, policies, own_findings, own_log, workbook_path(folder, payer), as_of
             ),
         ]
     return written
@@ -178,10 +185,26 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
 # XLSX -------------------------------------------------------------------------------------
 
 
+def workbook_path(folder: Path, payer: str) -> Path:
+    """An MCO's workbook: one for every policy, so its name names none."""
+    return folder / f"{payer}_claims_audit.xlsx"
+
+
+def findings_sheet_name(policy: PolicyText) -> str:
+    """The sheet of one policy's findings, named by its bulletin (short, and what MCOs cite)."""
+    return f"Findings {policy.bulletin or policy.policy_id}"[:SHEET_NAME_MAX]
+
+
 def write_workbook(
-    payer: str, findings: pl.DataFrame, log_rows: pl.DataFrame, path: Path, as_of: dt.date
+    payer: str,
+    policies: list[PolicyText],
+    findings: pl.DataFrame,
+    log_rows: pl.DataFrame,
+    path: Path,
+    as_of: dt.date,
 ) -> Path:
-    """One MCO's workbook: summary, findings and the rules quoted from the bulletin.
+    """One MCO's workbook: summary, a findings sheet per policy, and the rules quoted from
+    the bulletins.
 
     `findings` (as mco_findings shows them) and `log_rows` come spreadsheet-safe already.
     """
@@ -197,19 +220,32 @@ def write_workbook(
             "wrap": book.add_format({"text_wrap": True, "valign": "top"}),
         }
         summary = book.add_worksheet("Summary")
-        summary.write_string(0, 0, f"H0038 Parent Peer Support audit: {payer}", formats["title"])
-        summary.write_string(1, 0, f"As of {as_of.isoformat()}; KMAP General Bulletin 22321")
+        summary.write_string(0, 0, f"Claims audit: {payer}", formats["title"])
+        headings = "; ".join(p.heading for p in policies) or "no policy audited yet"
+        summary.write_string(1, 0, f"As of {as_of.isoformat()}; {headings}")
         _write_table(summary, log_rows, formats, first_row=3)
-        sheet = book.add_worksheet("Findings")
-        if findings.height <= WORKBOOK_MAX_FINDINGS:
-            _write_table(sheet, findings, formats, first_row=0)
-        else:
-            sheet.write_string(
-                0, 0, f"{findings.height} findings: too many for a workbook; see findings.csv"
-            )
+        for policy in policies:
+            own = findings.filter(pl.col("policy_id") == policy.policy_id)
+            sheet = book.add_worksheet(findings_sheet_name(policy))
+            sheet.write_string(0, 0, policy.heading, formats["title"])
+            if own.height <= WORKBOOK_MAX_FINDINGS:
+                _write_table(sheet, own, formats, first_row=2)
+            else:
+                sheet.write_string(
+                    2, 0, f"{own.height} findings: too many for a workbook; see findings.csv"
+                )
         rules = book.add_worksheet("Rules")
-        rule_rows = spreadsheet_safe(pl.DataFrame([r.__dict__ for r in rule_texts()]))
-        _write_table(rules, rule_rows, formats, first_row=0, wide_text=True)
+        rule_rows = pl.DataFrame(
+            [
+                {"policy_id": p.policy_id, **r.__dict__}
+                for p in policies
+                for r in rule_texts(p.policy_id)
+            ],
+            schema=dict.fromkeys(
+                ["policy_id", "rule_id", "title", "bulletin_text", "flagged_when"], pl.String
+            ),
+        )
+        _write_table(rules, spreadsheet_safe(rule_rows), formats, first_row=0, wide_text=True)
     return path
 
 

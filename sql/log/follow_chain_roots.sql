@@ -7,7 +7,8 @@
 -- stale root would close a replaced line as resolved_reprocessed and reset the problem's age.
 -- every finding, whatever its status, takes its claim's root from audit.claim_versions (a
 -- claim outside it has no correction and is its own root), so a root left stale by any
--- earlier run is corrected too. Only findings whose root moved are written.
+-- earlier run is corrected too. Only findings whose root moved are written, and only the
+-- policy $policy_id's: each policy's run follows its own findings.
 
 update audit.findings as findings
 set chain_root_id = moved.chain_root_id
@@ -16,8 +17,10 @@ from (
         coalesce(version.chain_root_id, logged.claim_id) as chain_root_id
     from audit.findings as logged
     left join audit.claim_versions as version using (payer, claim_id)
-    where logged.chain_root_id <> coalesce(version.chain_root_id, logged.claim_id)
+    where logged.policy_id = $policy_id
+        and logged.chain_root_id <> coalesce(version.chain_root_id, logged.claim_id)
 ) as moved
-where findings.payer = moved.payer and findings.claim_id = moved.claim_id
+where findings.policy_id = $policy_id
+    and findings.payer = moved.payer and findings.claim_id = moved.claim_id
     and findings.claim_line_number = moved.claim_line_number
     and findings.rule_id = moved.rule_id

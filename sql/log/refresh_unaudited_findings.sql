@@ -1,8 +1,10 @@
--- a nightly run that audited only some claims: the findings of every other claim were
--- produced again (their facts cannot have changed), so they are found on this date too
+-- a nightly run that audited only some claims: the findings of every other claim of the
+-- policy $policy_id were produced again (their facts cannot have changed), so they are found
+-- on this date too. Another policy's findings are its own runs' business.
 update audit.findings as findings
 set last_found_date = $as_of
-where findings.status in ('open', 'waived')
+where findings.policy_id = $policy_id
+    and findings.status in ('open', 'waived')
     and findings.last_found_date = $previous_as_of
     and not exists (
         select 1

@@ -1,19 +1,23 @@
--- fold tonight's findings (registered as current_findings) into the reprocessing log.
--- a finding is (payer, claim_id, claim_line_number, rule_id); nothing is ever deleted.
+-- fold tonight's findings (registered as current_findings) into the reprocessing log of the
+-- policy $policy_id. a finding is (policy_id, payer, claim_id, claim_line_number, rule_id);
+-- nothing is ever deleted, and another policy's findings are never read or written.
 -- with $every_claim false, tonight's audit looked only at the claims registered as
 -- audited_claims: the findings of other claims are left as they are.
 
 create or replace temp table finding_changes as
-with previous_state as (
+with logged as (
+    select * from audit.findings where policy_id = $policy_id
+),
+previous_state as (
     -- a claim outside claim_versions has no correction: it is current
-    select findings.*, coalesce(version.is_current, true) as claim_is_current
-    from audit.findings as findings
+    select logged.*, coalesce(version.is_current, true) as claim_is_current
+    from logged
     left join audit.claim_versions as version using (payer, claim_id)
     where $every_claim
         or exists (
             select 1
             from audited_claims as claim
-            where claim.payer = findings.payer and claim.claim_id = findings.claim_id
+            where claim.payer = logged.payer and claim.claim_id = logged.claim_id
         )
 ),
 produced_again as (
@@ -57,21 +61,26 @@ first_seen as (
         current_findings.claim_line_number, current_findings.rule_id,
         null as from_status, 'open' as to_status, 'first found' as note
     from current_findings
-    anti join audit.findings using (payer, claim_id, claim_line_number, rule_id)
+    anti join logged using (payer, claim_id, claim_line_number, rule_id)
 )
 select * from produced_again
 union all select * from closed
 union all select * from first_seen;
 
-insert into audit.finding_history
-select payer, claim_id, claim_line_number, rule_id, $run_id, $as_of, from_status, to_status, note
+insert into audit.finding_history (
+    policy_id, payer, claim_id, claim_line_number, rule_id, run_id, changed_on, from_status,
+    to_status, note
+)
+select $policy_id, payer, claim_id, claim_line_number, rule_id, $run_id, $as_of, from_status,
+    to_status, note
 from finding_changes;
 
 -- closing keeps the last evidence as it was; the status and date say what happened
 update audit.findings as findings
 set status = changes.to_status, resolved_date = $as_of
 from finding_changes as changes
-where findings.payer = changes.payer and findings.claim_id = changes.claim_id
+where findings.policy_id = $policy_id
+    and findings.payer = changes.payer and findings.claim_id = changes.claim_id
     and findings.claim_line_number = changes.claim_line_number
     and findings.rule_id = changes.rule_id
     and changes.from_status = 'open';
@@ -84,35 +93,41 @@ set severity = found.severity,
     peer_npi = found.peer_npi,
     service_date = found.service_date,
     paid_amount = found.paid_amount,
+    amount_at_risk = found.amount_at_risk,
     paid_date = found.paid_date,
     pre_implementation = found.pre_implementation,
     last_found_date = $as_of,
     status = case when findings.status = 'waived' then 'waived' else 'open' end,
     resolved_date = case when findings.status = 'waived' then findings.resolved_date end
 from current_findings as found
-where findings.payer = found.payer and findings.claim_id = found.claim_id
+where findings.policy_id = $policy_id
+    and findings.payer = found.payer and findings.claim_id = found.claim_id
     and findings.claim_line_number = found.claim_line_number
     and findings.rule_id = found.rule_id;
 
 -- a replacing line that still breaks the rule keeps the first_found_date of the finding
 -- it supersedes (closed as superseded just above, or on an earlier night)
 insert into audit.findings (
-    payer, claim_id, claim_line_number, rule_id, chain_root_id, member_id, peer_npi,
-    service_date, paid_amount, paid_date, severity, detail, mco_detail, status,
+    policy_id, payer, claim_id, claim_line_number, rule_id, chain_root_id, member_id, peer_npi,
+    service_date, paid_amount, amount_at_risk, paid_date, severity, detail, mco_detail, status,
     first_found_date, last_found_date, resolved_date, pre_implementation
 )
-select found.payer, found.claim_id, found.claim_line_number, found.rule_id,
+select $policy_id, found.payer, found.claim_id, found.claim_line_number, found.rule_id,
     found.chain_root_id, found.member_id, found.peer_npi, found.service_date,
-    found.paid_amount, found.paid_date, found.severity, found.detail, found.mco_detail, 'open',
-    coalesce(predecessor.first_found_date, $as_of), $as_of, null,
+    found.paid_amount, found.amount_at_risk, found.paid_date, found.severity, found.detail,
+    found.mco_detail, 'open', coalesce(predecessor.first_found_date, $as_of), $as_of, null,
     found.pre_implementation
 from current_findings as found
-anti join audit.findings using (payer, claim_id, claim_line_number, rule_id)
+anti join (
+    select payer, claim_id, claim_line_number, rule_id
+    from audit.findings
+    where policy_id = $policy_id
+) as logged using (payer, claim_id, claim_line_number, rule_id)
 left join (
     select payer, chain_root_id, claim_line_number, rule_id,
         min(first_found_date) as first_found_date
     from audit.findings
-    where status = 'superseded'
+    where policy_id = $policy_id and status = 'superseded'
     group by all
 ) as predecessor
     on predecessor.payer = found.payer

@@ -1,15 +1,24 @@
--- open findings after each run, replayed from the history. Each change holds from its run
+-- open findings after each run, every policy together, replayed from the history. A run
+-- audits each policy it had something new for (a row of audit.runs each): its lines and
+-- findings are their sums. Each change holds from its run
 -- until the finding's next change; a waiver has no run and holds from the first run on or
 -- after its date (runs never change a waived finding). Counting +1 where an open spell starts
 -- and -1 where it ends keeps this linear in the history, however many runs there are.
-with changes as (
+with run as (
+    select run_id, min(as_of) as as_of, sum(in_scope_lines) as in_scope_lines,
+        sum(findings_produced) as findings_produced
+    from audit.runs
+    group by run_id
+),
+changes as (
     select
-        history.payer, history.claim_id, history.claim_line_number, history.rule_id,
+        history.policy_id, history.payer, history.claim_id, history.claim_line_number,
+        history.rule_id,
         history.to_status,
         history.run_id is null as is_waiver,
         coalesce(
             history.run_id,
-            (select min(runs.run_id) from audit.runs as runs where runs.as_of >= history.changed_on)
+            (select min(run.run_id) from run where run.as_of >= history.changed_on)
         ) as from_run
     from audit.finding_history as history
 ),
@@ -18,7 +27,7 @@ spells as (
         to_status,
         from_run,
         lead(from_run) over (
-            partition by payer, claim_id, claim_line_number, rule_id
+            partition by policy_id, payer, claim_id, claim_line_number, rule_id
             order by from_run, is_waiver
         ) as until_run
     from changes
@@ -43,12 +52,12 @@ moves_in_run as (
 select
     runs.run_id,
     runs.as_of,
-    runs.in_scope_lines,
-    runs.findings_produced,
+    runs.in_scope_lines::bigint as in_scope_lines,
+    runs.findings_produced::bigint as findings_produced,
     coalesce(moves_in_run.opened, 0) as opened,
     coalesce(moves_in_run.closed, 0) as closed,
     coalesce(sum(deltas.delta) over (order by runs.run_id), 0)::bigint as open_findings
-from audit.runs as runs
+from run as runs
 left join (select run_id, sum(delta) as delta from open_deltas group by run_id) as deltas
     using (run_id)
 left join moves_in_run using (run_id)

@@ -1,23 +1,56 @@
--- one row per (payer, rule) issue, as the KanCare Open Claims Resolution Log tracks it.
+-- one row per (policy, payer, rule) issue, as the KanCare Open Claims Resolution Log tracks it.
 -- a superseded finding's problem carries on in its replacing line's finding: superseded lines
 -- are counted in their own column and do not decide the issue's status.
+-- registered by the caller: policy_rules (policy_id, rule_id, issue_description) and
+-- policy_bulletins (policy_id, bulletin), the bulletin that mco_implementation's `policy` names.
 with findings_by_issue as (
     select
+        policy_id,
         payer,
         rule_id,
         min(first_found_date) as date_identified,
         count(*) filter (where status = 'open') as lines_open,
-        coalesce(sum(paid_amount) filter (where status = 'open'), 0) as amount_open,
+        -- the amount at risk: a finding may put only part of the paid amount at risk
+        coalesce(
+            sum(coalesce(amount_at_risk, paid_amount)) filter (where status = 'open'), 0
+        ) as amount_open,
         count(*) filter (where status like 'resolved%') as lines_resolved,
         count(*) filter (where status = 'waived') as lines_waived,
         count(*) filter (where status = 'superseded') as lines_superseded
     from audit.findings
-    group by payer, rule_id
+    group by policy_id, payer, rule_id
+),
+implementation_row as (
+    -- a row naming the policy's bulletin speaks for that policy; a blank one for every policy
+    select payer, nullif(trim(policy), '') as bulletin, implemented_date,
+        reprocessing_completed_date
+    from ref.mco_implementation
+),
+policy_payer as (
+    select distinct issue.policy_id, issue.payer, policy_bulletins.bulletin
+    from findings_by_issue as issue
+    left join policy_bulletins using (policy_id)
+),
+implementation_for_policy as (
+    -- the rows for the policy's own bulletin when the MCO sent any, else its blank-policy rows
+    select policy_payer.policy_id, policy_payer.payer,
+        min(row.implemented_date) as implemented_date,
+        max(row.reprocessing_completed_date) as reprocessing_completed_date
+    from policy_payer
+    join implementation_row as row
+        on row.payer = policy_payer.payer
+        and (row.bulletin is null or row.bulletin = policy_payer.bulletin)
+    group by policy_payer.policy_id, policy_payer.payer, row.bulletin is null
+    qualify row_number() over (
+        partition by policy_payer.policy_id, policy_payer.payer
+        order by row.bulletin is null
+    ) = 1
 )
 select
+    issue.policy_id,
     issue.payer,
     issue.rule_id,
-    rule_issues.issue_description,
+    policy_rules.issue_description,
     issue.date_identified,
     issue.lines_open,
     issue.amount_open,
@@ -34,11 +67,6 @@ select
     issue.lines_waived,
     issue.lines_superseded
 from findings_by_issue as issue
-left join rule_issues using (rule_id)
-left join (
-    select payer, min(implemented_date) as implemented_date,
-        max(reprocessing_completed_date) as reprocessing_completed_date
-    from ref.mco_implementation
-    group by payer
-) as mco using (payer)
-order by issue.payer, issue.rule_id
+left join policy_rules using (policy_id, rule_id)
+left join implementation_for_policy as mco using (policy_id, payer)
+order by issue.policy_id, issue.payer, issue.rule_id

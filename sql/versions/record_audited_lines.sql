@@ -1,13 +1,17 @@
--- keep audit.audited_lines as tonight's audit left it: the audited claims' lines replaced
--- by tonight's facts (registered as current_facts); with $every_claim, all of them.
+-- keep the policy $policy_id's audit.audited_lines as tonight's audit left them: the audited
+-- claims' lines replaced by tonight's facts (registered as current_facts); with
+-- $every_claim, all of them. Another policy's lines are left alone.
 
 delete from audit.audited_lines
-where $every_claim;
+where $every_claim and policy_id = $policy_id;
 
 delete from audit.audited_lines as line
 using audited_claims as claim
-where line.payer = claim.payer and line.claim_id = claim.claim_id;
+where line.policy_id = $policy_id
+    and line.payer = claim.payer and line.claim_id = claim.claim_id;
 
-insert into audit.audited_lines
-select payer, claim_id, claim_line_number, peer_npi, member_id, service_date
+insert into audit.audited_lines (
+    policy_id, payer, claim_id, claim_line_number, peer_npi, member_id, service_date
+)
+select $policy_id, payer, claim_id, claim_line_number, peer_npi, member_id, service_date
 from current_facts;

@@ -1,5 +1,7 @@
--- the audit database: raw deliveries, reference snapshots, and the reprocessing log.
--- every statement is idempotent so that opening an existing database is harmless.
+-- migration 0001: the schema of release 0.1 (raw deliveries, reference snapshots, and the
+-- reprocessing log), as that release left its database. A release-0.1 database has no
+-- audit.schema_migrations: every statement here is `if not exists`, so on such a file this
+-- migration changes nothing and only its version is recorded.
 
 create schema if not exists raw;
 create schema if not exists ref;
@@ -38,11 +40,13 @@ create table if not exists audit.runs (
     last_delivery_id integer not null,
     policy_sha256 varchar not null,
     in_scope_lines bigint not null,
-    findings_produced bigint not null
+    findings_produced bigint not null,
+    -- the hash of everything that decides a finding (pipelines/audit/identity.py): a run
+    -- builds on the last audit only when it is the same
+    audit_identity varchar
 );
--- the hash of everything that decides a finding (pipelines/audit/identity.py): a run builds on the
--- last audit only when it is the same. Added to databases made before it: their runs have
--- none, so the first run after the upgrade audits everything.
+-- a database made before release 0.1 lacks it: its runs have none, so the first run after
+-- the upgrade audits everything
 alter table audit.runs add column if not exists audit_identity varchar;
 
 create table if not exists raw.claim_lines (
@@ -71,15 +75,6 @@ create table if not exists raw.claim_lines (
     payer_in_file varchar,
     extra_columns varchar            -- json object of columns outside the contract
 );
-
--- a line delivered again under the same key replaces the earlier copy (rules.md, "Scope")
-create or replace view raw.latest_claim_lines as
-select *
-from raw.claim_lines
-qualify row_number() over (
-    partition by payer, claim_id, claim_line_number
-    order by delivery_id desc, source_row desc
-) = 1;
 
 -- the current version of every claim chain, rebuilt after each load
 create table if not exists audit.claim_versions (
@@ -150,11 +145,6 @@ create table if not exists ref.mco_implementation (
     delivery_id integer, source_row bigint,
     extra_columns varchar  -- json object of columns outside the contract
 );
--- optional columns of the contract read by the second policy (Community Health Worker):
--- the Kansas provider type, and the bulletin an MCO implementation row is limited to
-alter table ref.providers add column if not exists provider_type varchar;
-alter table ref.mco_implementation add column if not exists policy varchar;
-
 -- the reprocessing log: one row per (line, rule) finding, never deleted
 create table if not exists audit.findings (
     payer varchar not null,
@@ -176,11 +166,12 @@ create table if not exists audit.findings (
     pre_implementation boolean not null,
     waived_reason varchar,
     waived_by varchar,
+    -- the detail as the paying MCO's package shows it: never another MCO's claim or
+    -- enrollment; null on a finding last produced before it existed
+    mco_detail varchar,
     primary key (payer, claim_id, claim_line_number, rule_id)
 );
--- the detail as the paying MCO's package shows it: never another MCO's claim or enrollment.
--- added, not declared above, so that a database made before it gains it in the same place;
--- null on a finding last produced before it existed
+-- a database made before release 0.1 lacks it
 alter table audit.findings add column if not exists mco_detail varchar;
 
 create table if not exists audit.finding_history (
