@@ -17,17 +17,17 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 import polars as pl
 
 from pipelines.audit.rules import (
+    RuleSet,
     findings_from_results,
     load_suite_definition,
     rule_checks,
     run_suite,
 )
-from pipelines.config import Policy
 from pipelines.demo.synthetic import generate, generate_followup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,21 +79,6 @@ FACTS = _load("facts")
 with (PACK / "policy.toml").open("rb") as handle:
     POLICY = tomllib.load(handle)
 PARAMETERS: dict[str, Any] = POLICY["parameters"]
-
-
-class _Parameters:
-    """The pack's parameters for GX (`gx`) or for the details' text."""
-
-    def __init__(self, values: dict[str, Any], *, gx: bool) -> None:
-        self.values, self.gx = values, gx
-
-    def as_parameters(self) -> dict[str, object]:
-        return {k: self._value(v) for k, v in self.values.items()}
-
-    def _value(self, value: Any) -> object:
-        if isinstance(value, dt.date):
-            return dt.datetime.combine(value, dt.time()) if self.gx else value.isoformat()
-        return value
 
 
 def line(
@@ -183,28 +168,9 @@ def audit(rows: list[dict[str, Any]], providers: pl.DataFrame = PROVIDERS) -> pl
     assert facts.height == lines.height
     assert not set(facts.columns) & (set(LINE_SCHEMA) - {"line_key"}), "no line column repeated"
     joined = facts.join(lines, on="line_key")
-    definition = load_suite_definition(SUITE)
-    results = run_suite(facts, cast(Policy, _Parameters(PARAMETERS, gx=True)), definition)
-    found = findings_from_results(
-        joined,
-        rule_checks(definition),
-        results,
-        cast(Policy, _Parameters(PARAMETERS, gx=False)),
-    )
-    at_risk = {
-        e["meta"]["rule_id"]: e["meta"]["amount_at_risk"]
-        for e in definition["expectations"]
-        if "amount_at_risk" in e["meta"]
-    }
-    amounts = pl.concat(
-        [
-            joined.select(
-                *KEY, pl.lit(rule).alias("rule_id"), pl.col(column).alias("amount_at_risk")
-            )
-            for rule, column in at_risk.items()
-        ]
-    )
-    return found.join(amounts, on=[*KEY, "rule_id"], how="left")
+    rules = RuleSet(POLICY_ID, load_suite_definition(SUITE), dict(PARAMETERS))
+    results = run_suite(facts, rules)
+    return findings_from_results(joined, rule_checks(rules.definition), results, rules)
 
 
 def rows_of(found: pl.DataFrame, rule: str) -> list[tuple[str, str, Decimal | None]]:
@@ -539,7 +505,7 @@ def test_a_changed_limit_in_the_parameters_moves_the_finding() -> None:
     for limit, within in ((4, False), (5, True)):
         limits = {**PARAMETERS, "daily_unit_limit": limit}
         facts = FACTS.build_facts(lines, {"providers": PROVIDERS}, limits)
-        results = run_suite(facts, cast(Policy, _Parameters(limits, gx=True)), definition)
+        results = run_suite(facts, RuleSet(POLICY_ID, definition, limits))
         daily = next(r for r in results if r.expectation_config.meta["rule_id"] == "CHW003")
         assert daily.success is within, limit
 
@@ -558,7 +524,7 @@ def test_the_demo_plants_every_chw_rule_and_keeps_the_parent_peer_support_truth(
     generate(tmp_path / "input", tmp_path / "truth.csv")
     first = _truth(tmp_path / "truth.csv")
     chw = [r for r in first if r["policy_id"] == POLICY_ID]
-    assert {r["rule_id"] for r in chw} == CHW_RULES | {"GEN001"}
+    assert {r["rule_id"] for r in chw} == CHW_RULES | {"GEN001", "GEN002"}
     assert {r["severity"] for r in chw if r["rule_id"] == "CHW006"} == {"documentation"}
     generate_followup(tmp_path / "input", tmp_path / "truth.csv")
     after = _truth(tmp_path / "truth.csv")

@@ -9,26 +9,22 @@ import openpyxl
 import polars as pl
 import pytest
 
-from pipelines.audit.run import run_audit
+from pipelines.audit.packs import discover
+from pipelines.audit.rules import rule_checks
+from pipelines.audit.run import pack_audits, run_audit
 from pipelines.demo.synthetic import generate, generate_followup
 
-KEY = ["payer", "claim_id", "claim_line_number", "rule_id", "severity"]
+KEY = ["policy_id", "payer", "claim_id", "claim_line_number", "rule_id", "severity"]
 # what the release before policy packs found on the demo's two nights (tests/fixtures/README.md)
 GOLDEN = Path(__file__).parent / "fixtures" / "golden" / "h0038_demo_findings.csv"
-RULES = [
-    "PPS001",
-    "PPS002",
-    "PPS003",
-    "PPS004",
-    "PPS005",
-    "PPS006",
-    "PPS007",
-    "PPS008",
-    "PPS009",
-    "PPS010",
-    "GEN001",
-    "GEN002",
-]
+# every rule of every pack, as the packs' own suites list them
+RULES = sorted(
+    {
+        (audit.policy_id, rule.rule_id)
+        for audit in pack_audits(discover())
+        for rule in rule_checks(audit.rules.definition)
+    }
+)
 
 
 def _open_findings(out: Path) -> pl.DataFrame:
@@ -37,14 +33,16 @@ def _open_findings(out: Path) -> pl.DataFrame:
 
 
 def _truth(path: Path) -> pl.DataFrame:
-    """The Parent Peer Support rows: the only policy this engine audits yet."""
-    truth = pl.read_csv(path, infer_schema=False)
-    return truth.filter(pl.col("policy_id") == "h0038_parent_peer_support").select(KEY)
+    return pl.read_csv(path, infer_schema=False).select(KEY)
 
 
-def _precision_recall(found: pl.DataFrame, truth: pl.DataFrame, rule: str) -> tuple[float, float]:
-    found_rule = {tuple(r) for r in found.filter(pl.col("rule_id") == rule).iter_rows()}
-    truth_rule = {tuple(r) for r in truth.filter(pl.col("rule_id") == rule).iter_rows()}
+def _precision_recall(
+    found: pl.DataFrame, truth: pl.DataFrame, rule: tuple[str, str]
+) -> tuple[float, float]:
+    policy_id, rule_id = rule
+    of_rule = (pl.col("policy_id") == policy_id) & (pl.col("rule_id") == rule_id)
+    found_rule = {tuple(r) for r in found.filter(of_rule).iter_rows()}
+    truth_rule = {tuple(r) for r in truth.filter(of_rule).iter_rows()}
     hits = len(found_rule & truth_rule)
     precision = hits / len(found_rule) if found_rule else 1.0
     recall = hits / len(truth_rule) if truth_rule else 1.0
@@ -64,10 +62,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("rule", RULES)
-def test_every_rule_has_precision_and_recall_one(demo: Path, rule: str) -> None:
+@pytest.mark.parametrize("rule", RULES, ids=[f"{p}-{r}" for p, r in RULES])
+def test_every_rule_has_precision_and_recall_one(demo: Path, rule: tuple[str, str]) -> None:
     truth = _truth(demo / "truth.csv")
-    assert truth.filter(pl.col("rule_id") == rule).height > 0, "the generator plants every rule"
+    policy_id, rule_id = rule
+    planted = truth.filter((pl.col("policy_id") == policy_id) & (pl.col("rule_id") == rule_id))
+    assert planted.height > 0, "the generator plants every rule of every pack"
     assert _precision_recall(_open_findings(demo / "out"), truth, rule) == (1.0, 1.0)
 
 
@@ -80,16 +80,19 @@ def test_mco_folders_hold_only_their_own_claims(demo: Path) -> None:
         log_rows = pl.read_csv(folder / "reprocessing_log.csv", infer_schema=False)
         assert set(log_rows["payer"]) <= {folder.name}
         book = openpyxl.load_workbook(folder / f"{folder.name}_claims_audit.xlsx", read_only=True)
-        findings_sheet = "Findings 22321"  # Parent Peer Support's bulletin
-        assert book.sheetnames == ["Summary", findings_sheet, "Rules"]
-        for sheet in ("Summary", findings_sheet):
+        # one Findings sheet per policy, named by its bulletin
+        findings_sheets = [name for name in book.sheetnames if name.startswith("Findings ")]
+        assert book.sheetnames == ["Summary", *findings_sheets, "Rules"]
+        assert "Findings 22321" in findings_sheets  # Parent Peer Support's bulletin
+        table_rows = {}
+        for sheet in ("Summary", *findings_sheets):
             rows = list(book[sheet].iter_rows(values_only=True))
             header_at = next(i for i, row in enumerate(rows) if row and row[0] == "policy_id")
             payers = {row[1] for row in rows[header_at + 1 :]}
             assert payers <= {folder.name}, sheet
-            assert len(rows) - header_at - 1 == (
-                own.height if sheet == findings_sheet else log_rows.height
-            )
+            table_rows[sheet] = len(rows) - header_at - 1
+        assert table_rows.pop("Summary") == log_rows.height
+        assert sum(table_rows.values()) == own.height
 
 
 def test_second_delivery_moves_findings_through_the_log(tmp_path: Path) -> None:
@@ -104,8 +107,8 @@ def test_second_delivery_moves_findings_through_the_log(tmp_path: Path) -> None:
     for rule in RULES:
         assert _precision_recall(_open_findings(tmp_path / "out"), truth, rule) == (1.0, 1.0), rule
     # nothing is ever deleted
-    first_keys = {tuple(r) for r in first.select(KEY[:4]).iter_rows()}
-    second_keys = {tuple(r) for r in second.select(KEY[:4]).iter_rows()}
+    first_keys = {tuple(r) for r in first.select(KEY[:5]).iter_rows()}
+    second_keys = {tuple(r) for r in second.select(KEY[:5]).iter_rows()}
     assert first_keys <= second_keys
     statuses = set(second["status"])
     assert {"open", "resolved_reprocessed", "superseded", "resolved_data_corrected"} <= statuses
@@ -119,6 +122,7 @@ def test_second_delivery_moves_findings_through_the_log(tmp_path: Path) -> None:
     assert superseded.height > 0 and reopened_elsewhere.height > 0
     resolved = second.filter(pl.col("status").str.starts_with("resolved"))
     assert set(resolved["resolved_date"]) == {"2025-10-01"}
-    # the same findings, statuses and dates as the release before policy packs
+    # Parent Peer Support: the same findings, statuses and dates as the release before packs
     golden = pl.read_csv(GOLDEN, infer_schema=False)
-    assert second.select(golden.columns).sort(golden.columns[:4]).equals(golden)
+    parent_peer_support = second.filter(pl.col("policy_id") == "h0038_parent_peer_support")
+    assert parent_peer_support.select(golden.columns).sort(golden.columns[:4]).equals(golden)

@@ -16,7 +16,6 @@ import pytest
 
 from pipelines.audit.run import run_audit
 from pipelines.cli import main as cli
-from pipelines.config import load_policy
 from pipelines.db import connect, execute, transaction
 from pipelines.log.reprocessing_log import update_log
 from pipelines.reports.analyst_report import write_analyst_report
@@ -162,9 +161,7 @@ def test_a_nightly_run_of_one_policy_does_not_refresh_or_close_another_policys_f
     world.claims = {}
     world.line("AETNA", "OTHER1", ADULT, claim_line_start_date="2023-06-02")
     world.write(tmp_path / "input", claim_file="day2.csv")
-    summary = run_audit(
-        tmp_path / "input", db, tmp_path / "out", as_of=NIGHT_2, policy=load_policy()
-    )
+    summary = run_audit(tmp_path / "input", db, tmp_path / "out", as_of=NIGHT_2)
     assert summary.lines_audited < summary.in_scope_lines, "a nightly, partial audit"
     assert _log(db, SECOND) == second_before
     assert [s[3] for s in _statuses(db, PPS)] == [NIGHT_2, NIGHT_2], "its own are refreshed"

@@ -75,7 +75,9 @@ def build_facts(
             continue
         evidence = source.facts().build_facts(numbered, reference, source.parameters)
         # a pack may return the lines with its columns added: only its own are kept
-        facts = attach(facts, evidence.drop([c for c in numbered.columns if c != LINE]))
+        facts = attach(
+            facts, evidence.drop([c for c in numbered.columns if c != LINE], strict=False)
+        )
     return _implementation(facts, reference["mco_implementation"], pack).with_columns(
         pl.col("service_date").dt.to_string("%Y-%m-%d").alias("service_date_text")
     )

@@ -78,6 +78,7 @@ def plant(world: Any) -> None:
     _monthly_cap(p)
     _provider_type(p)
     _telehealth(p)
+    _paying_mco(p)
     _background(p)
 
 
@@ -229,6 +230,13 @@ def _telehealth(p: _Plant) -> None:
     gt = p.line(member, "98960", date(2024, 6, 4), 2, modifiers=("GT", "U7"))
     c = p.claim("AETNA", gt, date(2024, 6, 20))
     p.w.expect(c, 1, "CHW006", "modifier GT at POS 11", DOCUMENTATION)
+
+
+def _paying_mco(p: _Plant) -> None:
+    # the general rules run over this pack's lines too: a UHC member's service paid by Sunflower
+    member = p.member("UHC")
+    c = p.claim("SUNFLOWER", p.line(member, "98960", date(2024, 5, 7), 1), date(2024, 5, 21))
+    p.w.expect(c, 1, "GEN002", "a UHC member's CHW service paid by Sunflower")
 
 
 def _background(p: _Plant) -> None:
