@@ -1,7 +1,7 @@
 -- The twelve rules of docs/rules.md as one DuckDB script over a contract input folder.
 -- Written from the rule catalog, apart from the pipeline, so that each checks the other and
 -- the benchmark has a floor to measure against. It reads the CSV files of claims/<payer>/ and
--- reference/; the policy values are the defaults of pipelines/h0038_policy.toml.
+-- reference/; the policy values are the defaults of policies/h0038_parent_peer_support/policy.toml.
 -- Needs the variable input_dir (the input folder). Leaves the temp table findings: one row
 -- per (payer, claim_id, claim_line_number, rule_id) with its severity.
 

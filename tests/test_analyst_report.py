@@ -76,9 +76,14 @@ def _open(findings: pl.DataFrame) -> pl.DataFrame:
 
 
 def _amount_at_stake(findings: pl.DataFrame) -> Decimal:
-    """Paid amounts of the open findings' lines, each line once (a line can break many rules)."""
-    lines = _open(findings).unique(subset=LINE)
-    return sum((Decimal(v) for v in lines["paid_amount"]), Decimal(0))
+    """What the open findings put at risk, each line once at its largest amount (a line can
+    break many rules; a unit cap puts only part of a line at risk)."""
+    at_risk: dict[tuple[str, ...], Decimal] = {}
+    for row in _open(findings).iter_rows(named=True):
+        line = tuple(row[c] for c in LINE)
+        amount = Decimal(row["amount_at_risk"] or row["paid_amount"])
+        at_risk[line] = max(amount, at_risk.get(line, amount))
+    return sum(at_risk.values(), Decimal(0))
 
 
 def _figure(page: str, key: str) -> str:
@@ -258,7 +263,8 @@ def test_data_docs_validate_the_suite_over_the_facts(
     (stored,) = docs_dir.glob("gx/uncommitted/validations/**/*.json")
     result = json.loads(stored.read_text(encoding="utf-8"))
     produced = con.execute(
-        "select findings_produced from audit.runs order by run_id desc"
+        "select findings_produced from audit.runs where policy_id = $policy order by run_id desc",
+        {"policy": audit.policy_id},
     ).fetchone()
     assert produced is not None
     assert sum(r["result"]["unexpected_count"] for r in result["results"]) == produced[0]

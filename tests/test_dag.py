@@ -32,14 +32,22 @@ from tests.world import PPS, World
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 AIRFLOW = Path(sys.executable).with_name("airflow")
-NIGHTLY = "h0038_nightly_audit"
+NIGHTLY = "claims_audit_nightly"
 DUCKDB_POOL = "claims_audit_duckdb"
 # every task that opens the DuckDB file; validate reads only parquet, stage_landing only files
 DATABASE_TASKS = {"load_references", "ingest", "versions", "facts", "reprocessing_log", "report"}
-ASSETS = {
-    "reprocessing_log": "claims-audit://h0038/reprocessing-log",
-    "report": "claims-audit://h0038/findings",
+# what each task publishes: an alias, through which it adds an asset per policy
+ALIASES = {
+    "reprocessing_log": "claims_audit_reprocessing_log",
+    "report": "claims_audit_findings",
 }
+PUBLISHED = {
+    f"claims-audit://{policy_id}/{what}"
+    for policy_id in ("h0038_parent_peer_support", "chw_community_health_worker")
+    for what in ("reprocessing-log", "findings")
+}
+LOG = "claims-audit://h0038_parent_peer_support/reprocessing-log"
+FINDINGS = "claims-audit://h0038_parent_peer_support/findings"
 MEMBER_IDS = ("10000000001", "19999999999")
 
 
@@ -114,7 +122,7 @@ print(json.dumps({{
                     "on_failure": bool(t.on_failure_callback),
                     "mapped": t.is_mapped,
                     "outlets": [
-                        o.uri if isinstance(o, Asset) else repr(o) for o in t.outlets
+                        o.uri if isinstance(o, Asset) else o.name for o in t.outlets
                     ],
                 }}
                 for t in dag.tasks
@@ -175,7 +183,7 @@ def test_nightly_dag_shape(integrity: dict[str, Any]) -> None:
         "reprocessing_log",
     }
     assert {t: task["outlets"] for t, task in nightly.items() if task["outlets"]} == {
-        task_id: [uri] for task_id, uri in ASSETS.items()
+        task_id: [alias] for task_id, alias in ALIASES.items()
     }
 
 
@@ -224,7 +232,7 @@ def audit(day):
     result["db"] = db_counts() if Path(os.environ["CLAIMS_AUDIT_DB"]).exists() else None
     return result
 
-dag = DagBag(dag_folder={dags!r}).get_dag("h0038_nightly_audit")
+dag = DagBag(dag_folder={dags!r}).get_dag("claims_audit_nightly")
 landing = Path(os.environ["CLAIMS_AUDIT_LANDING"])
 results = {{"first": audit(1), "again": audit(2)}}
 shutil.copy({late!r}, landing / "claims" / "UHC" / "late_delivery.csv")
@@ -352,11 +360,11 @@ def test_nightly_dag_publishes_findings_and_log_assets(
 ) -> None:
     runs, _, root = nightly_runs
     events = runs["first"]["events"]
-    assert set(events) == set(ASSETS.values())
-    assert events[ASSETS["reprocessing_log"]]["as_of"] == "2025-07-01"
-    assert events[ASSETS["reprocessing_log"]]["opened"] == 4
-    assert events[ASSETS["report"]]["out_dir"] == str(root / "out")
-    assert runs["again"]["events"][ASSETS["reprocessing_log"]]["opened"] == 0
+    assert set(events) == PUBLISHED, "a log and a findings event for every policy pack"
+    assert events[LOG]["as_of"] == "2025-07-01"
+    assert events[LOG]["opened"] == 4
+    assert events[FINDINGS]["out_dir"] == str(root / "out")
+    assert runs["again"]["events"][LOG]["opened"] == 0
     assert runs["broken"]["events"] == {}, "a failed run publishes nothing"
 
 

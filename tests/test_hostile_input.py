@@ -75,7 +75,7 @@ def test_formulas_are_escaped_in_csv_and_never_cells_in_xlsx(tmp_path: Path) -> 
         claim_ids = set(pl.read_csv(path, infer_schema=False)["claim_id"])
         assert claim_ids == {'\'=HYPERLINK("http://x")', "'+SUM(A1)", "'@cmd", "'-7"}
     book = openpyxl.load_workbook(tmp_path / "out" / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
-    assert book.sheetnames == ["Summary", "Findings 22321", "Rules"]
+    assert book.sheetnames == ["Summary", "Findings 22321", "Findings 23175", "Rules"]
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
             for cell in row:

@@ -218,5 +218,7 @@ def test_the_cli_audits_on_the_upgraded_release_database(release_db: Path, tmp_p
         for r in still_waived.iter_rows(named=True)
     ] == waived
     assert _rows(
-        release_db, "select count(*), max(policy_id) from audit.runs where run_id > 2"
+        release_db,
+        "select count(*), max(policy_id) from audit.runs where run_id > 2 "
+        f"and policy_id = '{PARENT_PEER_SUPPORT}'",
     ) == [(1, PARENT_PEER_SUPPORT)]

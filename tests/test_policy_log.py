@@ -212,7 +212,13 @@ def test_outputs_name_the_policy_of_every_finding(tmp_path: Path) -> None:
     ]
 
     book = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
-    assert book.sheetnames == ["Summary", "Findings 22321", f"Findings {SECOND}", "Rules"]
+    assert book.sheetnames == [
+        "Summary",
+        "Findings 22321",
+        "Findings 23175",  # audited too, with nothing found
+        f"Findings {SECOND}",
+        "Rules",
+    ]
     assert book["Findings 22321"]["A1"].value == (
         "Parent Peer Support (KMAP General Bulletin 22321)"
     )

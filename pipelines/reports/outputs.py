@@ -114,11 +114,13 @@ def all_findings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def audited_policies(con: duckdb.DuckDBPyConnection) -> list[PolicyText]:
-    """Every policy the log has run or found anything for, in order of its ID."""
+    """Every policy the log has run or found anything for, in bulletin order (a policy no
+    longer among the packs, without a bulletin, last)."""
     rows = con.execute(
-        "select policy_id from audit.runs union select policy_id from audit.findings order by 1"
+        "select policy_id from audit.runs union select policy_id from audit.findings"
     ).fetchall()
-    return [policy_text(str(policy_id)) for (policy_id,) in rows]
+    policies = [policy_text(str(policy_id)) for (policy_id,) in rows]
+    return sorted(policies, key=lambda p: (not p.bulletin, p.bulletin, p.policy_id))
 
 
 def reprocessing_log(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

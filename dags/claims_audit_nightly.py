@@ -1,8 +1,8 @@
-"""Nightly audit of paid H0038 (Parent Peer Support) claim lines against KMAP bulletin 22321.
+"""Nightly audit of paid MCO claim lines against every policy pack (policies/<policy_id>/).
 
 stage_landing → load_references → ingest (one task per payer folder with new claim files)
-→ versions → facts → validate → reprocessing_log → report; data_docs beside the log and the
-report; remove_work_files last.
+→ versions → policies → facts → validate → reprocessing_log (one task per policy pack each)
+→ report; data_docs (per pack) beside the log and the report; remove_work_files last.
 
 Thin orchestration: each task calls one function of `pipelines` and passes paths and counts
 through XCom. Settings come from CLAIMS_AUDIT_* environment variables (.env.example). The
@@ -17,8 +17,10 @@ the run's logical date.
   (DuckDB lets one process hold the file for writing); airflow-init creates it.
 - I/O tasks retry with exponential backoff; `validate` never retries: findings are output,
   not failure.
-- `reprocessing_log` and `report` update the assets `claims-audit://h0038/reprocessing-log`
-  and `claims-audit://h0038/findings`, for downstream DAGs to schedule on.
+- `reprocessing_log` and `report` update, for each policy, the assets
+  `claims-audit://<policy_id>/reprocessing-log` and `claims-audit://<policy_id>/findings`
+  (through the aliases `claims_audit_reprocessing_log` and `claims_audit_findings`), for
+  downstream DAGs to schedule on.
 - A task that fails for good calls `pipelines.airflow.alerts.task_failure_alert`, which posts to
   CLAIMS_AUDIT_ALERT_WEBHOOK when it is set.
 - An error leaving a task says only its type and the task (`scrub_failures`): a library's
@@ -39,6 +41,7 @@ from typing import Any
 
 from airflow.sdk import (
     Asset,
+    AssetAlias,
     Context,
     CronTriggerTimetable,
     Param,
@@ -56,11 +59,20 @@ from pipelines.config import AUDIT_TIMEZONE
 # opens it for writing: the pool's single slot makes them take turns, across runs and DAGs.
 DUCKDB_POOL = "claims_audit_duckdb"
 
-# What the audit publishes. Fixed names rather than file paths, so that a consumer (the
-# monthly MCO package) can schedule on them wherever CLAIMS_AUDIT_OUT points; each event's
-# extra carries the as-of date and counts, and the findings' event the output folder.
-REPROCESSING_LOG = Asset(uri="claims-audit://h0038/reprocessing-log", name="h0038_reprocessing_log")
-FINDINGS = Asset(uri="claims-audit://h0038/findings", name="h0038_findings")
+# What the audit publishes, per policy: `claims-audit://<policy_id>/reprocessing-log` and
+# `claims-audit://<policy_id>/findings`. Fixed names rather than file paths, so that a
+# consumer (the monthly MCO package) can schedule on them wherever CLAIMS_AUDIT_OUT points;
+# each event's extra carries the as-of date and counts, and the findings' event the output
+# folder. The packs are found when a run runs, so the assets are added through an alias.
+REPROCESSING_LOG = AssetAlias("claims_audit_reprocessing_log")
+FINDINGS = AssetAlias("claims_audit_findings")
+
+
+def policy_asset(policy_id: str, what: str) -> Asset:
+    """One policy's asset: what is `reprocessing-log` or `findings`."""
+    return Asset(
+        uri=f"claims-audit://{policy_id}/{what}", name=f"{policy_id}_{what.replace('-', '_')}"
+    )
 
 
 def alert_on_failure(context: Context) -> None:
@@ -100,7 +112,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 
 @dag(
-    dag_id="h0038_nightly_audit",
+    dag_id="claims_audit_nightly",
     # 02:00 in Kansas all year (08:00 UTC in winter, 07:00 in summer): after the day's
     # deliveries, and the logical date falls on the Kansas date the audit is as of
     schedule=CronTriggerTimetable("0 2 * * *", timezone=AUDIT_TIMEZONE),
@@ -111,17 +123,17 @@ DEFAULT_ARGS: dict[str, Any] = {
     # runs share one database and one run number sequence: one at a time
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["claims-audit", "h0038", "program-integrity"],
+    tags=["claims-audit", "program-integrity"],
     doc_md=__doc__,
     params={
         "full_audit": Param(
             False,
             type="boolean",
-            description="audit every current H0038 line, also when nothing new was delivered",
+            description="audit every current in-scope line, also when nothing new was delivered",
         )
     },
 )
-def h0038_nightly_audit() -> None:
+def claims_audit_nightly() -> None:
     # multiple_outputs named: Airflow cannot read a scrubbed function's return annotation
     @task(execution_timeout=dt.timedelta(hours=1), multiple_outputs=True)
     @scrub_failures
@@ -235,11 +247,10 @@ def h0038_nightly_audit() -> None:
             audit["policy_id"],
             full=_full_audit(),
         )
-        get_current_context()["outlet_events"][REPROCESSING_LOG].extra = {
-            "as_of": audit_run["as_of"],
-            "policy_id": audit["policy_id"],
-            **changes,
-        }
+        get_current_context()["outlet_events"][REPROCESSING_LOG].add(
+            policy_asset(audit["policy_id"], "reprocessing-log"),
+            extra={"as_of": audit_run["as_of"], **changes},
+        )
         return {"policy_id": audit["policy_id"], **changes}
 
     @task(pool=DUCKDB_POOL, outlets=[FINDINGS])
@@ -250,11 +261,15 @@ def h0038_nightly_audit() -> None:
 
         where = locations_from_env()
         written = task_report(where.db_file, where.out_dir, str(audit_run["as_of"]))
-        get_current_context()["outlet_events"][FINDINGS].extra = {
-            "as_of": audit_run["as_of"],
-            "out_dir": where.out_dir,
-            "files_written": written,
-        }
+        for changes in log_changes:
+            get_current_context()["outlet_events"][FINDINGS].add(
+                policy_asset(changes["policy_id"], "findings"),
+                extra={
+                    "as_of": audit_run["as_of"],
+                    "out_dir": where.out_dir,
+                    "files_written": written,
+                },
+            )
         return written
 
     # a teardown: it runs once its upstream tasks are done, whatever their state, and does not
@@ -286,4 +301,4 @@ def _full_audit() -> bool:
     return bool(get_current_context()["params"]["full_audit"])
 
 
-h0038_nightly_audit()
+claims_audit_nightly()
