@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     findings.add_argument("--db", type=Path, required=True, metavar="FILE")
     findings.add_argument(
-        "--policy", metavar="ID", help="one policy's findings, e.g. h0038_parent_peer_support"
+        "--policy",
+        metavar="ID",
+        help="one policy's findings (its ID, as `claims-audit policies` lists it)",
     )
     findings.add_argument("--payer", help="one MCO, e.g. SUNFLOWER")
     findings.add_argument(
