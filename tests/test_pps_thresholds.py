@@ -17,6 +17,8 @@ from pipelines.audit.packs import LOCATIONS_SETTING
 from tests.world import World, audit, flagged, luhn_npi, pack_copy
 
 CHILD = "82000000001"
+UNDATED_PEER = luhn_npi(700000007)
+GAP_NOT_SHOWN = {("AETNA", "NO_PARENT_BIRTH_DATE"), ("AETNA", "NO_PEER_BIRTH_DATE")}
 
 
 def _world() -> World:
@@ -39,6 +41,11 @@ def _world() -> World:
     ):
         world.member(member_id, caregiver_dob=caregiver_dob)
         world.line("AETNA", claim_id, member_id)
+    # PPS006: gaps that cannot be computed, a parent's or the provider's birth date missing
+    world.member("82000000007", caregiver_dob="")
+    world.line("AETNA", "NO_PARENT_BIRTH_DATE", "82000000007")
+    world.provider(UNDATED_PEER, date_of_birth="")
+    world.line("AETNA", "NO_PEER_BIRTH_DATE", CHILD, rendering_npi=UNDATED_PEER)
     # PPS002: a group session of 8 members
     for i in range(8):
         member_id = f"8200000010{i}"
@@ -69,7 +76,7 @@ def as_shipped(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
 def test_the_shipped_thresholds_decide_each_side(as_shipped: pl.DataFrame) -> None:
     assert flagged(as_shipped, "PPS001") == set()
     assert flagged(as_shipped, "PPS009") == {("AETNA", "AGED_19"), ("AETNA", "AGED_21")}
-    assert flagged(as_shipped, "PPS006") == set()
+    assert flagged(as_shipped, "PPS006") == GAP_NOT_SHOWN
     assert flagged(as_shipped, "PPS002") == set()
 
 
@@ -96,9 +103,9 @@ def test_an_age_gap_of_4_years_flags_a_parent_3_years_apart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     findings = _audit_with(tmp_path, monkeypatch, "age_gap_years = 3", "age_gap_years = 4")
-    pps006 = findings.filter(pl.col("rule_id") == "PPS006")
-    assert flagged(findings, "PPS006") == {("AETNA", "PARENT_3_YEARS_APART")}
-    assert pps006["severity"].to_list() == ["violation"]
+    pps006 = findings.filter((pl.col("rule_id") == "PPS006") & (pl.col("severity") == "violation"))
+    assert flagged(findings, "PPS006") == {("AETNA", "PARENT_3_YEARS_APART"), *GAP_NOT_SHOWN}
+    assert pps006["claim_id"].to_list() == ["PARENT_3_YEARS_APART"]
     assert pps006["detail"][0] == (
         f"peer provider NPI {luhn_npi(123456789)} is less than 4 years apart in age from "
         "caregiver(s) CG-0003"
@@ -113,3 +120,13 @@ def test_a_group_size_limit_of_7_flags_every_line_of_a_group_of_8(
     assert set(findings.filter(pl.col("rule_id") == "PPS002")["detail"].str.slice(-23)) == {
         "had 8 members (limit 7)"
     }
+
+
+def test_a_gap_that_cannot_be_computed_is_never_apart_even_with_a_minimum_of_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a missing birth date is no gap at all, not a gap of 0 years
+    findings = _audit_with(tmp_path, monkeypatch, "age_gap_years = 3", "age_gap_years = 0")
+    assert flagged(findings, "PPS006") == GAP_NOT_SHOWN
+    pps006 = findings.filter(pl.col("rule_id") == "PPS006")
+    assert set(pps006["severity"]) == {"documentation"}

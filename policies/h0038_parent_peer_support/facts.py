@@ -245,8 +245,10 @@ def whole_years_apart(one: pl.Expr, other: pl.Expr) -> pl.Expr:
     """The age gap of two birth dates in whole years, whichever is older: the older one's age
     on the younger one's birth date. At least N (a whole number) exactly when the rules page's
     "at least N years apart" holds: the later year minus the earlier, less one when the later
-    date's (month, day) is before the earlier's (a 29 February birth date included)."""
-    return age_on(pl.max_horizontal(one, other), pl.min_horizontal(one, other))
+    date's (month, day) is before the earlier's (a 29 February birth date included). Null
+    when either date is (min/max_horizontal skip a null: alone they would give a gap of 0)."""
+    known = one.is_not_null() & other.is_not_null()
+    return pl.when(known).then(age_on(pl.max_horizontal(one, other), pl.min_horizontal(one, other)))
 
 
 def _age_gap(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.DataFrame:
