@@ -10,7 +10,7 @@ import polars as pl
 from pipelines.audit.evidence import age_on
 from tests.world import pack_audit
 
-years_apart = pack_audit().pack.facts().years_apart
+whole_years_apart = pack_audit().pack.facts().whole_years_apart
 
 
 def _age(dos: dt.date, dob: dt.date) -> int:
@@ -46,7 +46,7 @@ def test_age_on_matches_the_catalog_formula_on_every_month() -> None:
     assert ages == [_age(d, b) for d, b in pairs.iter_rows()]
 
 
-def test_years_apart_matches_the_catalog_formula_both_ways() -> None:
+def test_a_whole_years_gap_at_least_the_minimum_matches_the_catalog_formula_both_ways() -> None:
     rng = random.Random(12)
     base = _random_days(rng, 3000)
     # partners near the 3-year boundary, on both sides, in both directions
@@ -55,7 +55,14 @@ def test_years_apart_matches_the_catalog_formula_both_ways() -> None:
         + dt.timedelta(days=rng.randint(-2, 2))
         for d in base
     ]
-    pairs = pl.DataFrame({"a": base, "b": other})
-    apart = pairs.select(years_apart(pl.col("a"), pl.col("b"), 3).alias("x"))["x"].to_list()
-    assert apart == [_apart(a, b, 3) for a, b in pairs.iter_rows()]
-    assert any(apart) and not all(apart)
+    # 29 February against the 28th and 1 March three years on, both ways
+    leap = [dt.date(2000, 2, 29)] * 4
+    near = [dt.date(2003, 2, 28), dt.date(2003, 3, 1), dt.date(1997, 2, 28), dt.date(1997, 3, 1)]
+    pairs = pl.DataFrame({"a": base + leap + near, "b": other + near + leap})
+    gaps = pairs.select(whole_years_apart(pl.col("a"), pl.col("b")).alias("gap"))["gap"]
+    for minimum in (2, 3, 4):
+        apart = [gap >= minimum for gap in gaps]
+        assert apart == [_apart(a, b, minimum) for a, b in pairs.iter_rows()]
+    apart_3 = [gap >= 3 for gap in gaps]
+    assert any(apart_3) and not all(apart_3)
+    assert apart_3[-8:] == [False, True, True, False] * 2

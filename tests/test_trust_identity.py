@@ -107,7 +107,15 @@ def test_every_column_a_rule_reads_is_guarded_against_nulls() -> None:
     }
     read = set(columns_checked(definition))
     # every expectation's column and its row condition's column
-    assert {"consent_in_force", "adult_on_dos", "group_session_members", "is_group"} <= read
+    assert {
+        "age_on_dos",
+        "consent_in_force",
+        "group_session_members",
+        "is_group",
+        "largest_age_gap_years",
+        "age_gap_known_for_every_candidate",
+        "dos_timestamp",
+    } <= read
     assert guards == read
     assert guarded[: len(definition["expectations"])] == definition["expectations"]
 
@@ -115,10 +123,13 @@ def test_every_column_a_rule_reads_is_guarded_against_nulls() -> None:
 @pytest.mark.parametrize(
     "column",
     [
-        "consent_in_force",  # in-set: GX passes a null
-        "adult_on_dos",  # a row condition's column: a null drops the line from PPS009
+        "age_on_dos",  # between: GX passes a null
+        "consent_in_force",  # a row condition's column: a null drops the line from PPS009
         "group_session_members",  # between
-        "age_gap_check",  # not-in-set
+        "largest_age_gap_years",  # between, under a row condition
+        "age_gap_known_for_every_candidate",  # a row condition's column
+        "dos_timestamp",  # a date against a datetime parameter
+        "lived_experience_on_file",  # in-set
     ],
 )
 def test_a_null_in_a_column_a_rule_reads_stops_validation_instead_of_passing(

@@ -305,12 +305,20 @@ def test_reference_rows_with_two_birth_dates_give_the_last_in_the_file_whatever_
         ref = read_reference(con, REFERENCE_TABLES)
     finally:
         con.close()
-    chosen = ["member_date_of_birth", "peer_date_of_birth", "age_gap_check", "age_gap_evidence"]
+    chosen = [
+        "member_date_of_birth",
+        "peer_date_of_birth",
+        "largest_age_gap_years",
+        "age_gap_known_for_every_candidate",
+        "age_gap_evidence",
+    ]
     expected = build_facts(lines, ref, audit.pack, audit.general).select(chosen)
+    # the last rows: caregiver born 1985-01-01, peer 1984-01-01, one whole year apart
     assert expected.row(0) == (
         dt.date(2012, 5, 1),
         dt.date(1984, 1, 1),
-        "violation",
+        1,
+        True,
         "peer provider NPI " + PEER + " is less than 3 years apart in age from caregiver(s) "
         "CG-0001",
     )

@@ -1,7 +1,10 @@
 """Parent Peer Support (H0038) facts: the evidence each PPS rule of the suite reads.
 
-Each rule gets the columns its expectation checks (a flag, a status, or the evidence a
-threshold is compared with) and the evidence an analyst needs in the finding's detail. Where
+Each rule gets the columns its expectation checks and the evidence an analyst needs in the
+finding's detail. Where the bulletin names a threshold (a date, a group size, an age, an age
+gap), the facts carry the evidence (the DOS, the count, the age, the gap) and the suite
+compares it with the policy's parameter; a true/false column is left only where Great
+Expectations has no comparison for the rule (a span over many rows, a set of documents). Where
 that evidence can name another MCO's claim, member or caregiver, an `<evidence>_for_mco`
 column says it for the paying MCO's package without them. The rules' meaning is in this
 pack's README.md; the column names say which part of it they hold.
@@ -27,7 +30,6 @@ from pipelines.audit.evidence import (
     evidence_only_where_broken,
     last_in_file,
     look_up,
-    month_day,
 )
 
 Reference = Mapping[str, pl.DataFrame]
@@ -50,9 +52,9 @@ def build_facts(lines: pl.DataFrame, reference: Reference, parameters: Parameter
         pl.any_horizontal([pl.col(m) == parameters["group_modifier"] for m in MODIFIERS])
         .fill_null(False)
         .alias("is_group"),
-        (pl.col("service_date") >= parameters["effective_date"]).alias(
-            "dos_on_or_after_effective_date"
-        ),
+        # Great Expectations compares a date only as a datetime64[ns] column against a
+        # datetime parameter (PPS001 against effective_date)
+        pl.col("service_date").cast(pl.Datetime("ns")).alias("dos_timestamp"),
     )
     for step in (
         _group_sessions,
@@ -65,20 +67,29 @@ def build_facts(lines: pl.DataFrame, reference: Reference, parameters: Parameter
         _participants,
     ):
         facts = step(facts, reference, parameters)
-    return evidence_only_where_broken(facts, EVIDENCE_OF_FAILURE)
+    return evidence_only_where_broken(facts, evidence_of_failure(parameters))
 
 
-# the condition under which each evidence column's rule passes (it is kept only where not)
-EVIDENCE_OF_FAILURE = {
-    "lived_experience_evidence": pl.col("lived_experience_on_file"),
-    "service_array_evidence": pl.col("pps_in_service_array"),
-    "age_gap_evidence": pl.col("age_gap_check") == "pass",
-    "member_billed_evidence": pl.col("billed_identified_member"),
-    "member_billed_evidence_for_mco": pl.col("billed_identified_member"),
-    "treatment_plan_evidence": pl.col("treatment_plan_in_force"),
-    "consent_evidence": pl.col("consent_in_force") | ~pl.col("adult_on_dos"),
-    "participant_evidence": pl.col("non_medicaid_participation_documented"),
-}
+# where a comparison has no value to compare (no birth date on file): below every threshold
+# it is compared with, so an unknown age is never an adult's and an unknown gap never shows
+# the parents apart (the suite's meta says so)
+NOT_KNOWN = -1
+
+
+def evidence_of_failure(parameters: Parameters) -> dict[str, pl.Expr]:
+    """The condition under which each evidence column's rule passes (it is kept only where
+    not): the suite's own comparisons, with the same thresholds."""
+    return {
+        "lived_experience_evidence": pl.col("lived_experience_on_file"),
+        "service_array_evidence": pl.col("pps_in_service_array"),
+        "age_gap_evidence": pl.col("largest_age_gap_years") >= parameters["age_gap_years"],
+        "member_billed_evidence": pl.col("billed_identified_member"),
+        "member_billed_evidence_for_mco": pl.col("billed_identified_member"),
+        "treatment_plan_evidence": pl.col("treatment_plan_in_force"),
+        "consent_evidence": pl.col("consent_in_force")
+        | (pl.col("age_on_dos") < parameters["adult_age"]),
+        "participant_evidence": pl.col("non_medicaid_participation_documented"),
+    }
 
 
 # PPS002 ---------------------------------------------------------------------------------
@@ -230,12 +241,14 @@ def _provider(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl
 # PPS006 ---------------------------------------------------------------------------------
 
 
-def years_apart(earlier: pl.Expr, later: pl.Expr, years: int) -> pl.Expr:
-    """At least `years` apart, by calendar (the rules page, PPS006), whichever is older."""
-    low = pl.min_horizontal(earlier, later)
-    high = pl.max_horizontal(earlier, later)
-    gap = high.dt.year() - low.dt.year()
-    return (gap > years) | ((gap == years) & (month_day(high) >= month_day(low)))
+def whole_years_apart(one: pl.Expr, other: pl.Expr) -> pl.Expr:
+    """The age gap of two birth dates in whole years, whichever is older: the older one's age
+    on the younger one's birth date. At least N (a whole number) exactly when the rules page's
+    "at least N years apart" holds: the later year minus the earlier, less one when the later
+    date's (month, day) is before the earlier's (a 29 February birth date included). Null
+    when either date is (min/max_horizontal skip a null: alone they would give a gap of 0)."""
+    known = one.is_not_null() & other.is_not_null()
+    return pl.when(known).then(age_on(pl.max_horizontal(one, other), pl.min_horizontal(one, other)))
 
 
 def _age_gap(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.DataFrame:
@@ -266,19 +279,15 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.
         .join(birth_dates, on="caregiver_id", how="left")
         .join(facts.select(LINE, "peer_date_of_birth"), on=LINE)
         .with_columns(
-            years_apart(
-                pl.col("caregiver_date_of_birth"),
-                pl.col("peer_date_of_birth"),
-                parameters["age_gap_years"],
-            )
-            .fill_null(False)
-            .alias("_apart")
+            whole_years_apart(pl.col("caregiver_date_of_birth"), pl.col("peer_date_of_birth"))
+            .cast(pl.Int64)
+            .alias("_gap")
         )
         # sorted once, so that each line's IDs join in order without a sort per line
         .sort(LINE, "caregiver_id")
         .group_by(LINE)
         .agg(
-            pl.col("_apart").any().alias("_any_apart"),
+            pl.col("_gap").max().alias("largest_age_gap_years"),
             pl.col("caregiver_date_of_birth").is_null().any().alias("_candidate_without_dob"),
             pl.col("caregiver_id").str.join(", ").alias("candidate_caregivers"),
             pl.col("caregiver_id")
@@ -287,19 +296,18 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.
             .alias("_without_dob"),
         )
     )
-    facts = attach(facts, candidates)
-    npi = pl.col("peer_npi")
-    status = (
-        pl.when(pl.col("_any_apart").fill_null(False))
-        .then(pl.lit("pass"))
-        .when(
+    facts = attach(facts, candidates).with_columns(
+        pl.col("largest_age_gap_years").fill_null(NOT_KNOWN),
+        # the split between the violation and the documentation finding: whether the data
+        # show every candidate's gap (a provider birth date, a candidate, each with a birth
+        # date), so that a gap below the minimum is a fact and not a missing document
+        (
             pl.col("peer_date_of_birth").is_not_null()
             & pl.col("candidate_caregivers").is_not_null()
             & ~pl.col("_candidate_without_dob").fill_null(True)
-        )
-        .then(pl.lit("violation"))
-        .otherwise(pl.lit("documentation"))
+        ).alias("age_gap_known_for_every_candidate"),
     )
+    npi = pl.col("peer_npi")
     evidence = (
         pl.when(pl.col("peer_date_of_birth").is_null())
         .then(pl.format("no birth date on file for peer provider NPI {}", npi))
@@ -325,9 +333,9 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.
             )
         )
     )
-    return facts.with_columns(
-        status.alias("age_gap_check"), evidence.alias("age_gap_evidence")
-    ).drop("_any_apart", "_candidate_without_dob", "_without_dob")
+    return facts.with_columns(evidence.alias("age_gap_evidence")).drop(
+        "_candidate_without_dob", "_without_dob"
+    )
 
 
 # PPS007 ---------------------------------------------------------------------------------
@@ -500,8 +508,8 @@ def _consent(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.
     age = age_on(pl.col("service_date"), pl.col("member_date_of_birth"))
     facts = attach(facts, consents).with_columns(
         pl.col("consent_in_force").fill_null(False),
-        age.alias("age_on_dos"),
-        (age >= parameters["adult_age"]).fill_null(False).alias("adult_on_dos"),
+        # a member without a birth date on file is not shown to be an adult (rules page)
+        age.cast(pl.Int64).fill_null(NOT_KNOWN).alias("age_on_dos"),
     )
     evidence = pl.format(
         "member aged {} on DOS {}: {}",
