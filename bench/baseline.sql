@@ -22,6 +22,9 @@ create or replace temp macro text_to_date(text) as coalesce(
 );
 create or replace temp macro as_date(value) as text_to_date(blank(value));
 create or replace temp macro bad_date(value) as blank(value) is not null and as_date(value) is null;
+-- the contract's plausible birth dates (pipelines/settings.toml): a row born before 1900 is set aside
+create or replace temp macro bad_birth_date(value) as
+    bad_date(value) or coalesce(as_date(value) < date '1900-01-01', false);
 create or replace temp macro flag_is_y(value) as coalesce(upper(blank(value)) = 'Y', false);
 -- inclusive span, blank ends open
 create or replace temp macro covers(span_start, span_end, day) as
@@ -47,7 +50,7 @@ where blank(payer) is not null
 create or replace temp table members as
 select blank(member_id) as member_id, as_date(date_of_birth) as date_of_birth
 from read_csv(reference_file('members'), all_varchar = true)
-where blank(member_id) is not null and not bad_date(date_of_birth);
+where blank(member_id) is not null and not bad_birth_date(date_of_birth);
 
 create or replace temp table enrollment as
 select blank(member_id) as member_id, upper(blank(payer)) as payer,
@@ -68,7 +71,7 @@ from read_csv(reference_file('providers'), all_varchar = true)
 where blank(npi) is not null
     and not bad_date(enrollment_start_date) and not bad_date(enrollment_end_date)
     and not bad_date(pps_start_date) and not bad_date(lived_experience_attested_date)
-    and not bad_date(date_of_birth);
+    and not bad_birth_date(date_of_birth);
 
 create or replace temp table level_of_care as
 select blank(member_id) as member_id, upper(blank(loc_category)) as loc_category,
@@ -99,7 +102,8 @@ select blank(caregiver_id) as caregiver_id, blank(member_id) as member_id,
     as_date(start_date) as start_date, as_date(end_date) as end_date
 from read_csv(reference_file('caregivers'), all_varchar = true)
 where blank(caregiver_id) is not null and blank(member_id) is not null
-    and not bad_date(date_of_birth) and not bad_date(start_date) and not bad_date(end_date);
+    and not bad_birth_date(date_of_birth) and not bad_date(start_date)
+    and not bad_date(end_date);
 
 create or replace temp table service_participants as
 select upper(blank(payer)) as payer, blank(claim_id) as claim_id,

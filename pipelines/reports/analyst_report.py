@@ -47,7 +47,8 @@ STATUS_WORDS = {
     "resolved_data_corrected": "resolved, data corrected",
     "waived": "waived by an analyst",
 }
-# one colour per rule in catalog order: distinguishable on screen and on a colour printer
+# one colour per rule in catalog order: distinguishable on screen and on a colour printer;
+# a policy with more rules than these gets hues spread by the golden angle for the rest
 RULE_COLOURS = [
     "#4e79a7",
     "#f28e2b",
@@ -62,7 +63,7 @@ RULE_COLOURS = [
     "#1f3a5f",
     "#8c8c3a",
 ]
-OTHER_COLOUR = "#9a9a9a"
+OTHER_COLOUR = "#9a9a9a"  # a rule of the log that no pack describes any more
 BAR_COLOUR = "#4e79a7"
 # the browser may fetch nothing at all: styles are inline, there is nothing else
 CONTENT_SECURITY_POLICY = (
@@ -519,10 +520,13 @@ def _section(title: str, body: str, note: str | None = None) -> str:
 
 
 def _rule_colours(rules: Sequence[RuleText]) -> dict[str, str]:
-    return {
-        rule.rule_id: RULE_COLOURS[i] if i < len(RULE_COLOURS) else OTHER_COLOUR
-        for i, rule in enumerate(rules)
-    }
+    return {rule.rule_id: _colour(i) for i, rule in enumerate(rules)}
+
+
+def _colour(index: int) -> str:
+    if index < len(RULE_COLOURS):
+        return RULE_COLOURS[index]
+    return f"hsl({index * 137.5 % 360:.0f}, 55%, 42%)"
 
 
 def _swatch(colour: str) -> Markup:
