@@ -27,9 +27,10 @@ RUN uv export --frozen --no-dev --no-hashes --no-emit-project \
     && rm /tmp/requirements.lock.txt
 
 # The project itself, without dependencies (all installed above). Editable, so
-# that pipelines/ finds sql/ and expectations/ beside it as in a checkout.
+# that pipelines/ finds sql/, the policy packs and their suites beside it as in a checkout.
 COPY --chown=airflow:0 pipelines/ ./pipelines/
 COPY --chown=airflow:0 sql/ ./sql/
+COPY --chown=airflow:0 policies/ ./policies/
 COPY --chown=airflow:0 expectations/ ./expectations/
 RUN pip install --no-cache-dir --no-deps --editable . \
     && python -m compileall -q pipelines \

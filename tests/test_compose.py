@@ -374,6 +374,7 @@ def test_dockerfile_installs_from_the_lock(dockerfile: list[str]) -> None:
     for source in ("pyproject.toml", "uv.lock", "README.md", "pipelines/", "sql/", "dags/"):
         assert source in copies, f"Dockerfile does not copy {source}"
     assert "expectations/" in copies
+    assert "policies/" in copies, "the image audits no policy without its packs"
     runs = [line for line in dockerfile if line.upper().startswith("RUN ")]
     exports = [r for r in runs if "uv export" in r or "uv sync" in r]
     assert exports, "dependencies must come from uv.lock (uv export or uv sync)"
