@@ -61,8 +61,17 @@ class Pack:
         return PackScope(self.id, self.codes, frozenset(related))
 
     def facts(self) -> ModuleType:
-        """The pack's facts.py, loaded from its folder (a pack is never a Python package)."""
-        return _load_facts(self.folder / "facts.py", self.id)
+        """The pack's facts.py: what its rules read."""
+        module = self.module("facts")
+        for name in ("REFERENCES", "build_facts"):
+            if not hasattr(module, name):
+                raise PackError(f"{self.folder / 'facts.py'} defines no {name}")
+        return module
+
+    def module(self, name: str) -> ModuleType:
+        """One of the pack's Python files, loaded from its folder (a pack is never a Python
+        package, so two packs' facts.py never clash)."""
+        return _load_module(self.folder / f"{name}.py", f"claims_audit_policy_{self.id}_{name}")
 
     def content_sha256(self) -> str:
         """The hash of what the pack decides findings with: its policy, facts and suite."""
@@ -153,15 +162,12 @@ def _unit_minutes(value: object) -> int | None:
 
 
 @cache
-def _load_facts(path: Path, pack_id: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"claims_audit_policy_{pack_id}_facts", path)
+def _load_module(path: Path, module_name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise PackError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for name in ("REFERENCES", "build_facts"):
-        if not hasattr(module, name):
-            raise PackError(f"{path} defines no {name}")
     return module
 
 

@@ -20,7 +20,6 @@ their own instead).
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import random
 from collections.abc import Callable, Sequence
@@ -28,7 +27,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -621,20 +619,10 @@ def pack_scenarios() -> list[_Scenarios]:
     """Each pack's scenarios.py hooks, in the order of the packs' bulletins."""
     found: list[_Scenarios] = []
     for pack in sorted(discover().values(), key=_bulletin_order):
-        path = pack.folder / "scenarios.py"
-        if path.is_file():
-            module = _load_scenarios(path, pack.id)
+        if (pack.folder / "scenarios.py").is_file():
+            module = pack.module("scenarios")
             found.append(_Scenarios(pack, module.plant, getattr(module, "plant_followup", None)))
     return found
-
-
-def _load_scenarios(path: Path, policy_id: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_pack_scenarios_{policy_id}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ------------------------------------------------------------------------------------------
