@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.reports.outputs import STATE_ONLY_COLUMNS, write_findings
+from pipelines.reports.outputs import STATE_ONLY_COLUMNS, mco_findings, write_findings
 
 
 def _findings() -> pl.DataFrame:
@@ -30,7 +30,9 @@ def test_the_whole_file_has_every_column_and_each_mco_gets_only_its_own(tmp_path
     stale.parent.mkdir(parents=True)
     stale.write_text("payer\nSUNFLOWER from last night\n", encoding="utf-8")
 
-    written = write_findings(findings, tmp_path, ["AETNA", "SUNFLOWER", "UHC"])
+    written = write_findings(
+        findings, mco_findings(findings), tmp_path, ["AETNA", "SUNFLOWER", "UHC"]
+    )
 
     expected = tmp_path / "expected.csv"
     findings.write_csv(expected, date_format="%Y-%m-%d")

@@ -84,19 +84,21 @@ def mco_findings(findings: pl.DataFrame) -> pl.DataFrame:
     ).drop(STATE_ONLY_COLUMNS)
 
 
-def write_findings(findings: pl.DataFrame, out_dir: Path, mcos: list[str]) -> list[Path]:
-    """findings.csv with every column, and mco/<payer>/findings.csv for each MCO in `mcos`.
+def write_findings(
+    findings: pl.DataFrame, package: pl.DataFrame, out_dir: Path, mcos: list[str]
+) -> list[Path]:
+    """findings.csv with every column, and mco/<payer>/findings.csv for each MCO in `mcos`
+    from `package` (the findings as mco_findings shows them).
 
     An MCO gets one findings file for every policy, its `policy_id` column saying which: one
     file to load into its claims system, filtered by policy as needed; the workbook beside it
     has a sheet per policy for reading.
 
-    `findings` comes spreadsheet-safe. An MCO's rows are not a slice of the whole file (their
-    detail and columns differ), so they are formatted again: tenths of a second for 600,000.
+    Both come spreadsheet-safe. An MCO's rows are not a slice of the whole file (their detail
+    and columns differ), so they are formatted again: tenths of a second for 600,000.
     """
     whole = write_csv(findings, out_dir / "findings.csv", already_safe=True)
     own_files = {payer: mco_folder(out_dir, payer) / "findings.csv" for payer in mcos}
-    package = mco_findings(findings)
     for payer, own in own_files.items():
         write_csv(package.filter(pl.col("payer") == payer), own, already_safe=True)
     return [whole, *own_files.values()]
@@ -160,14 +162,14 @@ def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
     """Write every output; an MCO's folder holds only that MCO's rows, as it may see them."""
-    # made spreadsheet-safe once: each MCO's rows are a slice of the whole
+    # made spreadsheet-safe once, and shaped for the MCOs once: their CSVs and workbooks
     findings = spreadsheet_safe(all_findings(con))
     package = mco_findings(findings)
     log_rows = spreadsheet_safe(reprocessing_log(con))
     mcos = configured_mcos(con)
     policies = audited_policies(con)
     written = [
-        *write_findings(findings, out_dir, mcos),
+        *write_findings(findings, package, out_dir, mcos),
         write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
     ]
