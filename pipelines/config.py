@@ -48,6 +48,7 @@ class SnapshotGuard:
 class Settings:
     dates: DateBounds
     reference_snapshots: SnapshotGuard
+    lines_per_partition: int  # [partitions]: in-scope lines audited at a time
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -64,6 +65,7 @@ def load_settings(path: Path | None = None) -> Settings:
             max_quarantined_share=float(guard["max_quarantined_share"]),
             min_rows_share_of_current=float(guard["min_rows_share_of_current"]),
         ),
+        lines_per_partition=int(values["partitions"]["lines_per_partition"]),
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from pipelines.config import project_path, read_sql
 
@@ -180,6 +181,22 @@ def _run_statements(con: duckdb.DuckDBPyConnection, text: str, params: dict[str,
 def _has_code(statement: str) -> bool:
     """A part of a file that is more than blank lines and comments."""
     return any(line.strip() and not line.strip().startswith("--") for line in statement.split("\n"))
+
+
+def load_temp_table(
+    con: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pl.DataFrame]
+) -> None:
+    """Temp table `table` (one of the engine's own names) made of the frames, appended one at
+    a time so that only one is in memory here; at least one frame, for the columns."""
+    for number, frame in enumerate(frames):
+        con.register("frame_to_load", frame)
+        try:
+            if number == 0:
+                execute(con, f"create or replace temp table {table} as from frame_to_load")
+            else:
+                execute(con, f"insert into {table} by name from frame_to_load")
+        finally:
+            con.unregister("frame_to_load")
 
 
 def scalar(con: duckdb.DuckDBPyConnection, query: str, **params: Any) -> Any:

@@ -18,8 +18,9 @@ import polars as pl
 import pytest
 
 from pipelines.audit.data_docs import RESTRICTED_NOTE, build_data_docs
-from pipelines.audit.facts import facts_from_db
+from pipelines.audit.facts import build_facts, read_reference, references_of
 from pipelines.audit.run import run_audit
+from pipelines.claims.versions import current_in_scope_lines
 from pipelines.db import connect
 from pipelines.demo.synthetic import MCOS, generate, generate_followup
 from pipelines.reports.analyst_report import gather, write_analyst_report
@@ -250,9 +251,11 @@ def test_data_docs_validate_the_suite_over_the_facts(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     audit = pack_audit()
-    facts = facts_from_db(con, audit.pack, audit.general)
+    reference = read_reference(con, references_of([audit.pack, audit.general]))
+    lines = current_in_scope_lines(con, audit.pack.codes)
+    facts = build_facts(lines, reference, audit.pack, audit.general)
     docs_dir = tmp_path / "data_docs"
-    index = build_data_docs(facts, audit.rules, docs_dir, as_of=SECOND_RUN)
+    index = build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_RUN)
     assert index.is_file() and index.name == "index.html"
     assert docs_dir in index.parents
     suite_name = audit.rules.definition["name"]
@@ -269,7 +272,7 @@ def test_data_docs_validate_the_suite_over_the_facts(
     assert produced is not None
     assert sum(r["result"]["unexpected_count"] for r in result["results"]) == produced[0]
     # a second night in the same folder adds its page and keeps the first
-    build_data_docs(facts, audit.rules, docs_dir, as_of=SECOND_RUN + dt.timedelta(days=1))
+    build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_RUN + dt.timedelta(days=1))
     assert (
         len(list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))) == 2
     )

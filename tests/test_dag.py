@@ -334,7 +334,7 @@ def test_nightly_dag_maps_ingest_over_payers_with_new_files(
     assert (root / "out" / "analyst_report_2025-07-01.html").exists()
     assert (root / "out" / "data_docs" / PPS / "README-RESTRICTED.txt").exists()
     # the runs' facts and findings files (member-level data) are removed after the report
-    assert not list((root / "work").glob("*/facts.parquet"))
+    assert not list((root / "work").rglob("*.parquet"))
 
     late = runs["late"]
     assert late["state"] == "success", late["tasks"]

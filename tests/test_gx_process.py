@@ -17,16 +17,17 @@ from tests.world import pack_audit
 
 def test_an_error_inside_great_expectations_fails_the_request(tmp_path: Path) -> None:
     # facts without the rules' columns: GX cannot evaluate, which must never read as clean
-    facts = tmp_path / "facts.parquet"
+    facts = tmp_path / "facts"
+    facts.mkdir()
     pl.DataFrame(
         {"line_key": [0], "payer": ["AETNA"], "claim_id": ["C1"], "claim_line_number": [1]}
-    ).write_parquet(facts)
+    ).write_parquet(facts / "part-00001.parquet")
     worker = gx_process.shared()
     with pytest.raises(ValidationError, match="Great Expectations failed on rule") as raised:
-        worker.run(stage_validate, facts, pack_audit().rules, tmp_path)
+        worker.run(stage_validate, facts, pack_audit().rules)
     assert isinstance(raised.value.__cause__, gx_process.RemoteTraceback)
     assert "stage_validate" in str(raised.value.__cause__)
-    assert not (tmp_path / "findings.parquet").exists()
+    assert not (tmp_path / "findings").exists()
     assert worker.run(len, "still serving") == 13
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from pipelines.audit.run import run_audit
 from pipelines.cli import main as cli
-from pipelines.db import connect, execute, transaction
-from pipelines.log.reprocessing_log import update_log
+from pipelines.db import connect, execute, load_temp_table, transaction
+from pipelines.log.reprocessing_log import current_findings, update_log
 from pipelines.reports.analyst_report import write_analyst_report
 from pipelines.reports.outputs import reprocessing_log, write_reports
 from tests.world import World, audit
@@ -74,7 +74,8 @@ def _log_second_policy(db: Path, findings: pl.DataFrame, *, run_id: int, as_of: 
     con = connect(db)
     try:
         with transaction(con):
-            update_log(con, findings, _facts(), policy_id=SECOND, run_id=run_id, as_of=as_of)
+            load_temp_table(con, "current_findings", [current_findings(findings, _facts())])
+            update_log(con, policy_id=SECOND, run_id=run_id, as_of=as_of)
             execute(
                 con,
                 "insert into audit.runs values ($run, $policy, $as_of, 0, 'x', 1, $n, 'id')",

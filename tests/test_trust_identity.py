@@ -34,7 +34,14 @@ from pipelines.audit.rules import (
     load_suite_definition,
     with_null_guards,
 )
-from pipelines.audit.run import PolicyRun, RunSummary, run_audit, stage_facts, stage_versions
+from pipelines.audit.run import (
+    PolicyRun,
+    RunSummary,
+    parts_of,
+    run_audit,
+    stage_facts,
+    stage_versions,
+)
 from pipelines.config import PACKAGE_DIR
 from pipelines.db import connect
 from pipelines.ingest.load import ingest
@@ -94,7 +101,7 @@ def facts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
         path, _ = stage_facts(con, pack_audit(), None, root / "work")
     finally:
         con.close()
-    return pl.read_parquet(path)
+    return pl.concat(map(pl.read_parquet, parts_of(path)))
 
 
 def test_every_column_a_rule_reads_is_guarded_against_nulls() -> None:

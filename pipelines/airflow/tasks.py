@@ -188,7 +188,8 @@ def task_versions(db_file: str, *, full: bool = False) -> int:
 
 
 def task_facts(db_file: str, work_dir: str, policy_id: str, *, full: bool = False) -> str:
-    """The pack's facts file, in its own folder of the run's work folder."""
+    """The pack's facts folder (a file per partition), in its own folder of the run's work
+    folder."""
     audit = _pack_audit(policy_id)
     con = connect(Path(db_file))
     try:
@@ -201,9 +202,7 @@ def task_facts(db_file: str, work_dir: str, policy_id: str, *, full: bool = Fals
 
 
 def task_validate(facts_path: str, policy_id: str) -> str:
-    path, count = stage_validate(
-        Path(facts_path), _pack_audit(policy_id).rules, Path(facts_path).parent
-    )
+    path, count = stage_validate(Path(facts_path), _pack_audit(policy_id).rules)
     log.info("%s: %d findings", policy_id, count)
     return str(path)
 

@@ -4,6 +4,7 @@ The nightly audit validates with an in-memory context and keeps only the failing
 Data Docs need the validation stored, so this validates the same suite over the same fact
 columns once more in a file-mode context rooted in the docs folder, with the SUMMARY result
 format (counts and at most 20 example failing rows per rule), and builds the site there.
+A night stores one result per partition of its facts (pipelines/claims/partitions.py).
 Results accumulate run after run in that folder; the site's index lists the latest ones.
 
 Cost, measured with GX already imported (as it is after the audit's validation stage): about
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -40,7 +42,7 @@ BATCH = "nightly"
 VALIDATION = "nightly_validation"
 CHECKPOINT = "nightly"
 RESTRICTED_NOTE = "README-RESTRICTED.txt"
-INDEXED_RESULTS = 90  # about three months of nightly runs on the site's index page
+INDEXED_RESULTS = 90  # the latest validation results (one per partition a night) on the index
 RESTRICTED_TEXT = """\
 RESTRICTED: PROTECTED HEALTH INFORMATION (PHI)
 
@@ -63,24 +65,25 @@ gx/uncommitted/data_docs/local_site/ (open index.html).
 
 
 def build_data_docs(
-    facts: pl.DataFrame,
+    partitions: Iterable[pl.DataFrame],
     rules: RuleSet,
     docs_dir: Path,
     *,
     as_of: dt.date | None = None,
 ) -> Path:
-    """Validate the facts with the suite in a file-mode context in `docs_dir`, build the docs.
+    """Validate each partition's facts with the suite in a file-mode context in `docs_dir`,
+    then build the docs: one validation result per partition, named by the night and the
+    partition's dates of service.
 
-    Returns the site's index.html. `as_of` names the validation run in the docs (default:
-    the time it ran). The suite runs once more, with its null guards: on 1M lines that is 2
-    to 3 s.
+    Returns the site's index.html. `as_of` names the validation runs in the docs (default:
+    the time they ran). The suite runs once more, with its null guards: on 1M lines that is
+    2 to 3 s.
     """
     docs_dir.mkdir(parents=True, exist_ok=True)
     (docs_dir / RESTRICTED_NOTE).write_text(RESTRICTED_TEXT, encoding="utf-8")
 
     quiet_gx()
     import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -93,18 +96,12 @@ def build_data_docs(
     _configure_site(context)
     context.variables.save()
 
-    definition = rules.definition
-    # the same columns, row keys and parameters as the audit's own validation (rules.run_suite);
-    # the index stays unnamed: for a named index GX looks up every failing row one by one
-    # (seconds more per 100k failing rows), for an unnamed one it lists the keys in one pass
-    frame = facts.select(columns_read(definition, facts.columns)).to_pandas().set_index(LINE)
-    frame.index.name = None
     batch_definition = (
         context.data_sources.add_or_update_pandas(DATA_SOURCE)
         .add_dataframe_asset(ASSET)
         .add_batch_definition_whole_dataframe(BATCH)
     )
-    suite = context.suites.add_or_update(gx.ExpectationSuite(**with_null_guards(definition)))
+    suite = context.suites.add_or_update(gx.ExpectationSuite(**with_null_guards(rules.definition)))
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=VALIDATION, data=batch_definition, suite=suite)
     )
@@ -117,30 +114,56 @@ def build_data_docs(
             result_format="SUMMARY",
         )
     )
-    run_id = RunIdentifier(
-        run_name=as_of.isoformat() if as_of else None,
-        run_time=dt.datetime.now(dt.UTC),
-    )
-    result = checkpoint.run(
-        batch_parameters={"dataframe": frame},
-        expectation_parameters=rules.as_parameters(),
-        run_id=run_id,
-    )
+    new_pages: list[Any] = [ExpectationSuiteIdentifier(name=suite.name)]
+    lines = failing = 0
+    for facts in partitions:
+        result = _validate(checkpoint, facts, rules, as_of)
+        new_pages += result.run_results
+        lines += facts.height
+        failing += not result.success
     # render only tonight's pages once the site exists: a full build re-renders every result
     # ever stored, which grows with each nightly run
     site_exists = _path_from_file_url(_site_index_url(context)).is_file()
-    new_pages: list[Any] = [ExpectationSuiteIdentifier(name=suite.name), *result.run_results]
     urls = context.build_data_docs(
         site_names=[SITE_NAME], resource_identifiers=new_pages if site_exists else None
     )
     index = _path_from_file_url(urls[SITE_NAME])
     log.info(
         "Data Docs for %d lines (%s) at %s",
-        facts.height,
-        "all rules pass" if result.success else "some rules fail",
+        lines,
+        f"some rules fail in {failing} partition(s)" if failing else "all rules pass",
         index,
     )
     return index
+
+
+def _validate(checkpoint: Any, facts: pl.DataFrame, rules: RuleSet, as_of: dt.date | None) -> Any:
+    """One partition's validation result, stored, under the night's and its DOS's name."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    # the same columns, row keys and parameters as the audit's own validation
+    # (rules.run_suite); the index stays unnamed: for a named index GX looks up every failing
+    # row one by one (seconds more per 100k failing rows), for an unnamed one it lists the
+    # keys in one pass
+    frame = facts.select(columns_read(rules.definition, facts.columns)).to_pandas().set_index(LINE)
+    frame.index.name = None
+    night = as_of.isoformat() if as_of else dt.date.today().isoformat()
+    run_id = RunIdentifier(
+        run_name=f"{night}, DOS {_dates_of_service(facts)}", run_time=dt.datetime.now(dt.UTC)
+    )
+    return checkpoint.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=rules.as_parameters(),
+        run_id=run_id,
+    )
+
+
+def _dates_of_service(facts: pl.DataFrame) -> str:
+    if facts.height == 0:
+        return "none"
+    dates = pl.col("service_date").dt.to_string("%Y-%m-%d")
+    first, last = facts.select(dates.min().alias("first"), dates.max().alias("last")).row(0)
+    return str(first) if first == last else f"{first} to {last}"
 
 
 def _configure_site(context: Any) -> None:

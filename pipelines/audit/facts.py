@@ -14,7 +14,9 @@ import polars as pl
 
 from pipelines.audit.evidence import DELIVERY_ORDER, KEY, LINE, attach
 from pipelines.audit.packs import Pack
-from pipelines.claims.versions import current_in_scope_lines
+from pipelines.claims.partitions import partitioning, partitions, plan_partitions
+from pipelines.claims.versions import stage_in_scope_lines
+from pipelines.config import load_settings
 
 # the reference tables of the contract: a pack names those it reads (REFERENCES)
 REFERENCE_TABLES = (
@@ -53,11 +55,31 @@ def read_reference(
     }
 
 
-def facts_from_db(con: duckdb.DuckDBPyConnection, pack: Pack, general: Pack | None) -> pl.DataFrame:
-    """The pack's facts of every current in-scope line, from the database as it is."""
+def facts_from_db(
+    con: duckdb.DuckDBPyConnection, pack: Pack, general: Pack | None, claim: tuple[str, str]
+) -> pl.DataFrame:
+    """The pack's facts of one claim's current in-scope lines (payer, claim ID), from the
+    database as it is: the partitions holding its lines are built whole, as the audit does."""
     used = [p for p in (pack, general) if p is not None]
     reference = read_reference(con, references_of(used))
-    return build_facts(current_in_scope_lines(con, pack.codes), reference, pack, general)
+    scope = pack.scope(general)
+    stage_in_scope_lines(con, scope.codes)
+    units = partitioning(scope.related_lines)
+    plan_partitions(con, units, load_settings().lines_per_partition)
+    payer, claim_id = claim
+    built, first_key = [], 0
+    for lines in partitions(con, units):
+        if lines.filter((pl.col("payer") == payer) & (pl.col("claim_id") == claim_id)).height:
+            built.append(build_facts(lines, reference, pack, general, first_key=first_key))
+        first_key += lines.height
+    if not built:
+        return build_facts(lines_of_no_claim(con), reference, pack, general)
+    return pl.concat(built, how="diagonal_relaxed")
+
+
+def lines_of_no_claim(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The columns of in-scope lines (temp table in_scope_line), without a line."""
+    return con.sql("from in_scope_line limit 0").pl()
 
 
 def build_facts(
@@ -65,10 +87,13 @@ def build_facts(
     reference: Mapping[str, pl.DataFrame],
     pack: Pack,
     general: Pack | None,
+    *,
+    first_key: int = 0,
 ) -> pl.DataFrame:
-    """The pack's facts of `lines` (its current in-scope lines), with the general pack's
-    evidence beside them when `general` is given."""
-    numbered = lines.sort(KEY).with_row_index(LINE)
+    """The pack's facts of `lines` (its current in-scope lines: whole partitions), with the
+    general pack's evidence beside them when `general` is given. Line keys start at
+    `first_key`, so that the partitions of one audit never share one."""
+    numbered = lines.sort(KEY).with_row_index(LINE, offset=first_key)
     facts = numbered
     for source in (pack, general):
         if source is None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -19,14 +21,27 @@ import polars as pl
 
 from pipelines.audit import facts as facts_module
 from pipelines.audit import gx_process, rules
+from pipelines.audit.facts import lines_of_no_claim
 from pipelines.audit.identity import audit_identity
 from pipelines.audit.packs import GENERAL_PACK, Pack, discover, policy_packs, unit_minutes_by_code
-from pipelines.audit.rules import KEY
-from pipelines.claims import scope, versions
-from pipelines.db import connect, execute, hand_back_freed_memory, scalar, transaction
+from pipelines.claims import partitions, scope, versions
+from pipelines.config import load_settings
+from pipelines.db import (
+    connect,
+    execute,
+    hand_back_freed_memory,
+    load_temp_table,
+    scalar,
+    transaction,
+)
 from pipelines.ingest.load import IngestReport, accepted_references, check_input_folder, ingest
 from pipelines.ingest.snapshots import DataConflict, data_conflicts
-from pipelines.log.reprocessing_log import FINDING_FACTS, LogChanges, update_log
+from pipelines.log.reprocessing_log import (
+    FINDING_FACTS,
+    LogChanges,
+    current_findings,
+    update_log,
+)
 from pipelines.metering import StageMeasure, measure
 from pipelines.reports.analyst_report import write_analyst_report
 from pipelines.reports.outputs import write_reports
@@ -34,9 +49,11 @@ from pipelines.reports.outputs import write_reports
 log = logging.getLogger(__name__)
 
 DATA_DOCS = "data_docs"  # under --out: member-level data, like everything there
-AUDITED_CLAIMS_FILE = "audited_claims.parquet"  # beside facts.parquet on a partial audit
-# the fact columns the log keeps: the findings' own, and what the next night needs
-LOGGED_FACTS = list(dict.fromkeys([*KEY, *FINDING_FACTS, *scope.AUDITED_LINE_COLUMNS]))
+# a pack's work folder: facts/ and findings/ hold one file per partition, PART<number>
+FACTS_DIR, FINDINGS_DIR, PART = "facts", "findings", "part-"
+AUDITED_CLAIMS_FILE = "audited_claims.parquet"  # beside facts/ on a partial audit
+# the fact columns the next night needs of every line audited (scope.record_audited_lines)
+AUDITED_LINE_FACTS = ["claim_line_number", *scope.AUDITED_LINE_COLUMNS]
 
 
 class OutputsNotWritten(Exception):
@@ -167,43 +184,89 @@ def stage_facts(
     audit: PackAudit,
     previous: scope.LastAudit | None,
     work_dir: Path,
+    *,
+    on_partition: Callable[[Path], None] | None = None,
 ) -> tuple[Path, int]:
-    """The pack's facts of the lines to audit tonight, as a file; beside it, when only some
-    claims are audited, those claims (AUDITED_CLAIMS_FILE)."""
-    selection = scope.lines_to_audit(con, audit.pack.scope(audit.general), previous)
+    """The pack's facts of the lines to audit tonight: a folder of one file per partition
+    (pipelines/claims/partitions.py), each written before the next is built and handed to
+    `on_partition`; beside it, when only some claims are audited, those claims
+    (AUDITED_CLAIMS_FILE). Returns the folder and the lines audited."""
+    pack_scope = audit.pack.scope(audit.general)
+    selection = scope.lines_to_audit(con, pack_scope, previous)
     used = [p for p in (audit.pack, audit.general) if p is not None]
     reference = facts_module.read_reference(con, facts_module.references_of(used))
-    hand_back_freed_memory(con)  # before polars builds the facts beside it
-    facts = facts_module.build_facts(selection.lines, reference, audit.pack, audit.general)
-    path = work_dir / "facts.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    claims_path = path.with_name(AUDITED_CLAIMS_FILE)
+    units = partitions.partitioning(pack_scope.related_lines)
+    planned = partitions.plan_partitions(con, units, load_settings().lines_per_partition)
+    # an audit with no line still has one partition: its files carry the columns
+    parts = partitions.partitions(con, units) if planned else iter([lines_of_no_claim(con)])
+    facts_dir = _empty_folder(work_dir / FACTS_DIR)
+    claims_path = facts_dir.with_name(AUDITED_CLAIMS_FILE)
     claims_path.unlink(missing_ok=True)
     if selection.audited_claims is not None:
-        # lines of context claims were only there to complete groups
-        facts = facts.join(selection.audited_claims, on=scope.CLAIM, how="semi")
         selection.audited_claims.write_parquet(claims_path)
-    facts.write_parquet(path, compression="lz4")  # read back three times within minutes
-    return path, facts.height
+    hand_back_freed_memory(con)  # before polars builds the facts beside it
+    first_key = audited = 0
+    for number, lines in enumerate(parts, start=1):
+        facts = facts_module.build_facts(
+            lines, reference, audit.pack, audit.general, first_key=first_key
+        )
+        first_key += lines.height
+        if selection.audited_claims is not None:
+            # lines of context claims were only there to complete groups
+            facts = facts.join(selection.audited_claims, on=scope.CLAIM, how="semi")
+        path = facts_dir / f"{PART}{number:05d}.parquet"
+        facts.write_parquet(path, compression="lz4")  # read back three times within minutes
+        audited += facts.height
+        if on_partition is not None:
+            on_partition(path)
+    return facts_dir, audited
 
 
-def _audited_claims(facts_path: Path) -> pl.DataFrame | None:
-    claims_path = facts_path.with_name(AUDITED_CLAIMS_FILE)
+def _empty_folder(folder: Path) -> Path:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def parts_of(folder: Path) -> list[Path]:
+    """A facts or findings folder's partition files, in partition order."""
+    return sorted(folder.glob(f"{PART}*.parquet"))
+
+
+def _audited_claims(facts_dir: Path) -> pl.DataFrame | None:
+    claims_path = facts_dir.with_name(AUDITED_CLAIMS_FILE)
     return pl.read_parquet(claims_path) if claims_path.exists() else None
 
 
-def stage_validate(facts_path: Path, rule_set: rules.RuleSet, work_dir: Path) -> tuple[Path, int]:
-    columns = rules.columns_for_findings(rule_set.definition, _columns(facts_path))
-    findings = rules.evaluate(pl.read_parquet(facts_path, columns=columns), rule_set)
-    path = work_dir / "findings.parquet"
+def findings_file(facts_file: Path) -> Path:
+    """Where a partition's findings go: the findings folder beside its facts folder."""
+    return facts_file.parent.with_name(FINDINGS_DIR) / facts_file.name
+
+
+def validate_partition(facts_file: Path, rule_set: rules.RuleSet) -> int:
+    """Validate one partition's facts; write its findings, as the log takes them (with the
+    facts it keeps of their lines), to findings_file(). Returns how many there are."""
+    present = _columns(facts_file)
+    wanted = {*rules.columns_for_findings(rule_set.definition, present), *FINDING_FACTS}
+    facts = pl.read_parquet(facts_file, columns=[c for c in present if c in wanted])
+    findings = current_findings(rules.evaluate(facts, rule_set), facts)
+    path = findings_file(facts_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
     findings.write_parquet(path)
-    return path, findings.height
+    return findings.height
+
+
+def stage_validate(facts_dir: Path, rule_set: rules.RuleSet) -> tuple[Path, int]:
+    """Validate every partition of the facts, one after the other."""
+    found = sum(validate_partition(path, rule_set) for path in parts_of(facts_dir))
+    return facts_dir.with_name(FINDINGS_DIR), found
 
 
 def stage_log(
     con: duckdb.DuckDBPyConnection,
-    facts_path: Path,
-    findings_path: Path,
+    facts_dir: Path,
+    findings_dir: Path,
     audit: PackAudit,
     *,
     run_id: int,
@@ -211,9 +274,13 @@ def stage_log(
 ) -> LogChanges:
     """Fold the findings into the policy's log and record its run; other policies' rows
     stay as they are."""
-    facts = pl.read_parquet(facts_path, columns=LOGGED_FACTS)
-    findings = pl.read_parquet(findings_path)
-    audited_claims = _audited_claims(facts_path)
+    load_temp_table(con, "current_findings", map(pl.read_parquet, parts_of(findings_dir)))
+    load_temp_table(
+        con,
+        "current_facts",
+        (pl.read_parquet(p, columns=AUDITED_LINE_FACTS) for p in parts_of(facts_dir)),
+    )
+    audited_claims = _audited_claims(facts_dir)
     previous = (
         scope.last_audit(con, audit.identity, audit.policy_id)
         if audited_claims is not None
@@ -221,15 +288,13 @@ def stage_log(
     )
     changes = update_log(
         con,
-        findings,
-        facts,
         policy_id=audit.policy_id,
         run_id=run_id,
         as_of=as_of,
         audited_claims=audited_claims,
         previous_as_of=previous.as_of if previous else None,
     )
-    in_scope_lines = scope.record_audited_lines(con, facts, audited_claims, audit.policy_id)
+    in_scope_lines = scope.record_audited_lines(con, audited_claims, audit.policy_id)
     execute(
         con,
         "insert into audit.runs (run_id, policy_id, as_of, last_delivery_id, policy_sha256, "
@@ -250,15 +315,19 @@ def stage_log(
 
 
 def stage_data_docs(
-    facts_path: Path, rule_set: rules.RuleSet, out_dir: Path, *, as_of: dt.date
+    facts_dir: Path, rule_set: rules.RuleSet, out_dir: Path, *, as_of: dt.date
 ) -> Path:
-    """Great Expectations' own view of the pack's run, in a folder marked as restricted data."""
+    """Great Expectations' own view of the pack's run, partition by partition, in a folder
+    marked as restricted data."""
     from pipelines.audit.data_docs import build_data_docs
 
-    columns = rules.columns_read(rule_set.definition, _columns(facts_path))
-    facts = pl.read_parquet(facts_path, columns=columns)
+    def read(path: Path) -> pl.DataFrame:
+        # the rules' columns, and the dates of service that name the partition in the docs
+        columns = rules.columns_read(rule_set.definition, _columns(path))
+        return pl.read_parquet(path, columns=list(dict.fromkeys([*columns, "service_date"])))
+
     docs_dir = out_dir / DATA_DOCS / rule_set.policy_id
-    return build_data_docs(facts, rule_set, docs_dir, as_of=as_of)
+    return build_data_docs(map(read, parts_of(facts_dir)), rule_set, docs_dir, as_of=as_of)
 
 
 def _columns(parquet_path: Path) -> list[str]:
@@ -364,20 +433,23 @@ def _audit_packs(
     validated = []
     for audit in due:
         pack_dir = work_dir / audit.policy_id
+        submitted: list[Path] = []
+        validate = partial(_validate_in_worker, gx, audit.rules, submitted)
         with measure("facts", stages):
-            facts_path, runs[audit.policy_id].lines_audited = stage_facts(
-                con, audit, bases[audit.policy_id], pack_dir
+            facts_dir, runs[audit.policy_id].lines_audited = stage_facts(
+                con, audit, bases[audit.policy_id], pack_dir, on_partition=validate
             )
-        with measure("validation", stages):
-            findings_path, _ = gx.run(stage_validate, facts_path, audit.rules, pack_dir)
-        validated.append((audit, facts_path, findings_path))
-    for audit, facts_path, _ in validated:
-        gx.submit(stage_data_docs, facts_path, audit.rules, out_dir.absolute(), as_of=as_of)
-    for audit, facts_path, findings_path in validated:
+        with measure("validation", stages):  # what is left of it by now
+            for _ in submitted:
+                gx.result()
+        validated.append((audit, facts_dir, facts_dir.with_name(FINDINGS_DIR)))
+    for audit, facts_dir, _ in validated:
+        gx.submit(stage_data_docs, facts_dir, audit.rules, out_dir.absolute(), as_of=as_of)
+    for audit, facts_dir, findings_dir in validated:
         policy_run = runs[audit.policy_id]
         with measure("log", stages):
             policy_run.log_changes = stage_log(
-                con, facts_path, findings_path, audit, run_id=run_id, as_of=as_of
+                con, facts_dir, findings_dir, audit, run_id=run_id, as_of=as_of
             )
         policy_run.in_scope_lines, policy_run.findings_produced = execute(
             con,
@@ -386,6 +458,14 @@ def _audit_packs(
             {"r": run_id, "policy_id": audit.policy_id},
         )[0]
         policy_run.audited = True
+
+
+def _validate_in_worker(
+    gx: gx_process.GxProcess, rule_set: rules.RuleSet, submitted: list[Path], facts_file: Path
+) -> None:
+    """Have the worker validate a partition while this process builds the next one."""
+    gx.submit(validate_partition, facts_file, rule_set)
+    submitted.append(facts_file)
 
 
 def collect_data_docs(gx: gx_process.GxProcess) -> str | None:

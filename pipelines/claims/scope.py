@@ -17,12 +17,27 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from pipelines.claims.versions import current_in_scope_lines
+from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.db import execute, run_sql_file, scalar
 
 CLAIM = ["payer", "claim_id"]
+
+
+@dataclass(frozen=True)
+class Tie:
+    """How a rule can tie one line's facts to other lines': within which period of the DOS,
+    and whether across members."""
+
+    period: str  # "day" or "month": the lines tied share it
+    across_members: bool
+
+
 # what can tie one line's facts to other lines' (a pack names those of its rules)
-RELATED_LINES = ("peer_day", "member_day", "member_month")
+RELATED_LINES = {
+    "peer_day": Tie("day", across_members=True),  # a group session: one peer, many members
+    "member_day": Tie("day", across_members=False),
+    "member_month": Tie("month", across_members=False),
+}
 AUDITED_LINE_COLUMNS = ["payer", "claim_id", "peer_npi", "member_id", "service_date"]
 
 
@@ -34,7 +49,10 @@ class LastAudit:
 
 @dataclass(frozen=True)
 class LinesToAudit:
-    lines: pl.DataFrame  # the in-scope lines whose facts are built (audited claims + context)
+    """Tonight's in-scope lines of a pack, in temp table in_scope_line: the audited claims'
+    lines and the context lines that complete their groups."""
+
+    lines: int
     audited_claims: pl.DataFrame | None  # payer, claim_id; None: every claim is audited
 
 
@@ -76,7 +94,7 @@ def lines_to_audit(
 ) -> LinesToAudit:
     """Every in-scope line without a `previous` audit to build on; else what can have changed."""
     if previous is None:
-        return LinesToAudit(current_in_scope_lines(con, pack.codes), None)
+        return LinesToAudit(stage_in_scope_lines(con, pack.codes), None)
     run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=previous.last_delivery_id)
     run_sql_file(con, "versions/touched_lines.sql", codes=list(pack.codes))
     execute(con, "create or replace temp table scope_claim as from touched_claim")
@@ -85,18 +103,15 @@ def lines_to_audit(
     run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
     audited = con.sql("select payer, claim_id from scope_claim").pl()
     run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
-    return LinesToAudit(current_in_scope_lines(con, pack.codes, every_claim=False), audited)
+    return LinesToAudit(stage_in_scope_lines(con, pack.codes, every_claim=False), audited)
 
 
 def record_audited_lines(
-    con: duckdb.DuckDBPyConnection,
-    facts: pl.DataFrame,
-    audited_claims: pl.DataFrame | None,
-    policy_id: str,
+    con: duckdb.DuckDBPyConnection, audited_claims: pl.DataFrame | None, policy_id: str
 ) -> int:
-    """Keep the lines tonight's audit of the policy saw, for the next night; returns all its
-    in-scope lines."""
-    con.register("current_facts", facts.select("claim_line_number", *AUDITED_LINE_COLUMNS))
+    """Keep the lines tonight's audit of the policy saw (temp table current_facts: the
+    claim_line_number and AUDITED_LINE_COLUMNS of its facts), for the next night; returns all
+    its in-scope lines."""
     con.register("audited_claims", claims_or_empty(audited_claims))
     try:
         run_sql_file(
@@ -106,7 +121,6 @@ def record_audited_lines(
             policy_id=policy_id,
         )
     finally:
-        con.unregister("current_facts")
         con.unregister("audited_claims")
     return audited_line_count(con, policy_id)
 

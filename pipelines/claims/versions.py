@@ -41,8 +41,16 @@ def claim_version(
 def current_in_scope_lines(
     con: duckdb.DuckDBPyConnection, codes: tuple[str, ...], *, every_claim: bool = True
 ) -> pl.DataFrame:
-    """The current lines of these codes (a pack's): of every claim, or of the claims in temp
-    table scope_claim."""
+    """The current lines of these codes (a pack's), as a frame: see stage_in_scope_lines."""
+    stage_in_scope_lines(con, codes, every_claim=every_claim)
+    return con.sql("from in_scope_line").pl()
+
+
+def stage_in_scope_lines(
+    con: duckdb.DuckDBPyConnection, codes: tuple[str, ...], *, every_claim: bool = True
+) -> int:
+    """The current lines of these codes (a pack's) into temp table in_scope_line: of every
+    claim, or of the claims in temp table scope_claim. Returns their count."""
     if every_claim:
         execute(con, "create or replace temp view candidate_line as from raw.claim_lines")
     else:
@@ -55,6 +63,5 @@ def current_in_scope_lines(
             "semi join scope_claim using (payer, claim_id))",
         )
         execute(con, "create or replace temp view candidate_line as from scoped_claim_line")
-    return con.sql(
-        read_sql("versions/current_in_scope_lines.sql"), params={"codes": list(codes)}
-    ).pl()
+    run_sql_file(con, "versions/current_in_scope_lines.sql", codes=list(codes))
+    return int(scalar(con, "select count(*) from in_scope_line"))

@@ -194,7 +194,7 @@ def _explain_policy(
     con: duckdb.DuckDBPyConnection, audit: PackAudit, payer: str, claim_id: str, line: int | None
 ) -> list[str]:
     """The claim's in-scope lines of one policy, rule by rule; none when it has none."""
-    facts = facts_from_db(con, audit.pack, audit.general)
+    facts = facts_from_db(con, audit.pack, audit.general, (payer, claim_id))
     own = facts.filter((pl.col("payer") == payer) & (pl.col("claim_id") == claim_id))
     if line is not None:
         own = own.filter(pl.col("claim_line_number") == line)

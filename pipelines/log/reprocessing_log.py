@@ -11,7 +11,7 @@ import polars as pl
 from pipelines.audit.rules import KEY
 from pipelines.claims.scope import claims_or_empty
 from pipelines.config import read_sql
-from pipelines.db import execute, run_sql_file
+from pipelines.db import execute, run_sql_file, scalar
 
 FINDING_FACTS = [
     "chain_root_id",
@@ -35,10 +35,16 @@ class LogChanges:
     produced: int  # findings produced tonight, those of claims not audited again included
 
 
+def current_findings(findings: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
+    """Tonight's findings as the log takes them: with the facts it keeps of their lines
+    (FINDING_FACTS) and their amount at risk as money."""
+    return with_amount_at_risk(findings).join(
+        facts.select(*KEY, *FINDING_FACTS), on=KEY, how="left"
+    )
+
+
 def update_log(
     con: duckdb.DuckDBPyConnection,
-    findings: pl.DataFrame,
-    facts: pl.DataFrame,
     *,
     policy_id: str,
     run_id: int,
@@ -46,10 +52,11 @@ def update_log(
     audited_claims: pl.DataFrame | None = None,
     previous_as_of: dt.date | None = None,
 ) -> LogChanges:
-    """Open, keep, reopen or close every finding of the policy against tonight's result.
+    """Open, keep, reopen or close every finding of the policy against tonight's result, in
+    temp table current_findings (current_findings(), loaded with db.load_temp_table).
 
-    `findings` are the policy's only: another policy's findings are never read or changed,
-    so each pack's run keeps its own log.
+    Those findings are the policy's only: another policy's findings are never read or
+    changed, so each pack's run keeps its own log.
 
     Every finding first takes its claim's current chain root from audit.claim_versions
     (rebuilt just before), so a chain whose root changed keeps its findings.
@@ -57,12 +64,8 @@ def update_log(
     With `audited_claims`, tonight's audit looked only at those claims: the open findings of
     the others were found again by the audit of `previous_as_of` and stand.
     """
-    current = with_amount_at_risk(findings).join(
-        facts.select(*KEY, *FINDING_FACTS), on=KEY, how="left"
-    )
     # before closing anything: a replaced line is matched to its successor by chain root
     run_sql_file(con, "log/follow_chain_roots.sql", policy_id=policy_id)
-    con.register("current_findings", current)
     con.register("audited_claims", claims_or_empty(audited_claims))
     try:
         run_sql_file(
@@ -82,7 +85,6 @@ def update_log(
             )
             refreshed = int(rows[0][0]) if rows else 0
     finally:
-        con.unregister("current_findings")
         con.unregister("audited_claims")
     changes = con.sql("select from_status, to_status, count(*) from finding_changes group by all")
     opened = reopened = 0
@@ -94,9 +96,8 @@ def update_log(
             reopened += count
         else:
             closed[to_status] = closed.get(to_status, 0) + count
-    return LogChanges(
-        opened=opened, reopened=reopened, closed=closed, produced=findings.height + refreshed
-    )
+    found = int(scalar(con, "select count(*) from current_findings"))
+    return LogChanges(opened=opened, reopened=reopened, closed=closed, produced=found + refreshed)
 
 
 def with_amount_at_risk(findings: pl.DataFrame) -> pl.DataFrame:

@@ -1,4 +1,4 @@
--- fold tonight's findings (registered as current_findings) into the reprocessing log of the
+-- fold tonight's findings (temp table current_findings) into the reprocessing log of the
 -- policy $policy_id. a finding is (policy_id, payer, claim_id, claim_line_number, rule_id);
 -- nothing is ever deleted, and another policy's findings are never read or written.
 -- with $every_claim false, tonight's audit looked only at the claims registered as

@@ -1,7 +1,9 @@
 -- the in-scope lines of one pack: its codes ($codes; trimmed, any case) on the current
 -- version of a paid claim.
 -- claims absent from audit.claim_versions have no correction: they are current.
--- reads candidate_line: every claim line, or every copy of the lines of some claims.
+-- reads candidate_line: every claim line, or every copy of the lines of some claims; writes
+-- temp table in_scope_line.
+create or replace temp table in_scope_line as
 with in_scope_copy as (
     select *
     from candidate_line
@@ -68,4 +70,4 @@ select
 from latest_in_scope_line as line
 join claim_paid_date as claim using (payer, claim_id)
 left join audit.claim_versions as version using (payer, claim_id)
-where coalesce(version.is_current, true)
+where coalesce(version.is_current, true);

@@ -1,5 +1,5 @@
 -- keep the policy $policy_id's audit.audited_lines as tonight's audit left them: the audited
--- claims' lines replaced by tonight's facts (registered as current_facts); with
+-- claims' lines replaced by tonight's facts (temp table current_facts); with
 -- $every_claim, all of them. Another policy's lines are left alone.
 
 delete from audit.audited_lines

@@ -1,0 +1,115 @@
+"""The audit works in partitions that no rule crosses: the findings never depend on their size.
+
+A partition is a set of whole units (days, or months split by member) packed up to about
+`lines_per_partition` (pipelines/settings.toml). Here that is set to a few dozen lines, so
+that the demo's nights run in dozens of partitions, and they must come out as they do with
+the default size, which holds each night in one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines import config
+from pipelines.audit.packs import discover
+from pipelines.audit.run import pack_audits, run_audit
+from pipelines.claims.partitions import partitioning, partitions, plan_partitions
+from pipelines.claims.versions import stage_in_scope_lines
+from pipelines.db import connect
+from pipelines.demo.synthetic import generate, generate_followup
+
+NIGHTS = (dt.date(2025, 6, 30), dt.date(2025, 10, 1))
+SMALL_PARTITION = 30  # lines: the demo's packs then run in 2 to 40 partitions a night
+
+
+def _settings_with_partitions_of(lines: int, folder: Path) -> Path:
+    text = config.SETTINGS_FILE.read_text(encoding="utf-8")
+    default = f"lines_per_partition = {config.load_settings().lines_per_partition}"
+    assert default in text
+    path = folder / "settings.toml"
+    path.write_text(text.replace(default, f"lines_per_partition = {lines}"), encoding="utf-8")
+    return path
+
+
+def _two_nights(root: Path) -> pl.DataFrame:
+    """The demo's two nights (the second one incremental); the log's findings after each."""
+    generate(root / "input", root / "truth.csv")
+    logs = []
+    for night, as_of in enumerate(NIGHTS):
+        if night:
+            generate_followup(root / "input", root / "truth.csv")
+        run_audit(root / "input", root / "audit.duckdb", root / "out", as_of=as_of)
+        logs.append(pl.read_csv(root / "out" / "findings.csv", infer_schema=False))
+    return pl.concat(logs)
+
+
+@pytest.fixture(scope="module")
+def small_partitions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("small_partitions")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "SETTINGS_FILE", _settings_with_partitions_of(SMALL_PARTITION, root))
+        assert config.load_settings().lines_per_partition == SMALL_PARTITION
+        _two_nights(root).write_parquet(root / "findings.parquet")
+    return root
+
+
+def test_partitions_follow_what_ties_a_packs_lines() -> None:
+    group_sessions = partitioning(frozenset({"peer_day", "member_day"}))
+    assert (group_sessions.period, group_sessions.member_buckets) == ("day", 1)
+    unit_caps = partitioning(frozenset({"member_day", "member_month"}))
+    assert (unit_caps.period, unit_caps.member_buckets) == ("month", 64)
+    both = partitioning(frozenset({"peer_day", "member_month"}))
+    assert (both.period, both.member_buckets) == ("month", 1)
+    untied = partitioning(frozenset())
+    assert (untied.period, untied.member_buckets) == ("day", 64)
+
+
+def test_findings_are_the_same_whatever_the_partition_size(
+    small_partitions: Path, tmp_path: Path
+) -> None:
+    default = _two_nights(tmp_path)
+    tiny = pl.read_parquet(small_partitions / "findings.parquet")
+    assert tiny.height > 100
+    assert tiny.sort(tiny.columns).equals(default.sort(default.columns))
+
+
+def test_small_partitions_really_ran_as_many_partitions(small_partitions: Path) -> None:
+    # Data Docs keep one validation result per partition and night
+    for audit in pack_audits(discover()):
+        docs = small_partitions / "out" / "data_docs" / audit.policy_id
+        results = list(docs.glob("gx/uncommitted/validations/**/*.json"))
+        assert len(results) >= 2 * len(NIGHTS), audit.policy_id
+
+
+def test_no_partition_splits_a_group_a_rule_reads(small_partitions: Path) -> None:
+    con = connect(small_partitions / "audit.duckdb")
+    try:
+        for audit in pack_audits(discover()):
+            scope = audit.pack.scope(audit.general)
+            stage_in_scope_lines(con, scope.codes)
+            units = partitioning(scope.related_lines)
+            planned = plan_partitions(con, units, SMALL_PARTITION)
+            parts = [
+                part.with_columns(pl.lit(number).alias("part"))
+                for number, part in enumerate(partitions(con, units))
+            ]
+            assert len(parts) == planned > 1
+            lines = pl.concat(parts)
+            assert lines.select("payer", "claim_id", "claim_line_number").is_unique().all()
+            in_scope = con.execute("select count(*) from in_scope_line").fetchone()
+            assert in_scope == (lines.height,)
+            month = pl.col("service_date").dt.truncate("1mo").alias("month")
+            ties = {
+                "peer_day": ["peer_npi", "service_date"],
+                "member_day": ["member_id", "service_date"],
+                "member_month": ["member_id", month],
+            }
+            for tie in scope.related_lines:
+                groups = lines.group_by(ties[tie]).agg(pl.col("part").n_unique())
+                assert groups["part"].max() == 1, (audit.policy_id, tie)
+    finally:
+        con.close()
