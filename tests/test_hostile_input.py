@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
@@ -185,39 +184,16 @@ def _uninterrupted_seconds(input_dir: Path, db_file: Path, scratch: Path) -> flo
     return time.monotonic() - started
 
 
-@dataclass(frozen=True)
-class BigNightAhead:
-    folder: Path  # input/ (with the big night's file) and a.duckdb (the first night audited)
-    before: dict[str, int]  # the database's table counts after the first night
-    duration: float  # seconds an uninterrupted run of the big night takes here
-
-
-@pytest.fixture(scope="module")
-def big_night_ahead(tmp_path_factory: pytest.TempPathFactory) -> BigNightAhead:
-    """One small night audited and a 200,000-line night delivered, not yet audited; each test
-    that kills the next run works on a copy."""
-    root = tmp_path_factory.mktemp("big_night_ahead")
-    world = _world()
-    world.line("AETNA", "FIRST", ADULT)
-    input_dir = world.write(root / "input")
-    _run(input_dir, root)
-    before = table_counts(root / "a.duckdb")
-    _big_delivery(input_dir / "claims" / "AETNA" / "night2.csv", 200_000)
-    timed = tmp_path_factory.mktemp("timed")
-    return BigNightAhead(root, before, _uninterrupted_seconds(input_dir, root / "a.duckdb", timed))
-
-
 # when to kill, as a share of the run's own duration: a fixed delay outlives a fast run
 @pytest.mark.parametrize("share", [0.1, 0.45, 0.8])
-def test_killed_run_leaves_the_database_as_before_or_complete(
-    big_night_ahead: BigNightAhead, tmp_path: Path, share: float
-) -> None:
-    shutil.copytree(big_night_ahead.folder, tmp_path, dirs_exist_ok=True)
-    input_dir, before, duration = (
-        tmp_path / "input",
-        big_night_ahead.before,
-        big_night_ahead.duration,
-    )
+def test_killed_run_leaves_the_database_as_before_or_complete(tmp_path: Path, share: float) -> None:
+    world = _world()
+    world.line("AETNA", "FIRST", ADULT)
+    input_dir = world.write(tmp_path / "input")
+    _run(input_dir, tmp_path)
+    before = table_counts(tmp_path / "a.duckdb")
+    _big_delivery(input_dir / "claims" / "AETNA" / "night2.csv", 200_000)
+    duration = _uninterrupted_seconds(input_dir, tmp_path / "a.duckdb", tmp_path / "timed")
     args = ["run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "o2"]
     process = subprocess.Popen([str(COMMAND), *map(str, args)], stdout=subprocess.DEVNULL)
     time.sleep(max(0.5, share * duration))  # 0.5 s at least: the worker has started by then
