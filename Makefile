@@ -19,8 +19,9 @@ lint: $(SYNCED)
 typecheck: $(SYNCED)
 	$(VENV)/bin/mypy
 
+# one worker a core (tests/conftest.py hands each worker whole modules); the slowest tests listed
 unit: $(SYNCED)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --durations=20
 
 bench: $(SYNCED)
 	$(VENV)/bin/python bench/run_bench.py

@@ -22,12 +22,11 @@ from pipelines.audit.facts import build_facts, read_reference, references_of
 from pipelines.audit.run import run_audit
 from pipelines.claims.versions import current_in_scope_lines
 from pipelines.db import connect
-from pipelines.demo.synthetic import MCOS, generate, generate_followup
+from pipelines.demo.synthetic import MCOS
 from pipelines.reports.analyst_report import gather, write_analyst_report
+from tests.demo_nights import FIRST_NIGHT, SECOND_NIGHT, DemoNights
 from tests.world import World, pack_audit
 
-FIRST_RUN = dt.date(2025, 6, 30)
-SECOND_RUN = dt.date(2025, 10, 1)
 LINE = ["payer", "claim_id", "claim_line_number"]
 HOSTILE_CLAIM = '<script>alert("claim")</script>'
 # a fetch in markup or CSS: src=, href=, url(), to a web address or a protocol-relative one
@@ -42,16 +41,10 @@ class TwoRuns:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
-    root = tmp_path_factory.mktemp("two_runs")
-    args = (root / "input", root / "audit.duckdb", root / "out")
-    generate(root / "input", root / "truth.csv")
-    run_audit(*args, as_of=FIRST_RUN)
-    first = pl.read_csv(root / "out" / "findings.csv", infer_schema=False)
-    generate_followup(root / "input", root / "truth.csv")
-    run_audit(*args, as_of=SECOND_RUN)
-    second = pl.read_csv(root / "out" / "findings.csv", infer_schema=False)
-    return TwoRuns(root / "audit.duckdb", first, second)
+def two_runs(demo_nights: DemoNights) -> TwoRuns:
+    first = pl.read_csv(demo_nights.first / "out" / "findings.csv", infer_schema=False)
+    second = pl.read_csv(demo_nights.second / "out" / "findings.csv", infer_schema=False)
+    return TwoRuns(demo_nights.db_file, first, second)
 
 
 @pytest.fixture
@@ -67,7 +60,9 @@ def con(two_runs: TwoRuns) -> Iterator[duckdb.DuckDBPyConnection]:
 def report(two_runs: TwoRuns, tmp_path_factory: pytest.TempPathFactory) -> Path:
     connection = connect(two_runs.db_file)
     try:
-        return write_analyst_report(connection, tmp_path_factory.mktemp("report"), as_of=SECOND_RUN)
+        return write_analyst_report(
+            connection, tmp_path_factory.mktemp("report"), as_of=SECOND_NIGHT
+        )
     finally:
         connection.close()
 
@@ -94,7 +89,7 @@ def _figure(page: str, key: str) -> str:
 
 
 def test_report_is_one_file_that_fetches_nothing(report: Path) -> None:
-    assert report.name == f"analyst_report_{SECOND_RUN.isoformat()}.html"
+    assert report.name == f"analyst_report_{SECOND_NIGHT.isoformat()}.html"
     page = report.read_text(encoding="utf-8")
     assert not FETCH.search(page)
     assert "http://" not in page and "https://" not in page
@@ -140,8 +135,8 @@ def test_report_names_every_mco_and_rule(report: Path) -> None:
 def test_trend_replays_the_history_run_by_run(
     con: duckdb.DuckDBPyConnection, two_runs: TwoRuns
 ) -> None:
-    data = gather(con, SECOND_RUN)
-    assert [r.as_of for r in data.runs] == [FIRST_RUN, SECOND_RUN]
+    data = gather(con, SECOND_NIGHT)
+    assert [r.as_of for r in data.runs] == [FIRST_NIGHT, SECOND_NIGHT]
     assert [r.open_findings for r in data.runs] == [
         _open(two_runs.findings_after_first).height,
         _open(two_runs.findings_after_second).height,
@@ -153,9 +148,11 @@ def test_trend_replays_the_history_run_by_run(
 def test_ages_and_amounts_by_mco_match_findings_csv(
     con: duckdb.DuckDBPyConnection, two_runs: TwoRuns
 ) -> None:
-    data = gather(con, SECOND_RUN)
+    data = gather(con, SECOND_NIGHT)
     open_findings = _open(two_runs.findings_after_second)
-    days = [(SECOND_RUN - dt.date.fromisoformat(d)).days for d in open_findings["first_found_date"]]
+    days = [
+        (SECOND_NIGHT - dt.date.fromisoformat(d)).days for d in open_findings["first_found_date"]
+    ]
     expected_ages = [
         sum(d <= 30 for d in days),
         sum(31 <= d <= 90 for d in days),
@@ -184,7 +181,7 @@ def test_hostile_values_are_escaped(tmp_path: Path) -> None:
     world.line("AETNA", HOSTILE_CLAIM, "10000000002")
     input_dir = world.write(tmp_path / "input")
     db_file = tmp_path / "audit.duckdb"
-    run_audit(input_dir, db_file, tmp_path / "out", as_of=FIRST_RUN)
+    run_audit(input_dir, db_file, tmp_path / "out", as_of=FIRST_NIGHT)
     connection = connect(db_file)
     try:
         assert connection.execute("select count(*) from audit.findings").fetchone() == (1,)
@@ -197,7 +194,7 @@ def test_hostile_values_are_escaped(tmp_path: Path) -> None:
         connection.execute(
             "insert into ref.mco_implementation (payer) values ($payer)", {"payer": hostile_payer}
         )
-        page = write_analyst_report(connection, tmp_path / "report", as_of=FIRST_RUN).read_text(
+        page = write_analyst_report(connection, tmp_path / "report", as_of=FIRST_NIGHT).read_text(
             encoding="utf-8"
         )
     finally:
@@ -212,7 +209,7 @@ def test_hostile_values_are_escaped(tmp_path: Path) -> None:
 def test_report_on_an_empty_database(tmp_path: Path) -> None:
     connection = connect(tmp_path / "empty.duckdb")
     try:
-        page = write_analyst_report(connection, tmp_path, as_of=FIRST_RUN).read_text(
+        page = write_analyst_report(connection, tmp_path, as_of=FIRST_NIGHT).read_text(
             encoding="utf-8"
         )
     finally:
@@ -255,7 +252,7 @@ def test_data_docs_validate_the_suite_over_the_facts(
     lines = current_in_scope_lines(con, audit.pack.codes)
     facts = build_facts(lines, reference, audit.pack, audit.general)
     docs_dir = tmp_path / "data_docs"
-    index = build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_RUN)
+    index = build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_NIGHT)
     assert index.is_file() and index.name == "index.html"
     assert docs_dir in index.parents
     suite_name = audit.rules.definition["name"]
@@ -272,7 +269,7 @@ def test_data_docs_validate_the_suite_over_the_facts(
     assert produced is not None
     assert sum(r["result"]["unexpected_count"] for r in result["results"]) == produced[0]
     # a second night in the same folder adds its page and keeps the first
-    build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_RUN + dt.timedelta(days=1))
+    build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_NIGHT + dt.timedelta(days=1))
     assert (
         len(list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))) == 2
     )

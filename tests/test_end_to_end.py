@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import openpyxl
@@ -11,8 +10,8 @@ import pytest
 
 from pipelines.audit.packs import discover
 from pipelines.audit.rules import rule_checks
-from pipelines.audit.run import pack_audits, run_audit
-from pipelines.demo.synthetic import generate, generate_followup
+from pipelines.audit.run import pack_audits
+from tests.demo_nights import DemoNights
 
 KEY = ["policy_id", "payer", "claim_id", "claim_line_number", "rule_id", "severity"]
 # what the release before policy packs found on the demo's two nights (tests/fixtures/README.md)
@@ -50,16 +49,9 @@ def _precision_recall(
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("demo")
-    generate(root / "input", root / "truth.csv")
-    run_audit(
-        root / "input",
-        root / "audit.duckdb",
-        root / "out",
-        as_of=dt.date(2025, 6, 30),
-    )
-    return root
+def demo(demo_nights: DemoNights) -> Path:
+    """The demo's first night: its truth.csv and out/."""
+    return demo_nights.first
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[f"{p}-{r}" for p, r in RULES])
@@ -95,17 +87,13 @@ def test_mco_folders_hold_only_their_own_claims(demo: Path) -> None:
         assert sum(table_rows.values()) == own.height
 
 
-def test_second_delivery_moves_findings_through_the_log(tmp_path: Path) -> None:
-    generate(tmp_path / "input", tmp_path / "truth.csv")
-    args = (tmp_path / "input", tmp_path / "audit.duckdb", tmp_path / "out")
-    run_audit(*args, as_of=dt.date(2025, 6, 30))
-    first = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
-    generate_followup(tmp_path / "input", tmp_path / "truth.csv")
-    run_audit(*args, as_of=dt.date(2025, 10, 1))
-    second = pl.read_csv(tmp_path / "out" / "findings.csv", infer_schema=False)
-    truth = _truth(tmp_path / "truth.csv")
+def test_second_delivery_moves_findings_through_the_log(demo_nights: DemoNights) -> None:
+    first = pl.read_csv(demo_nights.first / "out" / "findings.csv", infer_schema=False)
+    second = pl.read_csv(demo_nights.second / "out" / "findings.csv", infer_schema=False)
+    truth = _truth(demo_nights.second / "truth.csv")
     for rule in RULES:
-        assert _precision_recall(_open_findings(tmp_path / "out"), truth, rule) == (1.0, 1.0), rule
+        found = _open_findings(demo_nights.second / "out")
+        assert _precision_recall(found, truth, rule) == (1.0, 1.0), rule
     # nothing is ever deleted
     first_keys = {tuple(r) for r in first.select(KEY[:5]).iter_rows()}
     second_keys = {tuple(r) for r in second.select(KEY[:5]).iter_rows()}

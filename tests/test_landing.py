@@ -10,14 +10,17 @@ have new deliveries, as the DAG asks before mapping ingest over them.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import fsspec
+import paramiko
 import pytest
+from fsspec.registry import _registry as fsspec_classes
 
 from pipelines.audit.packs import discover, unit_minutes_by_code
 from pipelines.db import connect, transaction
@@ -187,10 +190,12 @@ def test_missing_drop_zone_is_an_input_error(tmp_path: Path) -> None:
     [("s3://mco-drop/landing", "s3fs"), ("sftp://audit@sftp.example.org/drop", "paramiko")],
 )
 def test_missing_backend_names_the_package_to_install(
-    uri: str, package: str, tmp_path: Path
+    uri: str, package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if importlib.util.find_spec(package) is not None:
-        pytest.skip(f"{package} is installed here")
+    # an environment without the package, whether or not this one has it (paramiko is a
+    # test dependency): its import fails, and fsspec has no class of the protocol cached
+    monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.delitem(fsspec_classes, urlsplit(uri).scheme, raising=False)
     with pytest.raises(LandingError, match=f"needs the {package} package"):
         stage_landing(uri, tmp_path)
 
@@ -266,7 +271,6 @@ def test_payers_with_new_deliveries_follow_the_manifest(tmp_path: Path) -> None:
 
 
 def test_sftp_accepts_only_listed_host_keys(tmp_path: Path) -> None:
-    paramiko = pytest.importorskip("paramiko")
     from pipelines.ingest.landing import _known_hosts_only
 
     server, impostor = paramiko.RSAKey.generate(2048), paramiko.RSAKey.generate(2048)

@@ -13,6 +13,7 @@ import datetime as dt
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -145,19 +146,43 @@ REDELIVERED_AS_ORIGINAL = [
     [_claim("C", "2023-07-10", replaces="B", dos="2023-05-03")],
 ]
 
+SCENARIOS = {
+    "late": LATE_ANCESTOR,
+    "late_with_successor": LATE_ANCESTOR_WITH_ITS_SUCCESSOR,
+    "as_replacement": REDELIVERED_AS_REPLACEMENT,
+    "as_original": REDELIVERED_AS_ORIGINAL,
+}
+Audited = Callable[..., Path]
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> Audited:
+    """The database after a scenario's nights, nightly or full: each is audited once in this
+    module, and the tests that ask for it only read it."""
+    databases: dict[tuple[str, bool], Path] = {}
+
+    def database(scenario: str, *, full: bool) -> Path:
+        if (scenario, full) not in databases:
+            root = tmp_path_factory.mktemp(f"{scenario}-{'full' if full else 'nightly'}")
+            databases[scenario, full] = _audit_nights(root, SCENARIOS[scenario], full=full)
+        return databases[scenario, full]
+
+    return database
+
 
 @pytest.mark.parametrize("full", [False, True], ids=["nightly", "full"])
 def test_replaced_line_is_superseded_when_an_older_ancestor_arrived_after_it(
-    tmp_path: Path, full: bool
+    audited: Audited, full: bool
 ) -> None:
-    findings = _findings(_audit_nights(tmp_path, LATE_ANCESTOR, full=full))
+    db = audited("late", full=full)
+    findings = _findings(db)
     replaced, replacing = _row(findings, "REPL2"), _row(findings, "REPL3")
     assert (replaced["status"], replaced["resolved_date"]) == ("superseded", THIRD_NIGHT)
     assert replaced["first_found_date"] == FIRST_NIGHT
     # the replacement keeps the problem's age, found first on the first night
     assert (replacing["status"], replacing["first_found_date"]) == ("open", FIRST_NIGHT)
     assert set(findings.filter(pl.col("claim_id") != "UNTOUCHED")["chain_root_id"]) == {"ORIG"}
-    assert [h for h in _history(tmp_path / "audit.duckdb") if h[0] != "UNTOUCHED"] == [
+    assert [h for h in _history(db) if h[0] != "UNTOUCHED"] == [
         ("REPL2", "PPS009", FIRST_NIGHT, None, "open", "first found"),
         ("REPL2", "PPS009", THIRD_NIGHT, "open", "superseded", "replaced by claim REPL3"),
         ("REPL3", "PPS009", THIRD_NIGHT, None, "open", "first found"),
@@ -166,9 +191,9 @@ def test_replaced_line_is_superseded_when_an_older_ancestor_arrived_after_it(
 
 @pytest.mark.parametrize("full", [False, True], ids=["nightly", "full"])
 def test_replaced_line_is_superseded_when_its_late_ancestor_arrives_with_its_replacement(
-    tmp_path: Path, full: bool
+    audited: Audited, full: bool
 ) -> None:
-    findings = _findings(_audit_nights(tmp_path, LATE_ANCESTOR_WITH_ITS_SUCCESSOR, full=full))
+    findings = _findings(audited("late_with_successor", full=full))
     replaced, replacing = _row(findings, "REPL2"), _row(findings, "REPL3")
     assert (replaced["status"], replaced["resolved_date"]) == ("superseded", SECOND_NIGHT)
     assert (replacing["status"], replacing["first_found_date"]) == ("open", FIRST_NIGHT)
@@ -176,9 +201,9 @@ def test_replaced_line_is_superseded_when_its_late_ancestor_arrives_with_its_rep
 
 @pytest.mark.parametrize("full", [False, True], ids=["nightly", "full"])
 def test_replaced_line_is_superseded_when_it_was_delivered_again_as_a_replacement(
-    tmp_path: Path, full: bool
+    audited: Audited, full: bool
 ) -> None:
-    findings = _findings(_audit_nights(tmp_path, REDELIVERED_AS_REPLACEMENT, full=full))
+    findings = _findings(audited("as_replacement", full=full))
     assert _row(findings, "ORIG")["status"] == "superseded"
     redelivered = _row(findings, "B")
     assert (redelivered["status"], redelivered["resolved_date"]) == ("superseded", THIRD_NIGHT)
@@ -190,9 +215,10 @@ def test_replaced_line_is_superseded_when_it_was_delivered_again_as_a_replacemen
 
 @pytest.mark.parametrize("full", [False, True], ids=["nightly", "full"])
 def test_replaced_line_is_superseded_when_it_was_delivered_again_as_an_original(
-    tmp_path: Path, full: bool
+    audited: Audited, full: bool
 ) -> None:
-    findings = _findings(_audit_nights(tmp_path, REDELIVERED_AS_ORIGINAL, full=full))
+    db = audited("as_original", full=full)
+    findings = _findings(db)
     # B no longer replaces ORIG: ORIG is current again and its finding opens
     assert (_row(findings, "ORIG")["status"], _row(findings, "ORIG")["first_found_date"]) == (
         "open",
@@ -206,21 +232,14 @@ def test_replaced_line_is_superseded_when_it_was_delivered_again_as_an_original(
     )
     assert set(findings.filter(pl.col("claim_id").is_in(["B", "C"]))["chain_root_id"]) == {"B"}
     # replaced by its own successor, never by the original it no longer replaces
-    assert ("B", "PPS009", THIRD_NIGHT, "open", "superseded", "replaced by claim C") in _history(
-        tmp_path / "audit.duckdb"
-    )
+    assert ("B", "PPS009", THIRD_NIGHT, "open", "superseded", "replaced by claim C") in _history(db)
 
 
-@pytest.mark.parametrize(
-    "deliveries",
-    [LATE_ANCESTOR, REDELIVERED_AS_REPLACEMENT, REDELIVERED_AS_ORIGINAL],
-    ids=["late", "as_replacement", "as_original"],
-)
+@pytest.mark.parametrize("scenario", ["late", "as_replacement", "as_original"])
 def test_a_chain_whose_root_changed_ends_the_same_nightly_and_in_full_audits(
-    tmp_path: Path, deliveries: list[list[Claim]]
+    audited: Audited, scenario: str
 ) -> None:
-    nightly = _audit_nights(tmp_path / "nightly", deliveries, full=False)
-    full = _audit_nights(tmp_path / "full", deliveries, full=True)
+    nightly, full = audited(scenario, full=False), audited(scenario, full=True)
     assert _findings(nightly).equals(_findings(full))
     assert _history(nightly) == _history(full)
     # a root change is not a status change: no history row beyond first found and closed
@@ -357,13 +376,11 @@ def _log_row(csv_file: Path) -> dict[str, str]:
 
 
 def test_issue_with_superseded_and_waived_lines_reads_waived_and_counts_superseded(
-    tmp_path: Path,
+    replaced_and_kept: Path, tmp_path: Path
 ) -> None:
-    deliveries = [
-        [_claim("REPL1", "2023-05-10"), _claim("KEEP", "2023-05-10", dos="2023-09-01")],
-        [_claim("REPL2", "2023-06-10", replaces="REPL1")],
-    ]
-    db = _audit_nights(tmp_path, deliveries, full=False)
+    # a copy of the two nights' input, database and outputs: this test waives and goes on
+    shutil.copytree(replaced_and_kept.parent, tmp_path, dirs_exist_ok=True)
+    db = tmp_path / replaced_and_kept.name
     second = _log_row(tmp_path / "out" / "reprocessing_log.csv")
     assert (second["status"], second["lines_open"], second["lines_superseded"]) == (
         "open",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -89,13 +90,20 @@ def _status(summary: RunSummary, dataset: str = "members") -> str:
     return next(f.status for f in summary.ingest.files if f.dataset == dataset)
 
 
+@pytest.fixture(scope="module")
+def audited_day_one(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The world's first night audited once for the module: input/, audit.duckdb, outputs."""
+    root = tmp_path_factory.mktemp("day_one")
+    _run(_world().write(root / "input"), root, AS_OF)
+    assert _open_findings(root, AS_OF) == {("A0", "PPS009")}
+    return root
+
+
 @pytest.fixture
-def day_one(tmp_path: Path) -> tuple[World, Path]:
-    world = _world()
-    input_dir = world.write(tmp_path / "input")
-    _run(input_dir, tmp_path, AS_OF)
-    assert _open_findings(tmp_path, AS_OF) == {("A0", "PPS009")}
-    return world, input_dir
+def day_one(audited_day_one: Path, tmp_path: Path) -> tuple[World, Path]:
+    """A copy of the first night in tmp_path, for the test to deliver the next ones to."""
+    shutil.copytree(audited_day_one, tmp_path, dirs_exist_ok=True)
+    return _world(), tmp_path / "input"
 
 
 # defect 6: a broken reference snapshot replaces a good one ---------------------------------
