@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
-import xlsxwriter
 
 from pipelines.config import read_sql
 from pipelines.reports.output_paths import mco_folder
 from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
+from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook
 
 DATE_FORMAT = "%Y-%m-%d"
-# a workbook is for people: past this many rows the CSV beside it is the working copy
-WORKBOOK_MAX_FINDINGS = 10_000
 # OWASP CSV injection: text starting with any of these may run as a formula
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FINDING_COLUMNS = [
@@ -54,8 +51,8 @@ STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail"]
 # shown to an MCO for a finding last produced before MCO details were kept: its full detail
 # may name another MCO's claim, so it is never the fallback
 MCO_DETAIL_NOT_RECORDED = "(no MCO detail on record: last found before MCO details were kept)"
-# an Excel sheet name: at most 31 characters
-SHEET_NAME_MAX = 31
+# the Summary's line under its title: which tables continue on further sheets, if any do
+SUMMARY_NOTE_ROW = 2
 
 
 def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
@@ -208,83 +205,37 @@ def write_workbook(
     as_of: dt.date,
 ) -> Path:
     """One MCO's workbook: summary, a findings sheet per policy, and the rules quoted from
-    the bulletins.
+    the bulletins. Every row is in it: a table longer than a sheet continues on more sheets,
+    and the Summary says which.
 
     `findings` (as mco_findings shows them) and `log_rows` come spreadsheet-safe already.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # input text is never turned into a formula, a number or a link
-    options = {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
-    with xlsxwriter.Workbook(str(path), options) as book:
-        formats = {
-            "header": book.add_format({"bold": True, "bg_color": "#DDE5F0", "border": 1}),
-            "date": book.add_format({"num_format": "yyyy-mm-dd"}),
-            "money": book.add_format({"num_format": "$#,##0.00"}),
-            "title": book.add_format({"bold": True, "font_size": 14}),
-            "wrap": book.add_format({"text_wrap": True, "valign": "top"}),
-        }
-        summary = book.add_worksheet("Summary")
-        summary.write_string(0, 0, f"Claims audit: {payer}", formats["title"])
-        headings = "; ".join(p.heading for p in policies) or "no policy audited yet"
-        summary.write_string(1, 0, f"As of {as_of.isoformat()}; {headings}")
-        _write_table(summary, log_rows, formats, first_row=3)
-        for policy in policies:
-            own = findings.filter(pl.col("policy_id") == policy.policy_id)
-            sheet = book.add_worksheet(findings_sheet_name(policy))
-            sheet.write_string(0, 0, policy.heading, formats["title"])
-            if own.height <= WORKBOOK_MAX_FINDINGS:
-                _write_table(sheet, own, formats, first_row=2)
-            else:
-                sheet.write_string(
-                    2, 0, f"{own.height} findings: too many for a workbook; see findings.csv"
-                )
-        rules = book.add_worksheet("Rules")
-        rule_rows = pl.DataFrame(
-            [
-                {"policy_id": p.policy_id, **r.__dict__}
-                for p in policies
-                for r in rule_texts(p.policy_id)
-            ],
-            schema=dict.fromkeys(
-                ["policy_id", "rule_id", "title", "bulletin_text", "flagged_when"], pl.String
-            ),
+    book = TableBook(path)
+    headings = "; ".join(p.heading for p in policies) or "no policy audited yet"
+    summary_titles: list[tuple[str, str | None]] = [
+        (f"Claims audit: {payer}", "title"),
+        (f"As of {as_of.isoformat()}; {headings}", None),
+    ]
+    summary = book.table("Summary", log_rows, titles=summary_titles, header_row=3)
+    by_policy = findings.partition_by("policy_id", as_dict=True, maintain_order=True)
+    empty = findings.clear()
+    for policy in policies:
+        own = by_policy.get((policy.policy_id,), empty)
+        book.table(
+            findings_sheet_name(policy), own, titles=[(policy.heading, "title")], header_row=2
         )
-        _write_table(rules, spreadsheet_safe(rule_rows), formats, first_row=0, wide_text=True)
-    return path
-
-
-def _write_table(
-    sheet: Any,
-    frame: pl.DataFrame,
-    formats: dict[str, Any],
-    *,
-    first_row: int,
-    wide_text: bool = False,
-) -> None:
-    for col, name in enumerate(frame.columns):
-        sheet.write_string(first_row, col, name, formats["header"])
-        dtype = frame.schema[name]
-        cell_format = None
-        if dtype == pl.Date:
-            cell_format = formats["date"]
-        elif name.endswith("amount") or name.startswith("amount"):
-            cell_format = formats["money"]
-        for row, value in enumerate(frame[name].to_list(), start=first_row + 1):
-            _write_cell(sheet, row, col, value, cell_format)
-        width = 60 if wide_text and dtype == pl.String else max(12, min(48, len(name) + 4))
-        sheet.set_column(col, col, width, formats["wrap"] if wide_text else None)
-    sheet.freeze_panes(first_row + 1, 0)
-    sheet.autofilter(first_row, 0, first_row + frame.height, max(frame.width - 1, 0))
-
-
-def _write_cell(sheet: Any, row: int, col: int, value: object, cell_format: Any) -> None:
-    if value is None:
-        sheet.write_blank(row, col, None)
-    elif isinstance(value, bool):
-        sheet.write_boolean(row, col, value)
-    elif isinstance(value, dt.date):
-        sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), cell_format)
-    elif isinstance(value, int | float) or hasattr(value, "as_tuple"):
-        sheet.write_number(row, col, float(value), cell_format)  # type: ignore[arg-type]
-    else:
-        sheet.write_string(row, col, str(value))
+    rule_rows = pl.DataFrame(
+        [
+            {"policy_id": p.policy_id, **r.__dict__}
+            for p in policies
+            for r in rule_texts(p.policy_id)
+        ],
+        schema=dict.fromkeys(
+            ["policy_id", "rule_id", "title", "bulletin_text", "flagged_when"], pl.String
+        ),
+    )
+    book.table("Rules", spreadsheet_safe(rule_rows), titles=[], header_row=0, wide_text=True)
+    note = book.continuation_note()
+    if note:
+        summary[0].write_string(SUMMARY_NOTE_ROW, 0, note)
+    return book.close()
