@@ -63,7 +63,9 @@ select blank(npi) as npi, upper(blank(provider_type)) as provider_type,
     as_date(pps_start_date) as pps_start_date,
     flag_is_y(lived_experience_attested) as lived_experience_attested,
     as_date(lived_experience_attested_date) as lived_experience_attested_date,
-    as_date(date_of_birth) as date_of_birth
+    as_date(date_of_birth) as date_of_birth,
+    -- the file's order decides which of several birth dates is used
+    row_number() over () as file_row
 from read_csv(reference_file('providers'), all_varchar = true)
 where blank(npi) is not null
     and not bad_date(enrollment_start_date) and not bad_date(enrollment_end_date)
@@ -96,7 +98,8 @@ where blank(member_id) is not null and blank(consent_type) is not null
 create or replace temp table caregivers as
 select blank(caregiver_id) as caregiver_id, blank(member_id) as member_id,
     as_date(date_of_birth) as date_of_birth, blank(medicaid_id) as medicaid_id,
-    as_date(start_date) as start_date, as_date(end_date) as end_date
+    as_date(start_date) as start_date, as_date(end_date) as end_date,
+    row_number() over () as file_row
 from read_csv(reference_file('caregivers'), all_varchar = true)
 where blank(caregiver_id) is not null and blank(member_id) is not null
     and not bad_birth_date(date_of_birth) and not bad_date(start_date)
@@ -261,9 +264,13 @@ from in_scope where policy_id = 'h0038_parent_peer_support';
 create or replace temp view chw_lines as
 from in_scope where policy_id = 'chw_community_health_worker';
 
--- the peer provider's birth date, one per NPI
+-- the peer provider's birth date, one per NPI: where rows disagree, the last non-blank one in
+-- the file (docs/decisions.md, "Reference data with several rows")
 create or replace temp table peer_birth_dates as
-select npi, max(date_of_birth) as date_of_birth from providers group by npi;
+select npi, arg_max(date_of_birth, file_row) filter (where date_of_birth is not null)
+    as date_of_birth
+from providers
+group by npi;
 
 create or replace temp table findings as
 with pps001 as (
@@ -328,25 +335,27 @@ pps005 as (
     anti join lines_with_pps_in_array using (line_id)
 ),
 caregiver_birth_dates as (
-    -- a caregiver listed once per child has one birth date; any row of the ID will do
-    select caregiver_id, max(date_of_birth) as date_of_birth from caregivers group by all
+    -- a caregiver ID is one person across the file (listed once per child): one birth date,
+    -- where rows disagree the last non-blank one in the file (docs/decisions.md)
+    select caregiver_id,
+        arg_max(date_of_birth, file_row) filter (where date_of_birth is not null)
+            as date_of_birth
+    from caregivers
+    group by all
 ),
 named_parents as (
-    -- a named caregiver's birth date: the member's own row for that caregiver, else any row
-    select distinct line.line_id, participant.caregiver_id,
-        coalesce(own.date_of_birth, listed.date_of_birth) as date_of_birth
+    select distinct line.line_id, participant.caregiver_id, listed.date_of_birth
     from pps_lines as line
     join service_participants as participant using (payer, claim_id, claim_line_number)
-    left join caregivers as own
-        on own.caregiver_id = participant.caregiver_id and own.member_id = line.member_id
     left join caregiver_birth_dates as listed on listed.caregiver_id = participant.caregiver_id
     where participant.caregiver_id is not null
 ),
 active_parents as (
     -- only for lines whose record review names nobody
-    select distinct line.line_id, caregiver.caregiver_id, caregiver.date_of_birth
+    select distinct line.line_id, caregiver.caregiver_id, listed.date_of_birth
     from pps_lines as line
     join caregivers as caregiver using (member_id)
+    join caregiver_birth_dates as listed using (caregiver_id)
     where covers(caregiver.start_date, caregiver.end_date, line.service_date)
         and line.line_id not in (select line_id from named_parents)
 ),
