@@ -1,16 +1,13 @@
--- The twelve rules of docs/rules.md as one DuckDB script over a contract input folder.
--- Written from the rule catalog, apart from the pipeline, so that each checks the other and
+-- The rules of both policies as one DuckDB script over a contract input folder: Parent Peer
+-- Support (PPS001-PPS010, docs/rules.md), Community Health Worker services (CHW001-CHW006,
+-- the rule catalog of KMAP bulletin 23175), and GEN001/GEN002 over each one's lines.
+-- Written from the rule catalogs, apart from the pipeline, so that each checks the other and
 -- the benchmark has a floor to measure against. It reads the CSV files of claims/<payer>/ and
--- reference/; the policy values are the defaults of policies/h0038_parent_peer_support/policy.toml.
--- Needs the variable input_dir (the input folder). Leaves the temp table findings: one row
--- per (payer, claim_id, claim_line_number, rule_id) with its severity.
-
-set variable effective_date = date '2023-01-01';
-set variable group_size_max = 8;
-set variable adult_age = 18;
-set variable age_gap_years = 3;
-set variable licensed_types = ['LMHP', 'LSCSW', 'LCP', 'LCPC', 'LMFT', 'LCMFT', 'LP', 'MD', 'DO',
-    'APRN', 'PA'];
+-- reference/. Needs the variable input_dir (the input folder) and each policy's codes and
+-- parameters, read by baseline.py from the packs' policy.toml: pps_<name> and chw_<name>
+-- (pps_codes, pps_effective_date, ..., chw_daily_unit_limit, ...). Leaves the temp table
+-- findings: one row per (policy_id, payer, claim_id, claim_line_number, rule_id) with its
+-- severity, and in_scope: the current in-scope lines of both policies.
 
 -- blank and whitespace-only values are absent values
 create or replace temp macro blank(value) as nullif(trim(value), '');
@@ -60,13 +57,15 @@ where blank(member_id) is not null and blank(payer) is not null
     and not bad_date(start_date) and not bad_date(end_date);
 
 create or replace temp table providers as
-select blank(npi) as npi,
+select blank(npi) as npi, upper(blank(provider_type)) as provider_type,
     as_date(enrollment_start_date) as enrollment_start_date,
     as_date(enrollment_end_date) as enrollment_end_date,
     as_date(pps_start_date) as pps_start_date,
     flag_is_y(lived_experience_attested) as lived_experience_attested,
     as_date(lived_experience_attested_date) as lived_experience_attested_date,
-    as_date(date_of_birth) as date_of_birth
+    as_date(date_of_birth) as date_of_birth,
+    -- the file's order decides which of several birth dates is used
+    row_number() over () as file_row
 from read_csv(reference_file('providers'), all_varchar = true)
 where blank(npi) is not null
     and not bad_date(enrollment_start_date) and not bad_date(enrollment_end_date)
@@ -99,7 +98,8 @@ where blank(member_id) is not null and blank(consent_type) is not null
 create or replace temp table caregivers as
 select blank(caregiver_id) as caregiver_id, blank(member_id) as member_id,
     as_date(date_of_birth) as date_of_birth, blank(medicaid_id) as medicaid_id,
-    as_date(start_date) as start_date, as_date(end_date) as end_date
+    as_date(start_date) as start_date, as_date(end_date) as end_date,
+    row_number() over () as file_row
 from read_csv(reference_file('caregivers'), all_varchar = true)
 where blank(caregiver_id) is not null and blank(member_id) is not null
     and not bad_birth_date(date_of_birth) and not bad_date(start_date)
@@ -214,13 +214,18 @@ anti join deciding_corrections
     on deciding_corrections.payer = claims.payer and deciding_corrections.root_id = claims.claim_id
 where claims.claim_frequency_code = '1';
 
--- the latest copy of each H0038 line of a current claim, with what the rules read
+-- the latest copy of each in-scope line of a current claim, with its policy and what the
+-- rules read
 create or replace temp table in_scope as
-with latest_h0038_copies as (
+with latest_in_scope_copies as (
     -- a later copy replaces this one whatever its code, so it is checked against every line
-    select *
+    select *,
+        case when list_contains(getvariable('pps_codes'), copy.hcpcs_code)
+            then 'h0038_parent_peer_support' else 'chw_community_health_worker' end
+            as policy_id
     from claim_lines as copy
-    where copy.hcpcs_code = 'H0038'
+    where (list_contains(getvariable('pps_codes'), copy.hcpcs_code)
+            or list_contains(getvariable('chw_codes'), copy.hcpcs_code))
         and not exists (
             select 1
             from claim_lines as later
@@ -234,55 +239,67 @@ current_lines as (
         [upper(blank(line.hcpcs_modifier_1)), upper(blank(line.hcpcs_modifier_2)),
             upper(blank(line.hcpcs_modifier_3)), upper(blank(line.hcpcs_modifier_4))]
             as modifiers
-    from latest_h0038_copies as line
+    from latest_in_scope_copies as line
     join current_claims as current using (payer, claim_id)
 )
 select
     row_number() over () as line_id,
-    payer, claim_id, claim_line_number, member_id,
+    policy_id, payer, claim_id, claim_line_number, member_id,
     coalesce(blank(rendering_npi), blank(billing_npi)) as peer_npi,
+    blank(billing_npi) as billing_npi,
     hcpcs_code, service_date,
     coalesce(end_date, service_date) as service_end_date,
     blank(place_of_service_code) as place_of_service_code,
     blank(session_id) as session_id,
     service_unit_quantity,
-    list_contains(modifiers, 'HQ') as is_group,
+    list_contains(modifiers, getvariable('pps_group_modifier')) as is_group,
+    modifiers,
     array_to_string(list_sort(list_distinct(modifiers)), ':') as modifier_set,
     claim_paid_date as paid_date
 from current_lines;
 
--- the peer provider's birth date, one per NPI
+create or replace temp view pps_lines as
+from in_scope where policy_id = 'h0038_parent_peer_support';
+
+create or replace temp view chw_lines as
+from in_scope where policy_id = 'chw_community_health_worker';
+
+-- the peer provider's birth date, one per NPI: where rows disagree, the last non-blank one in
+-- the file (docs/decisions.md, "Reference data with several rows")
 create or replace temp table peer_birth_dates as
-select npi, max(date_of_birth) as date_of_birth from providers group by npi;
+select npi, arg_max(date_of_birth, file_row) filter (where date_of_birth is not null)
+    as date_of_birth
+from providers
+group by npi;
 
 create or replace temp table findings as
 with pps001 as (
     select line_id, 'PPS001' as rule_id, 'violation' as severity
-    from in_scope
-    where service_date < getvariable('effective_date')
+    from pps_lines
+    where service_date < getvariable('pps_effective_date')
 ),
 group_session_sizes as (
     -- a blank place of service or session_id is one value; sessions span MCOs
     select peer_npi, service_date, place_of_service_code, session_id,
         count(distinct member_id) as billed_members
-    from in_scope
+    from pps_lines
     where is_group
     group by all
 ),
 pps002 as (
     select line.line_id, 'PPS002', 'violation'
-    from in_scope as line
+    from pps_lines as line
     join group_session_sizes as session
         on session.peer_npi = line.peer_npi
         and session.service_date = line.service_date
         and session.place_of_service_code is not distinct from line.place_of_service_code
         and session.session_id is not distinct from line.session_id
-    where line.is_group and session.billed_members > getvariable('group_size_max')
+    where line.is_group and session.billed_members > getvariable('pps_group_size_max')
 ),
 pps003 as (
     -- a stay covers its start up to, not including, its end; a same-day stay its one day
     select distinct line.line_id, 'PPS003', 'violation'
-    from in_scope as line
+    from pps_lines as line
     join level_of_care as stay using (member_id)
     where stay.loc_category in ('ACUTE', 'RESIDENTIAL')
         and (stay.start_date is null or stay.start_date <= line.service_end_date)
@@ -294,7 +311,7 @@ pps003 as (
 ),
 lines_with_lived_experience as (
     select distinct line.line_id
-    from in_scope as line
+    from pps_lines as line
     join providers as provider on provider.npi = line.peer_npi
     where provider.lived_experience_attested
         and (provider.lived_experience_attested_date is null
@@ -302,41 +319,43 @@ lines_with_lived_experience as (
 ),
 pps004 as (
     select line_id, 'PPS004', 'violation'
-    from in_scope
+    from pps_lines
     anti join lines_with_lived_experience using (line_id)
 ),
 lines_with_pps_in_array as (
     select distinct line.line_id
-    from in_scope as line
+    from pps_lines as line
     join providers as provider on provider.npi = line.peer_npi
     where covers(provider.enrollment_start_date, provider.enrollment_end_date, line.service_date)
         and provider.pps_start_date <= line.service_date
 ),
 pps005 as (
     select line_id, 'PPS005', 'violation'
-    from in_scope
+    from pps_lines
     anti join lines_with_pps_in_array using (line_id)
 ),
 caregiver_birth_dates as (
-    -- a caregiver listed once per child has one birth date; any row of the ID will do
-    select caregiver_id, max(date_of_birth) as date_of_birth from caregivers group by all
+    -- a caregiver ID is one person across the file (listed once per child): one birth date,
+    -- where rows disagree the last non-blank one in the file (docs/decisions.md)
+    select caregiver_id,
+        arg_max(date_of_birth, file_row) filter (where date_of_birth is not null)
+            as date_of_birth
+    from caregivers
+    group by all
 ),
 named_parents as (
-    -- a named caregiver's birth date: the member's own row for that caregiver, else any row
-    select distinct line.line_id, participant.caregiver_id,
-        coalesce(own.date_of_birth, listed.date_of_birth) as date_of_birth
-    from in_scope as line
+    select distinct line.line_id, participant.caregiver_id, listed.date_of_birth
+    from pps_lines as line
     join service_participants as participant using (payer, claim_id, claim_line_number)
-    left join caregivers as own
-        on own.caregiver_id = participant.caregiver_id and own.member_id = line.member_id
     left join caregiver_birth_dates as listed on listed.caregiver_id = participant.caregiver_id
     where participant.caregiver_id is not null
 ),
 active_parents as (
     -- only for lines whose record review names nobody
-    select distinct line.line_id, caregiver.caregiver_id, caregiver.date_of_birth
-    from in_scope as line
+    select distinct line.line_id, caregiver.caregiver_id, listed.date_of_birth
+    from pps_lines as line
     join caregivers as caregiver using (member_id)
+    join caregiver_birth_dates as listed using (caregiver_id)
     where covers(caregiver.start_date, caregiver.end_date, line.service_date)
         and line.line_id not in (select line_id from named_parents)
 ),
@@ -350,8 +369,8 @@ age_gap as (
         count(candidate.line_id) as candidates,
         count(candidate.line_id) filter (where candidate.date_of_birth is null) as undated,
         coalesce(bool_or(years_apart(candidate.date_of_birth, peer.date_of_birth,
-            getvariable('age_gap_years'))), false) as any_apart
-    from in_scope as line
+            getvariable('pps_age_gap_years'))), false) as any_apart
+    from pps_lines as line
     left join peer_birth_dates as peer on peer.npi = line.peer_npi
     left join candidate_parents as candidate using (line_id)
     group by line.line_id, peer.date_of_birth
@@ -365,62 +384,116 @@ pps006 as (
 ),
 eligible_lines as (
     select distinct line.line_id
-    from in_scope as line
+    from pps_lines as line
     join enrollment as span using (member_id)
     where covers(span.start_date, span.end_date, line.service_date)
 ),
 pps007 as (
     -- a caregiver's Medicaid ID is not on the member file, so it falls here too
     select line_id, 'PPS007', 'violation'
-    from in_scope
+    from pps_lines
     where member_id not in (select member_id from members)
         or line_id not in (select line_id from eligible_lines)
 ),
 planned_lines as (
     select distinct line.line_id
-    from in_scope as line
+    from pps_lines as line
     join treatment_plans as plan using (member_id)
     where covers(plan.start_date, plan.end_date, line.service_date)
         and plan.includes_pps
         and plan.signed_date <= line.service_date
-        and list_contains(getvariable('licensed_types'), plan.practitioner_license_type)
+        and list_contains(getvariable('pps_licensed_practitioner_types'), plan.practitioner_license_type)
 ),
 pps008 as (
     select line_id, 'PPS008', 'violation'
-    from in_scope
+    from pps_lines
     anti join planned_lines using (line_id)
 ),
 consented_lines as (
     select distinct line.line_id
-    from in_scope as line
+    from pps_lines as line
     join consents as consent using (member_id)
-    where consent.consent_type = 'PPS'
+    where consent.consent_type = getvariable('pps_consent_type')
         and consent.signed_date <= line.service_date
         and (consent.revoked_date is null or consent.revoked_date > line.service_date)
 ),
 pps009 as (
     select line.line_id, 'PPS009', 'violation'
-    from in_scope as line
+    from pps_lines as line
     join members as member using (member_id)
     where year(line.service_date) - year(member.date_of_birth)
             - (month_day(line.service_date) < month_day(member.date_of_birth))::integer
-            >= getvariable('adult_age')
+            >= getvariable('pps_adult_age')
         and line.line_id not in (select line_id from consented_lines)
 ),
 pps010 as (
     select distinct line.line_id, 'PPS010', 'documentation'
-    from in_scope as line
+    from pps_lines as line
     join service_participants as participant using (payer, claim_id, claim_line_number)
     where participant.non_medicaid_participant and not participant.direct_benefit_documented
 ),
+chw001 as (
+    select line_id, 'CHW001' as rule_id, 'violation' as severity
+    from chw_lines
+    where service_date < getvariable('chw_effective_date')
+),
+chw002 as (
+    select line_id, 'CHW002', 'violation'
+    from chw_lines
+    where not coalesce(list_contains(modifiers, getvariable('chw_required_modifier')), false)
+),
+chw_running_units as (
+    -- the member's units of the DOS and of its calendar month, counted in payment order
+    -- across claims, providers and MCOs, up to and including this line
+    select line_id, service_unit_quantity as units,
+        sum(service_unit_quantity) over (
+            partition by member_id, service_date
+            order by paid_date, payer, claim_id, claim_line_number
+            rows between unbounded preceding and current row
+        ) as units_that_day,
+        sum(service_unit_quantity) over (
+            partition by member_id, year(service_date), month(service_date)
+            order by paid_date, payer, claim_id, claim_line_number
+            rows between unbounded preceding and current row
+        ) as units_that_month
+    from chw_lines
+),
+chw003 as (
+    -- a line that adds no units cannot be the one that went over
+    select line_id, 'CHW003', 'violation'
+    from chw_running_units
+    where units > 0 and units_that_day > getvariable('chw_daily_unit_limit')
+),
+chw004 as (
+    select line_id, 'CHW004', 'violation'
+    from chw_running_units
+    where units > 0 and units_that_month > getvariable('chw_monthly_unit_limit')
+),
+chw005 as (
+    -- the billing provider, on any provider row whose enrollment covers the DOS
+    select distinct line.line_id, 'CHW005', 'violation'
+    from chw_lines as line
+    join providers as provider on provider.npi = line.billing_npi
+    where list_contains(getvariable('chw_excluded_provider_types'), provider.provider_type)
+        and covers(provider.enrollment_start_date, provider.enrollment_end_date,
+            line.service_date)
+),
+chw006 as (
+    select line_id, 'CHW006', 'documentation'
+    from chw_lines
+    where coalesce(list_contains(getvariable('chw_telehealth_places_of_service'),
+                place_of_service_code), false)
+        or list_has_any(modifiers, getvariable('chw_telehealth_modifiers'))
+),
 service_copies as (
-    -- the earliest-paid claim keeps its copy (ties: the smallest claim_id)
+    -- the earliest-paid claim keeps its copy (ties: the smallest claim_id); each policy's
+    -- lines apart
     select line_id, payer, claim_id,
         first_value(payer) over same_service as kept_payer,
         first_value(claim_id) over same_service as kept_claim_id
     from in_scope
     window same_service as (
-        partition by member_id, peer_npi, service_date, hcpcs_code, modifier_set,
+        partition by policy_id, member_id, peer_npi, service_date, hcpcs_code, modifier_set,
             service_unit_quantity
         order by paid_date, claim_id, payer
     )
@@ -453,9 +526,16 @@ flagged as (
     union all select * from pps008
     union all select * from pps009
     union all select * from pps010
+    union all select * from chw001
+    union all select * from chw002
+    union all select * from chw003
+    union all select * from chw004
+    union all select * from chw005
+    union all select * from chw006
     union all select * from gen001
     union all select * from gen002
 )
-select line.payer, line.claim_id, line.claim_line_number, flagged.rule_id, flagged.severity
+select line.policy_id, line.payer, line.claim_id, line.claim_line_number, flagged.rule_id,
+    flagged.severity
 from flagged
 join in_scope as line using (line_id);

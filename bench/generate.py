@@ -1,17 +1,25 @@
 """Benchmark input: a contract input folder with millions of paid claim lines.
 
 Everything is drawn as whole arrays (numpy, polars), so 10 million lines take a minute or two.
-The mix is a year of KanCare claims (dates of service in 2024) for four MCOs: about 90% other
-codes and 10% H0038 (individual lines and HQ group sessions of 2 to 10 members), about 2% of
-claims voided or replaced (chains up to two corrections deep), and reference files sized to
-match. Natural rule breaks are spread through the data so that every rule has findings.
+The mix is a year of KanCare claims (dates of service in 2024) for four MCOs: one policy
+pack's in-scope lines (`--pack`: H0038 individual lines and HQ group sessions of 2 to 10
+members, or Community Health Worker lines 98960-98962) and other codes. `--in-scope-share`
+is the pack's share of the claim lines: 0.10 is the mixed profile (the default), 0.85 a
+policy-only extract. About 2% of claims are voided or replaced (chains up to two corrections
+deep), and the reference files are sized to match. Natural rule breaks and near misses are
+spread through the data so that every rule of the pack has findings.
 
     python bench/generate.py --input DIR [--lines N] [--days K] [--seed S]
+                             [--pack ID] [--in-scope-share F]
     python bench/generate.py --input DIR --one-day      # add the next day's delivery
+    python bench/generate.py --input DIR --one-day --resend-references
 
 `--one-day` reads an existing folder and writes one more claim file per MCO with about 1/365
 of its lines: new claims paid that day, voids and replacements of earlier claims, and a few
-lines delivered again. Reference files are left as they are.
+lines delivered again; the pack and the in-scope share are those of the folder's claims.
+Reference files are left as they are, unless `--resend-references` writes every one of them
+again as a new snapshot with about 0.5% of its rows changed (a birth date, an enrollment span
+end, a provider type, a level-of-care span, ...), as a nightly feed resends them.
 """
 
 from __future__ import annotations
@@ -20,9 +28,12 @@ import argparse
 import datetime as dt
 import json
 import math
+import tomllib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -39,7 +50,12 @@ YEAR_START, YEAR_END = dt.date(2024, 1, 1), dt.date(2024, 12, 31)
 MID_YEAR = dt.date(2024, 7, 1)
 
 CHUNK_LINES = 1_000_000
-H0038_SHARE = 0.10
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+H0038_PACK = "h0038_parent_peer_support"
+CHW_PACK = "chw_community_health_worker"
+PACKS = (H0038_PACK, CHW_PACK)
+# the mixed profile: about one claim line in ten is the pack's
+MIXED_SHARE = 0.10
 GROUP_SHARE = 0.30
 SESSION_SIZES = np.arange(2, 11)
 SESSION_SIZE_P = np.array([0.08, 0.12, 0.15, 0.16, 0.15, 0.13, 0.11, 0.06, 0.04])
@@ -56,14 +72,43 @@ LICENSED = ("LMHP", "LSCSW", "LCP", "LCPC", "LMFT", "LCMFT", "LP", "MD", "DO", "
 CLAIM_DATES = ("claim_line_start_date", "claim_line_end_date", "paid_date")
 
 
+@dataclass(frozen=True)
+class Profile:
+    """Whose in-scope lines are drawn, and what share of the claim lines they are."""
+
+    pack: str = H0038_PACK
+    in_scope_share: float = MIXED_SHARE
+
+    @property
+    def codes(self) -> list[str]:
+        return list(pack_policy(self.pack)["pack"]["codes"])
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(pack_policy(self.pack)["parameters"])
+
+
 @dataclass
 class Stats:
     lines: int
-    h0038_lines: int
+    pack: str
+    in_scope_share: float
+    pack_lines: int  # lines billed with the pack's codes, corrections included
     claim_files: int
     members: int
     providers: int
     delivery_date: str
+    reference_rows_changed: int = 0
+
+
+@cache
+def pack_policy(pack: str) -> dict[str, Any]:
+    """The pack's policy.toml: its codes and parameters are read from there, never copied."""
+    return tomllib.loads((POLICIES / pack / "policy.toml").read_text(encoding="utf-8"))
+
+
+def is_in_scope(codes: Sequence[str], column: str = "hcpcs_code") -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.to_uppercase().is_in(list(codes))
 
 
 # small helpers -------------------------------------------------------------------------------
@@ -251,6 +296,72 @@ def _providers(rng: np.random.Generator, n: int) -> pl.DataFrame:
         blank_where("lived_experience_attested_date", (lived == "Y-") | (lived == "")),
         blank_where("date_of_birth", rng.random(n) < 0.03),
     )
+
+
+# Kansas provider types; the excluded ones (RHC, FQHC, IHC) come from the CHW pack's policy
+OTHER_PROVIDER_TYPES = ("PHYSICIAN", "CMHC", "CLINIC", "HOSPITAL", "CCBHC")
+OTHER_PROVIDER_TYPE_P = (0.5, 0.17, 0.13, 0.07, 0.05)
+# the share of providers of each excluded type, and of a blank (unknown) type
+EXCLUDED_TYPE_SHARE, BLANK_TYPE_SHARE = 0.025, 0.06
+
+
+def billing_agencies(providers: pl.DataFrame) -> np.ndarray:
+    """Indices of the providers that bill for others: the first 50 without the PPS service."""
+    return np.flatnonzero(providers["pps_start_date"].is_null().to_numpy())[:50]
+
+
+def add_provider_types(providers: pl.DataFrame, seed: int, pack: str) -> pl.DataFrame:
+    """The `provider_type` column, drawn apart from the other columns (their draws stay as
+    they were); two billing agencies have an excluded type. For the CHW pack the second of
+    them leaves mid-2024, and a few providers have a second row: an agency that became an
+    excluded type mid-year, and others that were one in a span ended in 2023."""
+    rng = np.random.default_rng([seed, 23175])
+    excluded = list(pack_policy(CHW_PACK)["parameters"]["excluded_provider_types"])
+    n = providers.height
+    share = (1 - BLANK_TYPE_SHARE - EXCLUDED_TYPE_SHARE * len(excluded)) / sum(
+        OTHER_PROVIDER_TYPE_P
+    )
+    options = [*(share * p for p in OTHER_PROVIDER_TYPE_P)]
+    types = rng.choice(
+        [*OTHER_PROVIDER_TYPES, *excluded, ""],
+        n,
+        p=[*options, *[EXCLUDED_TYPE_SHARE] * len(excluded), BLANK_TYPE_SHARE],
+    )
+    agencies = billing_agencies(providers)
+    types[agencies] = rng.choice(
+        OTHER_PROVIDER_TYPES, agencies.size, p=_normal(OTHER_PROVIDER_TYPE_P)
+    )
+    types[agencies[7]], types[agencies[23]] = excluded[0], excluded[-1]
+    typed = providers.with_columns(pl.Series("provider_type", types).replace("", None))
+    if pack != CHW_PACK:
+        return typed
+    changed = typed[[int(agencies[11])]]
+    formerly = typed[rng.choice(n, max(2, n // 100), replace=False)]
+    second_rows = pl.concat(
+        [
+            changed.with_columns(
+                pl.lit(excluded[0]).alias("provider_type"),
+                pl.lit(dt.date(2024, 7, 1)).alias("enrollment_start_date"),
+            ),
+            formerly.with_columns(
+                pick(rng, excluded, formerly.height).alias("provider_type"),
+                pl.lit(dt.date(2015, 1, 1)).alias("enrollment_start_date"),
+                pl.lit(dt.date(2023, 6, 30)).alias("enrollment_end_date"),
+            ),
+        ]
+    )
+    mid_year = pl.int_range(n).is_in([int(agencies[11]), int(agencies[23])])
+    first_rows = typed.with_columns(
+        pl.when(mid_year)
+        .then(pl.lit(dt.date(2024, 6, 30)))
+        .otherwise("enrollment_end_date")
+        .alias("enrollment_end_date")
+    )
+    return pl.concat([first_rows, second_rows])
+
+
+def _normal(p: Sequence[float]) -> list[float]:
+    return [v / sum(p) for v in p]
 
 
 def _level_of_care(
@@ -452,7 +563,7 @@ def world_from_reference(ref: dict) -> World:
         .agg(pl.col("payer").first()),
         npis=providers["npi"],
         pps_npis=np.flatnonzero(pps_npi),
-        agencies=np.flatnonzero(~pps_npi)[:50],
+        agencies=billing_agencies(providers),
         unknown_npis=luhn_npis(np.arange(300_000_000, 300_000_040)),
     )
 
@@ -568,6 +679,8 @@ def h0038_services(
             "units": units,
             "hcpcs_modifier_1": MODIFIERS.gather(mod1),
             "hcpcs_modifier_2": MODIFIERS.gather(mod2),
+            "hcpcs_modifier_3": pl.Series(values=[None] * size, dtype=pl.String),
+            "hcpcs_modifier_4": pl.Series(values=[None] * size, dtype=pl.String),
             "hcpcs_code": pick(
                 rng, ["H0038", "h0038", " H0038", "H0038 "], size, (0.994, 0.002, 0.002, 0.002)
             ),
@@ -587,6 +700,150 @@ def h0038_services(
         .otherwise(pl.col("peer_npi"))
         .alias("peer_npi"),
     )
+
+
+# CHW lines: 98960 individual, 98961 2-4 patients, 98962 5-8 patients (the pack's codes, in
+# that order), billed in 30-minute units; made-up rates per unit
+CHW_CODE_P = (0.75, 0.18, 0.07)
+CHW_RATES = {"98960": 22.64, "98961": 10.88, "98962": 8.08}
+CHW_UNITS = np.arange(1, 7)
+CHW_UNITS_P = (0.31, 0.4, 0.16, 0.124, 0.004, 0.002)
+# face-to-face places of service; the pack's telehealth places take TELEHEALTH_POS_SHARE
+CHW_POS = ("11", "12", "99", "22", "03")
+CHW_POS_P = (0.4, 0.25, 0.15, 0.12, 0.08)
+TELEHEALTH_POS_SHARE = 0.02
+# a second visit on the same day from another provider, at the daily limit 40% of the time
+SAME_DAY_SHARE, AT_DAILY_LIMIT = 0.03, 0.4
+# lines of members seen 8 to 13 times in one calendar month (about the monthly limit)
+INTENSIVE_SHARE, INTENSIVE_VISITS = 0.05, (8, 13)
+
+
+def chw_services(
+    rng: np.random.Generator,
+    world: World,
+    n: int,
+    first_dos: int,
+    last_dos: int,
+    parameters: dict[str, Any],
+) -> pl.DataFrame:
+    """One row per Community Health Worker line: members seen now and then, a second visit on
+    some days, and a few members seen 8 to 13 times in one month."""
+    intensive_member, intensive_dos = intensive_months(rng, world, n, first_dos, last_dos)
+    n_second = round(n * SAME_DAY_SHARE)
+    n_first = max(1, n - intensive_member.size - n_second)
+    member = np.concatenate([rng.integers(0, world.member_ids.len(), n_first), intensive_member])
+    # most members see their usual provider
+    npi = np.where(
+        rng.random(member.size) < 0.85,
+        (member * 7919) % world.npis.len(),
+        rng.integers(0, world.npis.len(), member.size),
+    )
+    dos = np.concatenate([rng.integers(first_dos, last_dos + 1, n_first), intensive_dos])
+    units = rng.choice(CHW_UNITS, member.size, p=CHW_UNITS_P)
+    first = rng.choice(member.size, n_second)
+    second_units = np.where(
+        rng.random(n_second) < AT_DAILY_LIMIT,
+        np.maximum(1, parameters["daily_unit_limit"] - units[first]),
+        rng.choice(CHW_UNITS, n_second, p=CHW_UNITS_P),
+    )
+    member = np.concatenate([member, member[first]])
+    npi = np.concatenate([npi, rng.integers(0, world.npis.len(), n_second)])
+    dos = np.concatenate([dos, dos[first]])
+    units = np.concatenate([units, second_units])
+    size = member.size
+    telehealth_pos = list(parameters["telehealth_places_of_service"])
+    pos_p = [p * (1 - TELEHEALTH_POS_SHARE) for p in CHW_POS_P]
+    pos_p += [TELEHEALTH_POS_SHARE / len(telehealth_pos)] * len(telehealth_pos)
+    codes = pick(rng, parameters["codes"], size, CHW_CODE_P)
+    padded = rng.random(size)
+    return pl.DataFrame(
+        {
+            "member_id": world.member_ids.gather(member),
+            "peer_npi": world.npis.gather(npi),
+            "dos": as_dates(dos),
+            "place_of_service_code": pick(rng, [*CHW_POS, *telehealth_pos], size, pos_p),
+            "session_id": pl.Series(values=[None] * size, dtype=pl.String),
+            "units": units,
+            **chw_modifiers(rng, size, parameters),
+            "hcpcs_code": codes,
+        }
+    ).with_columns(
+        # a few codes padded with a blank
+        pl.when(pl.Series(padded < 0.002))
+        .then(" " + pl.col("hcpcs_code"))
+        .when(pl.Series(padded < 0.004))
+        .then(pl.col("hcpcs_code") + " ")
+        .otherwise("hcpcs_code")
+        .alias("hcpcs_code"),
+        # a supervising provider that is not in the provider file
+        pl.when(pl.Series(rng.random(size) < 0.002))
+        .then(world.unknown_npis.gather(rng.integers(0, world.unknown_npis.len(), size)))
+        .otherwise(pl.col("peer_npi"))
+        .alias("peer_npi"),
+    )
+
+
+def intensive_months(
+    rng: np.random.Generator, world: World, n: int, first_dos: int, last_dos: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Members seen 8 to 13 times in one calendar month (at least one such month): each
+    visit's member index and DOS, within first_dos..last_dos."""
+    months = max(1, round(n * INTENSIVE_SHARE / np.mean(INTENSIVE_VISITS)))
+    visits = rng.integers(INTENSIVE_VISITS[0], INTENSIVE_VISITS[1] + 1, months)
+    anchor = rng.integers(first_dos, last_dos + 1, months).astype("datetime64[D]")
+    month_start = anchor.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    month_days = (anchor.astype("datetime64[M]") + 1).astype("datetime64[D]").astype(
+        np.int64
+    ) - month_start
+    owner = np.repeat(np.arange(months), visits)
+    dos = month_start[owner] + (rng.random(owner.size) * month_days[owner]).astype(np.int64)
+    member = rng.choice(world.member_ids.len(), months)[owner]
+    return member, np.clip(dos, first_dos, last_dos)
+
+
+def chw_modifiers(
+    rng: np.random.Generator, size: int, parameters: dict[str, Any]
+) -> dict[str, pl.Series]:
+    """The four modifier positions: the required modifier first on most lines, or after other
+    modifiers in position 2, 3 or 4, or missing (CHW002); a telehealth modifier (CHW006) or
+    HQ (a near miss) after it on a few."""
+    r = rng.random(size)
+    position = np.select([r < 0.93, r < 0.95, r < 0.965, r < 0.975], [1, 2, 3, 4], 0)
+    markers = list(parameters["telehealth_modifiers"])
+    frame = pl.DataFrame(
+        {
+            "position": position,
+            "before": pick(rng, ["HA", "UK", "U1"], size),
+            "after": pick(
+                rng,
+                [None, *markers, "HQ"],
+                size,
+                [0.975] + [0.015 / len(markers)] * len(markers) + [0.01],
+            ),
+            "instead": pick(rng, [None, "U1", "HA"], size, (0.6, 0.2, 0.2)),
+        }
+    )
+    required = pl.lit(parameters["required_modifier"])
+    at = pl.col("position")
+    columns = {}
+    for k in range(1, 5):
+        value = pl.when(at == k).then(required).when(at > k).then("before")
+        if k == 1:
+            value = value.when(at == 0).then("instead")
+        if k == 2:
+            value = value.when(at == 1).then("after")
+        columns[f"hcpcs_modifier_{k}"] = frame.select(value.otherwise(None).alias("m"))["m"]
+    return columns
+
+
+def late_service_days(rng: np.random.Generator, pack: str, n: int) -> np.ndarray:
+    """Dates of service of lines billed long after the service, about the policy's effective
+    date: for H0038 the year before it; otherwise half a year either side, a tenth on it."""
+    effective = day(pack_policy(pack)["parameters"]["effective_date"])
+    if pack == H0038_PACK:
+        return rng.integers(effective - 365, effective, n)
+    around = rng.integers(effective - 182, effective + 183, n)
+    return np.where(rng.random(n) < 0.1, effective, around)
 
 
 def _other_lines(
@@ -621,6 +878,8 @@ def _other_lines(
                 rng.choice(7, size, p=(0.9, 0.02, 0.02, 0.01, 0.02, 0.02, 0.01))
             ),
             "hcpcs_modifier_2": pl.Series(values=[None] * size, dtype=pl.String),
+            "hcpcs_modifier_3": pl.Series(values=[None] * size, dtype=pl.String),
+            "hcpcs_modifier_4": pl.Series(values=[None] * size, dtype=pl.String),
             "hcpcs_code": pick(rng, OTHER_CODES, size),
         }
     )
@@ -633,18 +892,25 @@ def make_claims(
     first_dos: int,
     last_dos: int,
     next_ids: dict[str, int],
+    profile: Profile,
     *,
     paid_on: int | None = None,
     old_dos_share: float = 0.0,
 ) -> pl.DataFrame:
-    """About `n_lines` original claim lines, 10% H0038; claim IDs continue from `next_ids`."""
-    services = h0038_services(
-        rng, world, max(1, round(n_lines * H0038_SHARE / 1.02)), first_dos, last_dos
-    )
+    """About `n_lines` original claim lines, the profile's share of them the pack's; claim IDs
+    continue from `next_ids`."""
+    n_services = max(1, round(n_lines * profile.in_scope_share / 1.02))
+    if profile.pack == CHW_PACK:
+        services = chw_services(
+            rng, world, n_services, first_dos, last_dos,
+            {**profile.parameters, "codes": profile.codes},
+        )  # fmt: skip
+    else:
+        services = h0038_services(rng, world, n_services, first_dos, last_dos)
     n = services.height
-    late_bills = as_dates(days_between(rng, dt.date(2022, 1, 1), dt.date(2022, 12, 31), n))
+    late_bills = as_dates(late_service_days(rng, profile.pack, n))
     services = services.with_columns(
-        # PPS001: a few dates of service before the policy took effect
+        # PPS001, CHW001: a few dates of service about the policy's effective date
         pl.when(pl.Series(rng.random(n) < old_dos_share))
         .then(late_bills)
         .otherwise("dos")
@@ -673,14 +939,16 @@ def make_claims(
     )
     h0038 = pl.concat([services, copies, repeats])
     n_claims = n + copies.height
-    # a visit billed with another service: the other service takes line 1
+    # a visit billed with another service: the other service takes line 1 (fewer of them
+    # where the extract is mostly the pack's lines)
+    share = profile.in_scope_share
+    companion_share = min(0.15, 0.5 * (1 - share) / share)
     companions = h0038.filter(
-        (pl.col("position") == 0) & pl.Series(rng.random(h0038.height) < 0.15)
+        (pl.col("position") == 0) & pl.Series(rng.random(h0038.height) < companion_share)
     ).with_columns(
         pl.lit(-1).alias("position"),
         pl.lit(None, pl.String).alias("session_id"),
-        pl.lit(None, pl.String).alias("hcpcs_modifier_1"),
-        pl.lit(None, pl.String).alias("hcpcs_modifier_2"),
+        *[pl.lit(None, pl.String).alias(f"hcpcs_modifier_{k}") for k in range(1, 5)],
     )
     companions = companions.with_columns(
         pick(rng, OTHER_CODES, companions.height).alias("hcpcs_code")
@@ -771,14 +1039,15 @@ def _finish_lines(rng: np.random.Generator, world: World, lines: pl.DataFrame) -
     )
     agency = world.npis.gather(world.agencies[lines["claim"].to_numpy() % world.agencies.size])
     rendered = pl.Series(rng.random(size) < 0.9)
-    h0038 = pl.col("hcpcs_code").str.strip_chars().str.to_uppercase() == "H0038"
+    code = pl.col("hcpcs_code").str.strip_chars().str.to_uppercase()
+    h0038 = code == "H0038"
     group = (pl.col("hcpcs_modifier_1") == "HQ") | (pl.col("hcpcs_modifier_2") == "HQ")
     rate = (
         pl.when(h0038 & group.fill_null(False))
         .then(3.24)
         .when(h0038)
         .then(10.81)
-        .otherwise(pl.col("hcpcs_code").replace_strict(OTHER_RATES, default=50.0))
+        .otherwise(code.replace_strict({**OTHER_RATES, **CHW_RATES}, default=50.0))
     )
     return (
         lines.sort("claim", "position")
@@ -804,8 +1073,8 @@ def _finish_lines(rng: np.random.Generator, world: World, lines: pl.DataFrame) -
             "hcpcs_code",
             "hcpcs_modifier_1",
             "hcpcs_modifier_2",
-            pl.lit(None, pl.String).alias("hcpcs_modifier_3"),
-            pl.lit(None, pl.String).alias("hcpcs_modifier_4"),
+            "hcpcs_modifier_3",
+            "hcpcs_modifier_4",
             pl.col("dos").alias("claim_line_start_date"),
             "claim_line_end_date",
             "place_of_service_code",
@@ -914,7 +1183,7 @@ def make_corrections(
 
 
 def is_h0038(column: str = "hcpcs_code") -> pl.Expr:
-    return pl.col(column).str.strip_chars().str.to_uppercase() == "H0038"
+    return is_in_scope(pack_policy(H0038_PACK)["pack"]["codes"], column)
 
 
 def service_participants(
@@ -1062,29 +1331,37 @@ class ClaimFiles:
 
 
 def _correction_targets(
-    rng: np.random.Generator, lines: pl.DataFrame, share: float
+    rng: np.random.Generator, lines: pl.DataFrame, share: float, codes: Sequence[str]
 ) -> pl.DataFrame:
-    """About `share` of the claims, H0038 claims more often than others."""
+    """About `share` of the claims, the pack's claims more often than others."""
     claims = (
         lines.group_by("payer", "claim_id", maintain_order=True)
         .agg(
             pl.col("paid_date").first(),
-            is_h0038().any().alias("h0038"),
+            is_in_scope(codes).any().alias("in_scope"),
             (pl.col("claim_frequency_code") == "1").all().alias("original"),
         )
         .filter("original")
     )
-    weight = np.where(claims["h0038"].to_numpy(), 3.0, 0.78)  # 10% of claims carry H0038
+    # in the mixed profile 10% of claims carry the pack's codes
+    weight = np.where(claims["in_scope"].to_numpy(), 3.0, 0.78)
     chosen = rng.random(claims.height) < share * weight
     return claims.filter(pl.Series(chosen)).select("payer", "claim_id", "paid_date")
 
 
-def generate(input_dir: Path, lines: int = 1_000_000, seed: int = 7, days: int = 1) -> Stats:
+def generate(
+    input_dir: Path,
+    lines: int = 1_000_000,
+    seed: int = 7,
+    days: int = 1,
+    profile: Profile = Profile(),
+) -> Stats:
     """A whole input folder with about `lines` claim lines, made a million lines at a time."""
     if any((input_dir / "claims").glob("*/*")):
         raise SystemExit(f"{input_dir} already holds claim files; use --one-day to add a day")
     rng = np.random.default_rng(seed)
     ref = build_reference(rng, max(500, lines // 20), 2000)
+    ref["providers"] = add_provider_types(ref["providers"], seed, profile.pack)
     world = world_from_reference(ref)
     next_ids = dict.fromkeys(MCOS, 1)  # claim IDs are unique only within an MCO
     files = ClaimFiles(input_dir, days)
@@ -1092,28 +1369,29 @@ def generate(input_dir: Path, lines: int = 1_000_000, seed: int = 7, days: int =
     # each chunk holds a run of dates of service, so group sessions and copies stay inside it
     bounds = np.linspace(day(YEAR_START), day(YEAR_END) + 1, chunks + 1).round().astype(int)
     participants, edge_pool = [], []
-    total = h0038 = last_paid = 0
+    total = pack_lines = last_paid = 0
     for chunk in range(chunks):
         # corrections add about 2.7% more lines
         claims = make_claims(
             rng, world, round(lines / 1.027 / chunks), int(bounds[chunk]),
-            int(bounds[chunk + 1]) - 1, next_ids, old_dos_share=0.003,
+            int(bounds[chunk + 1]) - 1, next_ids, profile, old_dos_share=0.003,
         )  # fmt: skip
-        targets = _correction_targets(rng, claims, 0.02)
+        targets = _correction_targets(rng, claims, 0.02, profile.codes)
         every = pl.concat([claims, make_corrections(rng, claims, targets, next_ids)])
         defects = rng.choice(every.height, max(2, round(every.height * 3e-5)), replace=False)
         kinds = np.zeros(every.height, np.int8)
         kinds[defects] = rng.integers(1, 3, defects.size)
         every = every.with_columns(pl.Series("defect", kinds))
         participants.append(service_participants(rng, every, ref["caregivers"]))
-        in_scope = every.filter(is_h0038())
+        h0038 = every.filter(is_h0038())
         edge_pool.append(
-            in_scope.select("member_id", "rendering_npi", "billing_npi", "hcpcs_code").sample(
-                min(1000, in_scope.height), seed=int(rng.integers(1 << 31))
+            h0038.select("member_id", "rendering_npi", "billing_npi", "hcpcs_code").sample(
+                min(1000, h0038.height), seed=int(rng.integers(1 << 31))
             )
         )
         files.append(every)
-        total, h0038 = total + every.height, h0038 + in_scope.height
+        total += every.height
+        pack_lines += every.filter(is_in_scope(profile.codes)).height
         last_paid = max(last_paid, day(every["paid_date"].max()))
     ref["service_participants"] = pl.concat(participants)
     ref["caregivers"] = plant_age_gap_edges(
@@ -1122,7 +1400,9 @@ def generate(input_dir: Path, lines: int = 1_000_000, seed: int = 7, days: int =
     write_reference(input_dir, ref)
     return Stats(
         lines=total,
-        h0038_lines=h0038,
+        pack=profile.pack,
+        in_scope_share=profile.in_scope_share,
+        pack_lines=pack_lines,
         claim_files=len(files.finish()),
         members=ref["members"].height,
         providers=ref["providers"].height,
@@ -1171,8 +1451,16 @@ def type_claims(frame: pl.DataFrame) -> pl.DataFrame:
     ).select("payer", *CLAIM_COLUMNS, "defect")
 
 
-def add_one_day(input_dir: Path, seed: int = 7) -> Stats:
-    """The next day's delivery: new claims, corrections of earlier ones, lines sent again."""
+def folder_profile(known: pl.DataFrame) -> Profile:
+    """The pack whose codes the folder's claims carry most, and their share of the lines."""
+    counts = {pack: known.filter(is_in_scope(Profile(pack).codes)).height for pack in PACKS}
+    pack = max(counts, key=lambda p: counts[p])
+    return Profile(pack, round(counts[pack] / max(1, known.height), 2))
+
+
+def add_one_day(input_dir: Path, seed: int = 7, *, resend_references: bool = False) -> Stats:
+    """The next day's delivery: new claims, corrections of earlier ones, lines sent again;
+    and, with `resend_references`, every reference file again with a few rows changed."""
     files = sorted((input_dir / "claims").glob("*/*.csv"))
     keys = ["payer", "claim_id", "claim_line_number"]
     known = scan_claims(
@@ -1187,6 +1475,8 @@ def add_one_day(input_dir: Path, seed: int = 7) -> Stats:
         ],
     ).with_columns(parse_dates("paid_date"), pl.col("claim_line_number").cast(pl.Int64))
     known = known.collect()
+    profile = folder_profile(known)
+    in_scope = is_in_scope(profile.codes)
     delivery = day(known["paid_date"].max()) + 1
     n_lines = max(1, round(known.height / 365))
     rng = np.random.default_rng([seed, delivery])
@@ -1199,7 +1489,7 @@ def add_one_day(input_dir: Path, seed: int = 7) -> Stats:
         .iter_rows()
     }
     fresh = make_claims(
-        rng, world, n_lines, delivery - 75, delivery - 14, next_ids, paid_on=delivery
+        rng, world, n_lines, delivery - 75, delivery - 14, next_ids, profile, paid_on=delivery
     )
 
     corrected = (
@@ -1211,14 +1501,14 @@ def add_one_day(input_dir: Path, seed: int = 7) -> Stats:
         known.group_by("payer", "claim_id", maintain_order=True)
         .agg(
             pl.col("paid_date").max(),
-            is_h0038().any().alias("h0038"),
+            in_scope.any().alias("in_scope"),
             (pl.col("claim_frequency_code") == "1").all().alias("original"),
         )
         .filter("original")
     )
     untouched = claims.join(
         corrected, on=["payer", "claim_id"], how="anti", maintain_order="left"
-    ).filter("h0038")
+    ).filter("in_scope")
     superseded = claims.join(corrected, on=["payer", "claim_id"], how="semi", maintain_order="left")
     count = max(4, round(n_lines * 0.02))
     # most corrections name the current claim; some name a version already superseded
@@ -1231,7 +1521,7 @@ def add_one_day(input_dir: Path, seed: int = 7) -> Stats:
         ]
     ).select("payer", "claim_id", "paid_date")
     again = (
-        known.filter(is_h0038())
+        known.filter(in_scope)
         .join(untouched, on=["payer", "claim_id"], how="semi", maintain_order="left")
         .join(targets, on=["payer", "claim_id"], how="anti", maintain_order="left")
         .select(keys)
@@ -1267,14 +1557,162 @@ def add_one_day(input_dir: Path, seed: int = 7) -> Stats:
     label = (EPOCH + dt.timedelta(days=delivery)).isoformat()
     files = ClaimFiles(input_dir, name=label)
     files.append(every)
+    changed = resend(input_dir, rng) if resend_references else 0
     return Stats(
         lines=every.height,
-        h0038_lines=every.filter(is_h0038()).height,
+        pack=profile.pack,
+        in_scope_share=profile.in_scope_share,
+        pack_lines=every.filter(in_scope).height,
         claim_files=len(files.finish()),
         members=world.member_ids.len(),
         providers=world.npis.len(),
         delivery_date=label,
+        reference_rows_changed=changed,
     )
+
+
+# reference files sent again ---------------------------------------------------------------------
+
+RESEND_SHARE = 0.005
+
+
+def resend(input_dir: Path, rng: np.random.Generator) -> int:
+    """Every reference file written again as a new snapshot, about 0.5% of its rows changed
+    in a value some rule reads; returns how many rows changed. mco_implementation.csv (one
+    row per MCO) is sent again unchanged."""
+    changed = 0
+    for path in sorted((input_dir / "reference").glob("*.csv")):
+        frame = pl.read_csv(path, infer_schema=False)
+        change = RESEND_CHANGES.get(path.stem)
+        if change is None or frame.height == 0:
+            rows = np.zeros(frame.height, bool)
+        else:
+            picked = rng.choice(frame.height, max(1, round(frame.height * RESEND_SHARE)), False)
+            rows = np.zeros(frame.height, bool)
+            rows[picked] = True
+            frame = change(rng, frame, pl.Series(rows))
+        changed += int(rows.sum())
+        frame.write_csv(path)
+    return changed
+
+
+def _shift_days(column: str, rng: np.random.Generator, n: int, lo: int, hi: int) -> pl.Expr:
+    """The date moved by lo..hi days (either way), kept as ISO text; a blank stays blank."""
+    moved = pl.Series(rng.integers(lo, hi + 1, n) * rng.choice([-1, 1], n))
+    return (parse_dates(column) + pl.duration(days=pl.lit(moved))).dt.to_string(ISO)
+
+
+def _set(column: str, rows: pl.Series | pl.Expr, value: pl.Expr) -> pl.Expr:
+    return pl.when(rows).then(value).otherwise(pl.col(column)).alias(column)
+
+
+def _members_changed(
+    rng: np.random.Generator, frame: pl.DataFrame, rows: pl.Series
+) -> pl.DataFrame:
+    # a birth date corrected by up to two years, never after mid-2024 (ages and adulthood move)
+    shifted = _shift_days("date_of_birth", rng, frame.height, 1, 730)
+    latest = pl.lit(MID_YEAR.isoformat())
+    return frame.with_columns(_set("date_of_birth", rows, pl.min_horizontal(shifted, latest)))
+
+
+def _enrollment_changed(
+    rng: np.random.Generator, frame: pl.DataFrame, rows: pl.Series
+) -> pl.DataFrame:
+    # a span that ends during the year, or an end that is lifted (GEN002, PPS007 move)
+    end = as_dates(days_between(rng, dt.date(2024, 2, 1), dt.date(2024, 11, 30), frame.height))
+    start = parse_dates("start_date")
+    new_end = (
+        pl.when(pl.Series(rng.random(frame.height) < 0.3))
+        .then(None)
+        .otherwise(pl.max_horizontal(pl.lit(end), start.fill_null(pl.lit(end))))
+    )
+    return frame.with_columns(_set("end_date", rows, new_end.dt.to_string(ISO)))
+
+
+def _providers_changed(
+    rng: np.random.Generator, frame: pl.DataFrame, rows: pl.Series
+) -> pl.DataFrame:
+    # half get another provider type (CHW005), half an enrollment end during the year (PPS005)
+    excluded = list(pack_policy(CHW_PACK)["parameters"]["excluded_provider_types"])
+    n = frame.height
+    new_type = pick(rng, [*OTHER_PROVIDER_TYPES, *excluded, None], n)
+    end = as_dates(days_between(rng, dt.date(2024, 3, 1), dt.date(2024, 11, 30), n))
+    start = parse_dates("enrollment_start_date")
+    retype = rows & pl.Series(rng.random(n) < 0.5)
+    return frame.with_columns(
+        _set("provider_type", retype, pl.lit(new_type)),
+        _set(
+            "enrollment_end_date",
+            rows & ~retype,
+            pl.max_horizontal(pl.lit(end), start.fill_null(pl.lit(end))).dt.to_string(ISO),
+        ),
+    )
+
+
+def _level_of_care_changed(
+    rng: np.random.Generator, frame: pl.DataFrame, rows: pl.Series
+) -> pl.DataFrame:
+    # a stay that starts or ends up to a month earlier or later (PPS003)
+    start = _shift_days("start_date", rng, frame.height, 1, 30)
+    end = _shift_days("end_date", rng, frame.height, 1, 30)
+    later = pl.max_horizontal(start, end)
+    return frame.with_columns(
+        _set("start_date", rows, start),
+        _set("end_date", rows & pl.col("end_date").is_not_null(), later),
+    )
+
+
+def _plans_changed(rng: np.random.Generator, frame: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    # a plan signed or ending up to two months earlier or later (PPS008)
+    return frame.with_columns(
+        _set("signed_date", rows, _shift_days("signed_date", rng, frame.height, 1, 60)),
+        _set("end_date", rows, _shift_days("end_date", rng, frame.height, 1, 60)),
+    )
+
+
+def _consents_changed(
+    rng: np.random.Generator, frame: pl.DataFrame, rows: pl.Series
+) -> pl.DataFrame:
+    # a consent revoked during the year, or a revocation withdrawn (PPS009)
+    revoked = as_dates(days_between(rng, dt.date(2024, 3, 1), YEAR_END, frame.height))
+    signed = parse_dates("signed_date")
+    new = pl.when(pl.col("revoked_date").is_null()).then(
+        pl.max_horizontal(pl.lit(revoked), signed.fill_null(pl.lit(revoked))).dt.to_string(ISO)
+    )
+    return frame.with_columns(_set("revoked_date", rows, new))
+
+
+def _caregivers_changed(
+    rng: np.random.Generator, frame: pl.DataFrame, rows: pl.Series
+) -> pl.DataFrame:
+    # a caregiver's birth date corrected by up to two years (PPS006)
+    return frame.with_columns(
+        _set("date_of_birth", rows, _shift_days("date_of_birth", rng, frame.height, 1, 730))
+    )
+
+
+def _participants_changed(
+    rng: np.random.Generator, frame: pl.DataFrame, rows: pl.Series
+) -> pl.DataFrame:
+    # a record review that now documents the direct benefit, or no longer does (PPS010)
+    flipped = (
+        pl.when(pl.col("direct_benefit_documented").str.to_uppercase() == "Y")
+        .then(pl.lit("N"))
+        .otherwise(pl.lit("Y"))
+    )
+    return frame.with_columns(_set("direct_benefit_documented", rows, flipped))
+
+
+RESEND_CHANGES = {
+    "members": _members_changed,
+    "enrollment": _enrollment_changed,
+    "providers": _providers_changed,
+    "level_of_care": _level_of_care_changed,
+    "treatment_plans": _plans_changed,
+    "consents": _consents_changed,
+    "caregivers": _caregivers_changed,
+    "service_participants": _participants_changed,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1285,12 +1723,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=1_000_000, help="claim lines (about)")
     parser.add_argument("--days", type=int, default=1, help="claim files per MCO (by paid date)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pack", choices=PACKS, default=H0038_PACK, help="whose lines to draw")
+    parser.add_argument(
+        "--in-scope-share",
+        type=float,
+        default=MIXED_SHARE,
+        help="share of the claim lines that are the pack's (0.10 mixed, 0.85 policy-only)",
+    )
     parser.add_argument("--one-day", action="store_true", help="add the next day's delivery")
+    parser.add_argument(
+        "--resend-references",
+        action="store_true",
+        help="with --one-day: write every reference file again, about 0.5%% of its rows changed",
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.in_scope_share <= 0.95:
+        parser.error("--in-scope-share must be above 0 and at most 0.95")
+    if args.resend_references and not args.one_day:
+        parser.error("--resend-references goes with --one-day")
     if args.one_day:
-        stats = add_one_day(args.input, args.seed)
+        stats = add_one_day(args.input, args.seed, resend_references=args.resend_references)
     else:
-        stats = generate(args.input, args.lines, args.seed, args.days)
+        profile = Profile(args.pack, args.in_scope_share)
+        stats = generate(args.input, args.lines, args.seed, args.days, profile)
     print(json.dumps(asdict(stats)))
     return 0
 
