@@ -45,9 +45,17 @@ class SnapshotGuard:
 
 
 @dataclass(frozen=True)
+class NightlyBounds:
+    """When a nightly run audits a pack in full after all (settings.toml, [nightly])."""
+
+    reference_changes_full_audit_share: float
+
+
+@dataclass(frozen=True)
 class Settings:
     dates: DateBounds
     reference_snapshots: SnapshotGuard
+    nightly: NightlyBounds
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -63,6 +71,11 @@ def load_settings(path: Path | None = None) -> Settings:
         reference_snapshots=SnapshotGuard(
             max_quarantined_share=float(guard["max_quarantined_share"]),
             min_rows_share_of_current=float(guard["min_rows_share_of_current"]),
+        ),
+        nightly=NightlyBounds(
+            reference_changes_full_audit_share=float(
+                values["nightly"]["reference_changes_full_audit_share"]
+            )
         ),
     )
 
