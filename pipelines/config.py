@@ -45,10 +45,18 @@ class SnapshotGuard:
 
 
 @dataclass(frozen=True)
+class NightlyBounds:
+    """When a nightly run audits a pack in full after all (settings.toml, [nightly])."""
+
+    reference_changes_full_audit_share: float
+
+
+@dataclass(frozen=True)
 class Settings:
     dates: DateBounds
     reference_snapshots: SnapshotGuard
     lines_per_partition: int  # [partitions]: in-scope lines audited at a time
+    nightly: NightlyBounds
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -66,6 +74,11 @@ def load_settings(path: Path | None = None) -> Settings:
             min_rows_share_of_current=float(guard["min_rows_share_of_current"]),
         ),
         lines_per_partition=int(values["partitions"]["lines_per_partition"]),
+        nightly=NightlyBounds(
+            reference_changes_full_audit_share=float(
+                values["nightly"]["reference_changes_full_audit_share"]
+            )
+        ),
     )
 
 

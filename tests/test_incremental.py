@@ -96,7 +96,9 @@ def test_a_nightly_run_ends_where_a_full_audit_of_the_same_deliveries_ends(
     ]
 
 
-def test_new_reference_data_makes_the_nightly_run_a_full_audit(tmp_path: Path) -> None:
+def test_new_reference_data_re_audits_the_claim_it_reaches_beside_the_delivered_ones(
+    tmp_path: Path,
+) -> None:
     world = _day_one()
     input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
     _run(input_dir, tmp_path / "a.duckdb", tmp_path / "out1", DAY_ONE)
@@ -106,6 +108,7 @@ def test_new_reference_data_makes_the_nightly_run_a_full_audit(tmp_path: Path) -
     )
     world.write(input_dir, claim_file="day2.csv")
     second = _run(input_dir, tmp_path / "a.duckdb", tmp_path / "out2", DAY_TWO)
+    # the delivery's ten lines, and UHC's claim through the adult's new consent
     assert second.lines_audited == second.in_scope_lines == 11
     log = pl.read_csv(tmp_path / "out2" / "findings.csv", infer_schema=False)
     consent = log.filter((pl.col("claim_id") == "U1") & (pl.col("rule_id") == "PPS009"))

@@ -102,6 +102,7 @@ def test_the_release_database_keeps_every_finding_and_history_row_as_parent_peer
         (1, "release_0_1"),
         (2, "optional_reference_columns"),
         (3, "policy_in_the_log"),
+        (4, "reference_keys"),
     ]
 
 
@@ -163,8 +164,8 @@ def test_a_failed_migration_leaves_the_database_file_as_it_was(
 ) -> None:
     folder = tmp_path / "migrations"
     shutil.copytree(project_path("sql", "migrations"), folder)
-    # the new steps run, then one fails: all of it, 0001 to 0003 included, must roll back
-    (folder / "0004_broken.sql").write_text(
+    # the new steps run, then one fails: all of it, 0001 to 0004 included, must roll back
+    (folder / "0099_broken.sql").write_text(
         "alter table audit.findings add column reviewed boolean;\n"
         "update audit.findings set status = 'waived';\n"
         "insert into audit.findings_reviewed select * from audit.findings;\n",
@@ -172,18 +173,18 @@ def test_a_failed_migration_leaves_the_database_file_as_it_was(
     )
     before = _sha256(release_db)
 
-    with pytest.raises(MigrationFailed, match="0004_broken") as failure:
+    with pytest.raises(MigrationFailed, match="0099_broken") as failure:
         connect(release_db, folder)
     assert isinstance(failure.value.__cause__, duckdb.CatalogException)
     assert _sha256(release_db) == before, "the file is byte for byte as it was"
     assert not release_db.with_name(release_db.name + ".wal").exists()
 
     # the near miss: the same steps without the broken one are applied
-    (folder / "0004_broken.sql").write_text(
+    (folder / "0099_broken.sql").write_text(
         "alter table audit.findings add column reviewed boolean;\n", encoding="utf-8"
     )
     connect(release_db, folder).close()
-    assert _rows(release_db, "select max(version) from audit.schema_migrations") == [(4,)]
+    assert _rows(release_db, "select max(version) from audit.schema_migrations") == [(99,)]
 
 
 def test_a_misnumbered_migration_file_is_refused(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import polars as pl
 from pipelines.audit.evidence import DELIVERY_ORDER, KEY, LINE, attach
 from pipelines.audit.packs import Pack
 from pipelines.claims.partitions import partitioning, partitions, plan_partitions
+from pipelines.claims.scope import IMPLEMENTATION
 from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.config import load_settings
 
@@ -34,7 +35,7 @@ REFERENCE_TABLES = (
 
 def references_of(packs: Iterable[Pack]) -> list[str]:
     """The reference tables the packs read, and the MCO implementation dates every pack uses."""
-    wanted = {"mco_implementation", *(t for p in packs for t in p.facts().REFERENCES)}
+    wanted = {IMPLEMENTATION, *(t for p in packs for t in p.facts().REFERENCES)}
     unknown = wanted - set(REFERENCE_TABLES)
     if unknown:
         raise ValueError(f"no reference table {', '.join(sorted(unknown))}")
@@ -102,7 +103,7 @@ def build_facts(
         # a pack may return the lines with its columns added: only its own are kept
         own = evidence.drop([c for c in numbered.columns if c != LINE], strict=False)
         facts = _beside(facts, own)
-    return _implementation(facts, reference["mco_implementation"], pack).with_columns(
+    return _implementation(facts, reference[IMPLEMENTATION], pack).with_columns(
         pl.col("service_date").dt.to_string("%Y-%m-%d").alias("service_date_text")
     )
 

@@ -56,9 +56,13 @@ class Pack:
     suite_file: Path
 
     def scope(self, general: Pack | None) -> PackScope:
-        """Its codes, and what ties its lines together, the general pack's ties included."""
+        """Its codes, what ties its lines together and the reference files it reads, the
+        general pack's included."""
         related = {*self.related_lines, *(general.related_lines if general else ())}
-        return PackScope(self.id, self.codes, frozenset(related))
+        references = {t for p in (self, general) if p is not None for t in p.facts().REFERENCES}
+        return PackScope(
+            self.id, self.codes, frozenset(related), self.bulletin, frozenset(references)
+        )
 
     def facts(self) -> ModuleType:
         """The pack's facts.py: what its rules read."""

@@ -1,12 +1,13 @@
 """Which in-scope lines tonight's audit looks at: all of them, or only what can have changed.
 
 A full audit reads every current in-scope line of a pack. When the pack's last audit had the
-same identity (pipelines/audit/identity.py: pack, suite, code) and no reference snapshot has
-arrived since, only claim deliveries changed anything, and a nightly run audits again just
-the claims they touched and the claims tied to those through the pack's related lines (a
-peer's day, a member's day or month: its facts depend on nothing else). Every other claim's
-facts, and so its findings, are as the last audit left them (docs/decisions.md, "A nightly
-run audits again only what its deliveries can change").
+same identity (pipelines/audit/identity.py: pack, suite, code), a nightly run audits again
+just the claims tonight's claim deliveries touched, the claims a changed reference row
+reaches (REFERENCE_KEYS: the reference snapshot in use at the last audit against the one in
+use now), and the claims tied to those through the pack's related lines (a peer's day, a
+member's day or month: its facts depend on nothing else). Every other claim's facts, and so
+its findings, are as the last audit left them (docs/decisions.md, "A nightly run audits again
+only what its deliveries can change").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import duckdb
 import polars as pl
 
 from pipelines.claims.versions import stage_in_scope_lines
+from pipelines.config import load_settings
 from pipelines.db import execute, run_sql_file, scalar
 
 CLAIM = ["payer", "claim_id"]
@@ -39,6 +41,40 @@ RELATED_LINES = {
     "member_month": Tie("month", across_members=False),
 }
 AUDITED_LINE_COLUMNS = ["payer", "claim_id", "peer_npi", "member_id", "service_date"]
+# the MCO implementation dates decide every pack's pre_implementation (pipelines/audit/facts.py)
+IMPLEMENTATION = "mco_implementation"
+
+
+@dataclass(frozen=True)
+class ReferenceKey:
+    """A column of a reference file through which its rows reach claim lines: a changed row
+    can change the facts of the lines its keys reach, and of no other line."""
+
+    dataset: str
+    column: str
+    # member, provider, claim, payer or caregiver: the lines each reaches are in
+    # sql/versions/reference_touched_claims.sql
+    reaches: str
+    qualifier: str | None = None  # read with the key: a claim's payer, a row's policy
+
+
+# every way a reference row reaches a line, for the engine and every pack: a pack's facts read
+# a reference file only through these keys (docs/adding-a-policy.md)
+REFERENCE_KEYS = (
+    ReferenceKey("members", "member_id", "member"),
+    ReferenceKey("enrollment", "member_id", "member"),
+    ReferenceKey("providers", "npi", "provider"),
+    ReferenceKey("level_of_care", "member_id", "member"),
+    ReferenceKey("treatment_plans", "member_id", "member"),
+    ReferenceKey("consents", "member_id", "member"),
+    ReferenceKey("caregivers", "member_id", "member"),
+    # a caregiver's own Medicaid ID billed in place of the member's (PPS007)
+    ReferenceKey("caregivers", "medicaid_id", "member"),
+    # one birth date per caregiver ID across the file (PPS006)
+    ReferenceKey("caregivers", "caregiver_id", "caregiver"),
+    ReferenceKey("service_participants", "claim_id", "claim", qualifier="payer"),
+    ReferenceKey("mco_implementation", "payer", "payer", qualifier="policy"),
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +93,8 @@ class LinesToAudit:
 
 
 def last_audit(con: duckdb.DuckDBPyConnection, identity: str, policy_id: str) -> LastAudit | None:
-    """The policy's last audit, when tonight's can build on it: same identity, no new
-    reference data."""
+    """The policy's last audit, when tonight's can build on it: same identity, and audited
+    lines kept."""
     runs = execute(
         con,
         "select as_of, last_delivery_id, audit_identity from audit.runs "
@@ -68,14 +104,8 @@ def last_audit(con: duckdb.DuckDBPyConnection, identity: str, policy_id: str) ->
     if not runs or runs[0][2] != identity:
         return None
     as_of, last_delivery_id, _ = runs[0]
-    new_references = scalar(
-        con,
-        "select count(*) from audit.deliveries where kind = 'reference' and status = 'loaded' "
-        "and delivery_id > $last",
-        last=last_delivery_id,
-    )
     # a database from before audited lines were kept has none: audit it all once
-    if new_references or not audited_line_count(con, policy_id):
+    if not audited_line_count(con, policy_id):
         return None
     return LastAudit(as_of=as_of, last_delivery_id=int(last_delivery_id))
 
@@ -87,15 +117,24 @@ class PackScope:
     policy_id: str
     codes: tuple[str, ...]
     related_lines: frozenset[str]  # of RELATED_LINES
+    bulletin: str | None  # the mco_implementation rows for it (`policy`) apply to it
+    references: frozenset[str]  # the reference files its facts read (IMPLEMENTATION besides)
 
 
 def lines_to_audit(
     con: duckdb.DuckDBPyConnection, pack: PackScope, previous: LastAudit | None
 ) -> LinesToAudit:
-    """Every in-scope line without a `previous` audit to build on; else what can have changed."""
-    if previous is None:
+    """Every in-scope line without a `previous` audit to build on, or when changed reference
+    rows reach too many of them; else what can have changed."""
+    record_reference_keys(con)
+    if previous is None or not reference_touched_claims(con, pack, previous):
         return LinesToAudit(stage_in_scope_lines(con, pack.codes), None)
     run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=previous.last_delivery_id)
+    execute(
+        con,
+        "create or replace temp table touched_claim as "
+        "from touched_claim union from reference_touched_claim",
+    )
     run_sql_file(con, "versions/touched_lines.sql", codes=list(pack.codes))
     execute(con, "create or replace temp table scope_claim as from touched_claim")
     ties = {tie: tie in pack.related_lines for tie in RELATED_LINES}
@@ -104,6 +143,118 @@ def lines_to_audit(
     audited = con.sql("select payer, claim_id from scope_claim").pl()
     run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
     return LinesToAudit(stage_in_scope_lines(con, pack.codes, every_claim=False), audited)
+
+
+def record_reference_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Record the keys of every reference snapshot in use not recorded yet, for the nights to
+    come; forget those of snapshots no audit still to come compares with."""
+    unrecorded = execute(
+        con,
+        "select dataset, max(delivery_id) from audit.deliveries "
+        "where kind = 'reference' and status = 'loaded' group by dataset "
+        "having max(delivery_id) not in (select delivery_id from audit.keyed_snapshots)",
+    )
+    for dataset, delivery_id in unrecorded:
+        for key in (k for k in REFERENCE_KEYS if k.dataset == dataset):
+            run_sql_file(
+                con,
+                "versions/reference_keys.sql",
+                # a table of the fixed dataset catalog, never a name from input
+                dataset_table=f"ref.{dataset}",
+                delivery_id=delivery_id,
+                key_column=key.column,
+                qualified=key.qualifier is not None,
+                qualifier=key.qualifier or key.column,
+            )
+        execute(
+            con,
+            "insert into audit.keyed_snapshots values ($delivery_id, $dataset)",
+            {"delivery_id": delivery_id, "dataset": dataset},
+        )
+    run_sql_file(con, "versions/keep_reference_keys.sql")
+
+
+def reference_touched_claims(
+    con: duckdb.DuckDBPyConnection, pack: PackScope, previous: LastAudit
+) -> bool:
+    """Put in temp table reference_touched_claim the claims whose facts the reference rows
+    changed since the `previous` audit can change. False, for a full audit instead, when a
+    changed file has no REFERENCE_KEYS, when a snapshot in use then has no keys recorded (a
+    database from before they were), or when the claims hold more than settings.toml's share
+    of the pack's lines."""
+    compared = _compared_snapshots(con, pack, previous)
+    if not compared:  # a night of claim files alone
+        execute(
+            con,
+            "create or replace temp table reference_touched_claim "
+            "(payer varchar, claim_id varchar)",
+        )
+        return True
+    if not {dataset for dataset, _, _ in compared} <= {k.dataset for k in REFERENCE_KEYS}:
+        return False  # a file no key leads from: what it changes is not known
+    snapshots_then = [then for _, then, _ in compared if then is not None]
+    recorded = scalar(
+        con,
+        "select count(*) from audit.keyed_snapshots where list_contains($ids, delivery_id)",
+        ids=snapshots_then,
+    )
+    if recorded != len(snapshots_then):
+        return False
+    _changed_reference_keys(con, compared)
+    run_sql_file(
+        con,
+        "versions/reference_touched_claims.sql",
+        policy_id=pack.policy_id,
+        codes=list(pack.codes),
+        bulletin=pack.bulletin,
+    )
+    reached = scalar(
+        con,
+        "select count(*) from audit.audited_lines semi join reference_touched_claim "
+        "using (payer, claim_id) where policy_id = $policy_id",
+        policy_id=pack.policy_id,
+    )
+    share = load_settings().nightly.reference_changes_full_audit_share
+    return bool(reached <= share * audited_line_count(con, pack.policy_id))
+
+
+def _compared_snapshots(
+    con: duckdb.DuckDBPyConnection, pack: PackScope, previous: LastAudit
+) -> list[tuple[str, int | None, int]]:
+    """Per reference file the pack reads whose snapshot in use changed since the `previous`
+    audit: the file, its snapshot in use then (None: it had none) and now."""
+    rows = execute(
+        con,
+        "select dataset, max(delivery_id) filter (delivery_id <= $last), max(delivery_id) "
+        "from audit.deliveries where kind = 'reference' and status = 'loaded' "
+        "and list_contains($datasets, dataset) group by dataset "
+        "having max(delivery_id) filter (delivery_id <= $last) is distinct from max(delivery_id)",
+        {"last": previous.last_delivery_id, "datasets": sorted({IMPLEMENTATION, *pack.references})},
+    )
+    return [(str(d), None if then is None else int(then), int(now)) for d, then, now in rows]
+
+
+def _changed_reference_keys(
+    con: duckdb.DuckDBPyConnection, compared: list[tuple[str, int | None, int]]
+) -> None:
+    """Temp table changed_reference_key: the keys whose rows differ between the snapshots."""
+    snapshots = pl.DataFrame(
+        compared,
+        schema={"dataset": pl.String, "snapshot_then": pl.Int32, "snapshot_now": pl.Int32},
+        orient="row",
+    )
+    reach = pl.DataFrame(
+        [(k.dataset, k.column, k.reaches) for k in REFERENCE_KEYS],
+        schema={"dataset": pl.String, "key_column": pl.String, "reaches": pl.String},
+        orient="row",
+    )
+    con.register("compared_snapshot", snapshots)
+    con.register("reference_key_reach", reach)
+    try:
+        run_sql_file(con, "versions/changed_reference_keys.sql")
+    finally:
+        con.unregister("compared_snapshot")
+        con.unregister("reference_key_reach")
 
 
 def record_audited_lines(
