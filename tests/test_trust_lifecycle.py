@@ -23,7 +23,7 @@ from pipelines.audit.run import RunSummary, run_audit
 from pipelines.db import connect, execute
 from pipelines.log.analyst import WaiverRefused, waive
 from pipelines.reports.outputs import reprocessing_log
-from tests.world import World, luhn_npi
+from tests.world import World
 
 COMMAND = Path(sys.executable).with_name("claims-audit")
 ADULT = "10000000002"  # no written consent: every line of this member breaks PPS009
@@ -57,8 +57,8 @@ UNTOUCHED = _claim("UNTOUCHED", "2023-05-10", dos="2023-09-01")
 def _audit_nights(tmp_path: Path, deliveries: list[list[Claim]], *, full: bool) -> Path:
     """Deliver one claim file a night and audit; returns the database.
 
-    With `full`, each night also brings a new providers.csv (one more, unrelated provider),
-    so every night is a full audit; otherwise a night audits only what its file touched.
+    With `full`, every night is a full audit (--full); otherwise a night audits only what
+    its file touched.
     """
     world = _world()
     input_dir, db = tmp_path / "input", tmp_path / "audit.duckdb"
@@ -66,10 +66,8 @@ def _audit_nights(tmp_path: Path, deliveries: list[list[Claim]], *, full: bool) 
         world.claims = {}
         for claim in claims:
             world.line("AETNA", claim["claim_id"], ADULT).update(claim)
-        if full:
-            world.provider(luhn_npi(200000000 + night))
         world.write(input_dir, claim_file=f"night{night + 1}.csv")
-        summary = run_audit(input_dir, db, tmp_path / "out", as_of=as_of)
+        summary = run_audit(input_dir, db, tmp_path / "out", as_of=as_of, full=full)
         _assert_audit_path(summary, night, full=full)
     return db
 
