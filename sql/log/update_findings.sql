@@ -85,6 +85,19 @@ where findings.policy_id = $policy_id
     and findings.rule_id = changes.rule_id
     and changes.from_status = 'open';
 
+-- found again: its last found date moves (every finding found tonight); a closed one reopens
+update audit.findings as findings
+set last_found_date = $as_of,
+    status = case when findings.status = 'waived' then 'waived' else 'open' end,
+    resolved_date = case when findings.status = 'waived' then findings.resolved_date end
+from current_findings as found
+where findings.policy_id = $policy_id
+    and findings.payer = found.payer and findings.claim_id = found.claim_id
+    and findings.claim_line_number = found.claim_line_number
+    and findings.rule_id = found.rule_id;
+
+-- its evidence, where it changed: rewriting every text column of every finding found again
+-- would cost minutes a night at state scale, for the few whose evidence moved
 update audit.findings as findings
 set severity = found.severity,
     detail = found.detail,
@@ -95,15 +108,24 @@ set severity = found.severity,
     paid_amount = found.paid_amount,
     amount_at_risk = found.amount_at_risk,
     paid_date = found.paid_date,
-    pre_implementation = found.pre_implementation,
-    last_found_date = $as_of,
-    status = case when findings.status = 'waived' then 'waived' else 'open' end,
-    resolved_date = case when findings.status = 'waived' then findings.resolved_date end
+    pre_implementation = found.pre_implementation
 from current_findings as found
 where findings.policy_id = $policy_id
     and findings.payer = found.payer and findings.claim_id = found.claim_id
     and findings.claim_line_number = found.claim_line_number
-    and findings.rule_id = found.rule_id;
+    and findings.rule_id = found.rule_id
+    and (
+        findings.severity is distinct from found.severity
+        or findings.detail is distinct from found.detail
+        or findings.mco_detail is distinct from found.mco_detail
+        or findings.member_id is distinct from found.member_id
+        or findings.peer_npi is distinct from found.peer_npi
+        or findings.service_date is distinct from found.service_date
+        or findings.paid_amount is distinct from found.paid_amount
+        or findings.amount_at_risk is distinct from found.amount_at_risk
+        or findings.paid_date is distinct from found.paid_date
+        or findings.pre_implementation is distinct from found.pre_implementation
+    );
 
 -- a replacing line that still breaks the rule keeps the first_found_date of the finding
 -- it supersedes (closed as superseded just above, or on an earlier night)
