@@ -9,6 +9,7 @@ analysts: its findings carry the MCO-safe detail and none of the state's own col
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -53,6 +54,8 @@ STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail"]
 MCO_DETAIL_NOT_RECORDED = "(no MCO detail on record: last found before MCO details were kept)"
 # the Summary's line under its title: which tables continue on further sheets, if any do
 SUMMARY_NOTE_ROW = 2
+# MCO packages written at once: each holds one MCO's findings in memory while it is written
+PACKAGES_AT_A_TIME = 2
 
 
 def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
@@ -170,16 +173,22 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
         write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
     ]
-    for payer in mcos:
+
+    def write_package(payer: str) -> list[Path]:
         folder = mco_folder(out_dir, payer)
         own_findings = package.filter(pl.col("payer") == payer)
         own_log = log_rows.filter(pl.col("payer") == payer)
-        written += [
+        return [
             write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
             write_workbook(
                 payer, policies, own_findings, own_log, workbook_path(folder, payer), as_of
             ),
         ]
+
+    # polars and zlib work outside the GIL: two MCOs' packages at a time use both cores
+    with ThreadPoolExecutor(max_workers=PACKAGES_AT_A_TIME) as pool:
+        for paths in pool.map(write_package, mcos):
+            written += paths
     return written
 
 
