@@ -259,13 +259,19 @@ def test_a_night_of_changed_reference_rows_audits_what_they_reach_and_ends_as_a_
     assert _pre_implementation(after, "U1") == ["true"]  # paid before UHC's new date
 
 
-def test_reference_files_sent_again_with_the_same_rows_audit_nothing_again(
-    tmp_path: Path,
-) -> None:
+def _audited_day_one(tmp_path: Path) -> tuple[World, Path, Path]:
+    """Day one's world, its input folder, and the database of its audit (out1)."""
     world = _day_one()
     input_dir = world.write(tmp_path / "input")
     db = tmp_path / "night.duckdb"
     _run(input_dir, db, tmp_path / "out1", DAY_ONE)
+    return world, input_dir, db
+
+
+def test_reference_files_sent_again_with_the_same_rows_audit_nothing_again(
+    tmp_path: Path,
+) -> None:
+    world, input_dir, db = _audited_day_one(tmp_path)
 
     # new files (other bytes, so new snapshots) holding the same rows
     _same_rows_in_another_order(world)
@@ -293,10 +299,7 @@ def _end_enrollment(world: World, members: list[str]) -> None:
 def test_changed_rows_reaching_more_than_half_the_lines_make_a_full_audit(
     tmp_path: Path,
 ) -> None:
-    world = _day_one()
-    input_dir = world.write(tmp_path / "input")
-    db = tmp_path / "night.duckdb"
-    _run(input_dir, db, tmp_path / "out1", DAY_ONE)
+    world, input_dir, db = _audited_day_one(tmp_path)
 
     # the near miss: 9 of the 19 lines, not more than half (settings.toml, [nightly])
     _end_enrollment(world, FILLERS[:9])
@@ -318,10 +321,7 @@ def test_changed_rows_reaching_more_than_half_the_lines_make_a_full_audit(
 def test_a_database_without_the_keys_of_the_snapshot_in_use_audits_in_full_once(
     tmp_path: Path,
 ) -> None:
-    world = _day_one()
-    input_dir = world.write(tmp_path / "input")
-    db = tmp_path / "night.duckdb"
-    _run(input_dir, db, tmp_path / "out1", DAY_ONE)
+    world, input_dir, db = _audited_day_one(tmp_path)
     con = duckdb.connect(str(db))
     try:  # as a database from before the keys were recorded leaves it
         con.execute("delete from audit.reference_keys")
