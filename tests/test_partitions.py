@@ -16,11 +16,20 @@ import pytest
 
 from pipelines import config
 from pipelines.audit.packs import discover
-from pipelines.audit.run import pack_audits, run_audit
+from pipelines.audit.run import (
+    FINDINGS_DIR,
+    pack_audits,
+    run_audit,
+    stage_facts,
+    stage_log,
+    stage_versions,
+)
 from pipelines.claims.partitions import partitioning, partitions, plan_partitions
 from pipelines.claims.versions import stage_in_scope_lines
-from pipelines.db import connect
+from pipelines.db import connect, transaction
 from pipelines.demo.synthetic import generate, generate_followup
+from pipelines.ingest.load import ingest
+from tests.world import AS_OF, World, pack_audit
 
 NIGHTS = (dt.date(2025, 6, 30), dt.date(2025, 10, 1))
 SMALL_PARTITION = 30  # lines: the demo's packs then run in 2 to 40 partitions a night
@@ -111,5 +120,30 @@ def test_no_partition_splits_a_group_a_rule_reads(small_partitions: Path) -> Non
             for tie in scope.related_lines:
                 groups = lines.group_by(ties[tie]).agg(pl.col("part").n_unique())
                 assert groups["part"].max() == 1, (audit.policy_id, tie)
+    finally:
+        con.close()
+
+
+def test_findings_of_an_earlier_attempt_never_reach_the_log(tmp_path: Path) -> None:
+    """A DAG task run again in the same work folder: the new facts clear the old findings,
+    and the log takes a partition's findings only from its own file."""
+    world = World()
+    world.member("10000000002")
+    world.line("AETNA", "C1", "10000000002")
+    input_dir = world.write(tmp_path / "input")
+    audit = pack_audit()
+    work = tmp_path / "work"
+    stale = work / FINDINGS_DIR / "part-00099.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier attempt's findings")
+    con = connect(tmp_path / "audit.duckdb")
+    try:
+        with transaction(con):
+            ingest(con, input_dir, loaded_on=AS_OF, run_id=1, unit_minutes={})
+            stage_versions(con, [None])
+            facts_dir, lines = stage_facts(con, audit, None, work)
+            assert lines == 1 and not stale.exists()
+            with pytest.raises(FileNotFoundError):  # tonight's partition was never validated
+                stage_log(con, facts_dir, work / FINDINGS_DIR, audit, run_id=1, as_of=AS_OF)
     finally:
         con.close()

@@ -200,6 +200,8 @@ def stage_facts(
     # an audit with no line still has one partition: its files carry the columns
     parts = partitions.partitions(con, units) if planned else iter([lines_of_no_claim(con)])
     facts_dir = _empty_folder(work_dir / FACTS_DIR)
+    # findings of an earlier attempt belong to other facts: never to be folded into the log
+    shutil.rmtree(work_dir / FINDINGS_DIR, ignore_errors=True)
     claims_path = facts_dir.with_name(AUDITED_CLAIMS_FILE)
     claims_path.unlink(missing_ok=True)
     if selection.audited_claims is not None:
@@ -274,7 +276,10 @@ def stage_log(
 ) -> LogChanges:
     """Fold the findings into the policy's log and record its run; other policies' rows
     stay as they are."""
-    load_temp_table(con, "current_findings", map(pl.read_parquet, parts_of(findings_dir)))
+    # the findings of tonight's facts, partition by partition: a partition without its
+    # findings file was not validated, and stops the run (read_parquet raises)
+    findings = (findings_dir / facts.name for facts in parts_of(facts_dir))
+    load_temp_table(con, "current_findings", map(pl.read_parquet, findings))
     load_temp_table(
         con,
         "current_facts",
