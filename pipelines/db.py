@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,20 +183,37 @@ def _has_code(statement: str) -> bool:
     return any(line.strip() and not line.strip().startswith("--") for line in statement.split("\n"))
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Iterator[None]:
+    """The frames visible to SQL under these names for the block.
+
+    After an error inside DuckDB the transaction is aborted, and unregistering fails too: that
+    second error must not hide the first, which says what went wrong (out of memory, say).
+    """
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        yield
+    except BaseException:
+        for name in frames:
+            with suppress(duckdb.Error):
+                con.unregister(name)
+        raise
+    for name in frames:
+        con.unregister(name)
+
+
 def load_temp_table(
     con: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pl.DataFrame]
 ) -> None:
     """Temp table `table` (one of the engine's own names) made of the frames, appended one at
     a time so that only one is in memory here; at least one frame, for the columns."""
     for number, frame in enumerate(frames):
-        con.register("frame_to_load", frame)
-        try:
+        with registered(con, frame_to_load=frame):
             if number == 0:
                 execute(con, f"create or replace temp table {table} as from frame_to_load")
             else:
                 execute(con, f"insert into {table} by name from frame_to_load")
-        finally:
-            con.unregister("frame_to_load")
 
 
 def scalar(con: duckdb.DuckDBPyConnection, query: str, **params: Any) -> Any:

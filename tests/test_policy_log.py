@@ -10,6 +10,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import openpyxl
 import polars as pl
 import pytest
@@ -28,6 +29,7 @@ ADULT = "10000000002"
 NIGHT_1, NIGHT_2, NIGHT_3 = dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2025, 7, 2)
 LINE = {"payer": "AETNA", "claim_id": "ADULT1", "claim_line_number": 1}
 PAID = Decimal("52.40")  # World's paid amount
+LINES = pl.DataFrame({"payer": ["AETNA"], "claim_id": ["ADULT1"]})
 
 
 def _world() -> World:
@@ -273,3 +275,16 @@ def test_waive_asks_which_policy_when_the_key_names_two(
     assert cli.main(["findings", "--db", str(db), "--policy", SECOND]) == 0
     listed = capsys.readouterr().out
     assert "1 findings" in listed and PPS not in listed
+
+
+def test_an_error_inside_duckdb_reaches_the_operator_as_itself(tmp_path: Path) -> None:
+    """Once DuckDB aborts the transaction, cleaning up fails too: the first error (what to
+    fix) must be the one raised, never the "transaction is aborted" of the cleanup."""
+    audit(_world(), tmp_path, as_of=NIGHT_1)
+    con = connect(tmp_path / "audit.duckdb")
+    try:
+        with pytest.raises(duckdb.CatalogException), transaction(con):
+            # no current_findings table: the log's SQL fails inside DuckDB
+            update_log(con, policy_id=SECOND, run_id=90, as_of=NIGHT_2, audited_claims=LINES)
+    finally:
+        con.close()

@@ -20,7 +20,7 @@ import polars as pl
 
 from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.config import load_settings
-from pipelines.db import execute, run_sql_file, scalar
+from pipelines.db import execute, registered, run_sql_file, scalar
 
 CLAIM = ["payer", "claim_id"]
 
@@ -248,13 +248,8 @@ def _changed_reference_keys(
         schema={"dataset": pl.String, "key_column": pl.String, "reaches": pl.String},
         orient="row",
     )
-    con.register("compared_snapshot", snapshots)
-    con.register("reference_key_reach", reach)
-    try:
+    with registered(con, compared_snapshot=snapshots, reference_key_reach=reach):
         run_sql_file(con, "versions/changed_reference_keys.sql")
-    finally:
-        con.unregister("compared_snapshot")
-        con.unregister("reference_key_reach")
 
 
 def record_audited_lines(
@@ -263,16 +258,13 @@ def record_audited_lines(
     """Keep the lines tonight's audit of the policy saw (temp table current_facts: the
     claim_line_number and AUDITED_LINE_COLUMNS of its facts), for the next night; returns all
     its in-scope lines."""
-    con.register("audited_claims", claims_or_empty(audited_claims))
-    try:
+    with registered(con, audited_claims=claims_or_empty(audited_claims)):
         run_sql_file(
             con,
             "versions/record_audited_lines.sql",
             every_claim=audited_claims is None,
             policy_id=policy_id,
         )
-    finally:
-        con.unregister("audited_claims")
     return audited_line_count(con, policy_id)
 
 

@@ -11,7 +11,7 @@ import polars as pl
 from pipelines.audit.rules import KEY
 from pipelines.claims.scope import claims_or_empty
 from pipelines.config import read_sql
-from pipelines.db import execute, run_sql_file, scalar
+from pipelines.db import execute, registered, run_sql_file, scalar
 
 FINDING_FACTS = [
     "chain_root_id",
@@ -66,8 +66,7 @@ def update_log(
     """
     # before closing anything: a replaced line is matched to its successor by chain root
     run_sql_file(con, "log/follow_chain_roots.sql", policy_id=policy_id)
-    con.register("audited_claims", claims_or_empty(audited_claims))
-    try:
+    with registered(con, audited_claims=claims_or_empty(audited_claims)):
         run_sql_file(
             con,
             "log/update_findings.sql",
@@ -84,8 +83,6 @@ def update_log(
                 {"policy_id": policy_id, "as_of": as_of, "previous_as_of": previous_as_of},
             )
             refreshed = int(rows[0][0]) if rows else 0
-    finally:
-        con.unregister("audited_claims")
     changes = con.sql("select from_status, to_status, count(*) from finding_changes group by all")
     opened = reopened = 0
     closed: dict[str, int] = {}

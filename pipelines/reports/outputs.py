@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from pipelines.config import read_sql
+from pipelines.db import registered
 from pipelines.reports.output_paths import mco_folder
 from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
 from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook
@@ -139,13 +140,8 @@ def reprocessing_log(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         [{"policy_id": p.policy_id, "bulletin": p.bulletin or None} for p in policies],
         schema={"policy_id": pl.String, "bulletin": pl.String},
     )
-    con.register("policy_rules", rules)
-    con.register("policy_bulletins", bulletins)
-    try:
+    with registered(con, policy_rules=rules, policy_bulletins=bulletins):
         return con.sql(read_sql("reports/reprocessing_log.sql")).pl()
-    finally:
-        con.unregister("policy_rules")
-        con.unregister("policy_bulletins")
 
 
 def quarantine(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
