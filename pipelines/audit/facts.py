@@ -18,19 +18,10 @@ from pipelines.claims.partitions import partitioning, partitions, plan_partition
 from pipelines.claims.scope import IMPLEMENTATION
 from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.config import load_settings
+from pipelines.ingest.datasets import REFERENCE_DATASETS
 
-# the reference tables of the contract: a pack names those it reads (REFERENCES)
-REFERENCE_TABLES = (
-    "members",
-    "enrollment",
-    "providers",
-    "level_of_care",
-    "treatment_plans",
-    "consents",
-    "caregivers",
-    "service_participants",
-    "mco_implementation",
-)
+# the reference tables of the contract (the ingest catalog): a pack names those it reads
+REFERENCE_TABLES = tuple(dataset.name for dataset in REFERENCE_DATASETS)
 
 
 def references_of(packs: Iterable[Pack]) -> list[str]:
