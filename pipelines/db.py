@@ -184,8 +184,8 @@ def _has_code(statement: str) -> bool:
 
 
 @contextmanager
-def registered(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Iterator[None]:
-    """The frames visible to SQL under these names for the block.
+def registered(con: duckdb.DuckDBPyConnection, **frames: object) -> Iterator[None]:
+    """The frames (polars, Arrow readers) visible to SQL under these names for the block.
 
     After an error inside DuckDB the transaction is aborted, and unregistering fails too: that
     second error must not hide the first, which says what went wrong (out of memory, say).

@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.config import SnapshotGuard, load_settings
-from pipelines.db import execute, scalar
+from pipelines.db import execute, registered, scalar
 from pipelines.ingest.datasets import (
     CLAIMS,
     PAYER_CODE_FORM,
@@ -390,18 +390,16 @@ def _quarantine(
         REASON,
         "raw_row",
     )
-    con.register("quarantined_rows", quarantined)
-    execute(con, "insert into audit.quarantine by name select * from quarantined_rows")
-    con.unregister("quarantined_rows")
+    with registered(con, quarantined_rows=quarantined):
+        execute(con, "insert into audit.quarantine by name select * from quarantined_rows")
 
 
 def _insert(
     con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | pa.RecordBatchReader
 ) -> None:
-    con.register("incoming_rows", rows)
-    # table names come from the fixed dataset catalog, never from input
-    execute(con, f"insert into {table} by name select * from incoming_rows")
-    con.unregister("incoming_rows")
+    with registered(con, incoming_rows=rows):
+        # table names come from the fixed dataset catalog, never from input
+        execute(con, f"insert into {table} by name select * from incoming_rows")
 
 
 @dataclass(frozen=True)
