@@ -52,11 +52,35 @@ class NightlyBounds:
 
 
 @dataclass(frozen=True)
+class WorkflowSettings:
+    """Deadlines and lookback of the findings' workflow (settings.toml, [workflow])."""
+
+    reprocessing_days: int  # an MCO's allowance unless it has its own
+    reprocessing_days_by_mco: dict[str, int]
+    lookback_years: int | None  # None: no lookback
+
+    def allowance(self, payer: str) -> int:
+        """The days `payer` has to reprocess a finding from its notice."""
+        return self.reprocessing_days_by_mco.get(payer, self.reprocessing_days)
+
+    def lookback_start(self, as_of: dt.date) -> dt.date | None:
+        """The earliest date of service inside the lookback on `as_of`; None: no lookback."""
+        if self.lookback_years is None:
+            return None
+        year = as_of.year - self.lookback_years
+        try:
+            return as_of.replace(year=year)
+        except ValueError:  # 29 February, in a year without it
+            return as_of.replace(year=year, day=28)
+
+
+@dataclass(frozen=True)
 class Settings:
     dates: DateBounds
     reference_snapshots: SnapshotGuard
     lines_per_partition: int  # [partitions]: in-scope lines audited at a time
     nightly: NightlyBounds
+    workflow: WorkflowSettings
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -79,6 +103,18 @@ def load_settings(path: Path | None = None) -> Settings:
                 values["nightly"]["reference_changes_full_audit_share"]
             )
         ),
+        workflow=_workflow(values.get("workflow", {})),
+    )
+
+
+def _workflow(values: dict[str, object]) -> WorkflowSettings:
+    by_mco = values.get("reprocessing_days_by_mco", {})
+    lookback = values.get("lookback_years")
+    assert isinstance(by_mco, dict)
+    return WorkflowSettings(
+        reprocessing_days=int(str(values.get("reprocessing_days", 90))),
+        reprocessing_days_by_mco={str(k).upper(): int(v) for k, v in by_mco.items()},
+        lookback_years=None if lookback is None else int(str(lookback)),
     )
 
 

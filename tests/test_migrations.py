@@ -17,6 +17,7 @@ from tests.release_db import release_0_1_database
 from tests.world import World
 
 PARENT_PEER_SUPPORT = "h0038_parent_peer_support"
+MIGRATION_0005 = "schema migration 0005"
 LOG_TABLES = ["audit.findings", "audit.finding_history", "audit.runs", "audit.audited_lines"]
 # the columns release 0.1 wrote, in its order: what the upgrade must carry over unchanged
 FINDING_COLUMNS_0_1 = (
@@ -72,9 +73,13 @@ def test_the_release_database_keeps_every_finding_and_history_row_as_parent_peer
         == findings
     )
     assert (
-        _rows(release_db, f"select {HISTORY_COLUMNS_0_1} from audit.finding_history order by all")
+        _rows(
+            release_db,
+            f"select {HISTORY_COLUMNS_0_1} from audit.finding_history "
+            f"where changed_by is distinct from '{MIGRATION_0005}' order by all",
+        )
         == history
-    )
+    ), "every history row of the release, beside the notices migration 0005 adds"
     assert (
         _rows(
             release_db,
@@ -103,7 +108,47 @@ def test_the_release_database_keeps_every_finding_and_history_row_as_parent_peer
         (2, "optional_reference_columns"),
         (3, "policy_in_the_log"),
         (4, "reference_keys"),
+        (5, "finding_workflow"),
     ]
+
+
+def test_the_upgrade_gives_every_finding_its_id_notice_and_history_authors(
+    release_db: Path,
+) -> None:
+    connect(release_db).close()
+    findings = _rows(
+        release_db,
+        "select finding_id, policy_id, payer, claim_id, claim_line_number, rule_id, "
+        "first_found_date, notified_date, due_date, billing_npi from audit.findings",
+    )
+    for finding_id, *key, first_found, notified, due, billing_npi in findings:
+        text = "\x1f".join(str(part) for part in key)
+        assert finding_id == "F-" + hashlib.sha256(text.encode()).hexdigest()[:16].upper()
+        # every finding of release 0.1 went out in its package the night it was first found
+        assert notified is not None and notified >= first_found
+        assert due is None, "the due date follows from the configured allowance on a run"
+        assert billing_npi is not None
+    assert len({row[0] for row in findings}) == len(findings)
+    # a finding on a replacing claim names the superseded one of its chain, line and rule
+    links = _rows(
+        release_db,
+        "select successor.chain_root_id = superseded.chain_root_id, superseded.status, "
+        "successor.claim_id <> superseded.claim_id, successor.rule_id = superseded.rule_id "
+        "from audit.findings as successor join audit.findings as superseded "
+        "on superseded.finding_id = successor.supersedes_finding_id",
+    )
+    assert links and set(links) == {(True, "superseded", True, True)}
+    superseded = _rows(
+        release_db, "select count(*) from audit.findings where status = 'superseded'"
+    )[0][0]
+    assert len(links) <= superseded
+    assert _rows(
+        release_db, "select count(*) from audit.finding_history where changed_by is null"
+    ) == [(0,)], "every history row says who made the change"
+    assert _rows(
+        release_db,
+        "select changed_by from audit.finding_history where event = 'waived'",
+    ) == [("Fixture Analyst",)]
 
 
 def test_a_finding_is_keyed_by_its_policy_after_the_upgrade(release_db: Path) -> None:
@@ -223,3 +268,16 @@ def test_the_cli_audits_on_the_upgraded_release_database(release_db: Path, tmp_p
         "select count(*), max(policy_id) from audit.runs where run_id > 2 "
         f"and policy_id = '{PARENT_PEER_SUPPORT}'",
     ) == [(1, PARENT_PEER_SUPPORT)]
+    # the first run after the upgrade gives the open findings notified before it their due
+    # date, from the notice and the configured allowance (90 days)
+    due = _rows(
+        release_db,
+        "select count(*), count(*) filter (where due_date = notified_date + 90) "
+        "from audit.findings where status = 'open' and claim_id <> 'A-AFTER-UPGRADE'",
+    )
+    assert due[0][0] > 0 and due[0][0] == due[0][1]
+    assert _rows(
+        release_db,
+        "select count(*) from audit.finding_history where event = 'due_date' "
+        "and changed_by = 'claims-audit run' and changed_on = date '2025-10-15'",
+    ) == [(due[0][0],)]

@@ -19,6 +19,7 @@ from pipelines.audit.run import run_audit
 from pipelines.cli import main as cli
 from pipelines.db import connect, execute, load_temp_table, transaction
 from pipelines.log.reprocessing_log import current_findings, update_log
+from pipelines.log.workflow import refresh_workflow
 from pipelines.reports.analyst_report import write_analyst_report
 from pipelines.reports.outputs import reprocessing_log, write_reports
 from tests.world import World, audit
@@ -63,6 +64,7 @@ def _facts() -> pl.DataFrame:
             "chain_root_id": ["ADULT1"],
             "member_id": [ADULT],
             "peer_npi": ["1234567893"],
+            "billing_npi": ["1234567893"],
             "service_date": [dt.date(2023, 5, 2)],
             "paid_amount": [PAID],
             "paid_date": [dt.date(2023, 5, 20)],
@@ -78,6 +80,7 @@ def _log_second_policy(db: Path, findings: pl.DataFrame, *, run_id: int, as_of: 
         with transaction(con):
             load_temp_table(con, "current_findings", [current_findings(findings, _facts())])
             update_log(con, policy_id=SECOND, run_id=run_id, as_of=as_of)
+            refresh_workflow(con, as_of=as_of, run_id=run_id)  # as every run does
             execute(
                 con,
                 "insert into audit.runs values ($run, $policy, $as_of, 0, 'x', 1, $n, 'id')",
@@ -97,9 +100,12 @@ def _select(db: Path, query: str, policy_id: str) -> list[tuple[object, ...]]:
 
 
 def _log(db: Path, policy_id: str) -> list[tuple[object, ...]]:
+    """What a policy's audit wrote of its findings. The workflow's clock (notices, due dates:
+    docs/workflow.md) runs over every policy's findings on every run, as the packages do."""
     return _select(
         db,
-        "select * exclude (policy_id) from audit.findings where policy_id = $p order by all",
+        "select * exclude (policy_id, notified_date, due_date, overdue_since, outside_lookback) "
+        "from audit.findings where policy_id = $p order by all",
         policy_id,
     )
 
@@ -117,7 +123,7 @@ def _history(db: Path, policy_id: str) -> list[tuple[object, ...]]:
     return _select(
         db,
         "select rule_id, changed_on, from_status, to_status from audit.finding_history "
-        "where policy_id = $p order by all",
+        "where policy_id = $p and from_status is distinct from to_status order by all",
         policy_id,
     )
 

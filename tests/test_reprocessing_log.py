@@ -32,7 +32,8 @@ def _history(db: Path, claim_id: str) -> list[tuple[object, ...]]:
         return execute(
             con,
             "select rule_id, changed_on, from_status, to_status, note from audit.finding_history "
-            "where claim_id = $claim order by changed_on, to_status",
+            "where claim_id = $claim and from_status is distinct from to_status "
+            "order by changed_on, to_status",
             {"claim": claim_id},
         )
     finally:

@@ -98,7 +98,8 @@ def _history(db: Path) -> list[tuple[object, ...]]:
         return execute(
             con,
             "select claim_id, rule_id, changed_on::varchar, from_status, to_status, note "
-            "from audit.finding_history order by changed_on, claim_id, rule_id, to_status",
+            "from audit.finding_history where from_status is distinct from to_status "
+            "order by changed_on, claim_id, rule_id, to_status",
         )
     finally:
         con.close()

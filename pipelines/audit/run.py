@@ -42,6 +42,8 @@ from pipelines.log.reprocessing_log import (
     current_findings,
     update_log,
 )
+from pipelines.log.responses import ResponseOutcome, take_response_folder
+from pipelines.log.workflow import WorkflowChanges, refresh_workflow
 from pipelines.metering import StageMeasure, measure
 from pipelines.reports.analyst_report import write_analyst_report
 from pipelines.reports.outputs import write_reports
@@ -117,6 +119,8 @@ class RunSummary:
     stages: list[StageMeasure] = field(default_factory=list)
     data_conflicts: list[DataConflict] = field(default_factory=list)
     data_docs_error: str | None = None  # the error's type when the Data Docs were not built
+    responses: list[ResponseOutcome] = field(default_factory=list)
+    workflow: WorkflowChanges | None = None
 
     @property
     def audited(self) -> bool:
@@ -391,6 +395,8 @@ def run_audit(
                     )
                 summary = RunSummary(as_of=as_of, ingest=report, stages=stages)
                 summary.data_conflicts = data_conflicts(con)
+                with measure("responses", stages):  # before the log closes what they answer
+                    summary.responses = take_response_folder(con, input_dir, on=as_of)
                 due = [a for a in audits if full or needs_audit(con, a.identity, a.policy_id)]
                 summary.policies = [
                     PolicyRun(a.policy_id, a.pack.title, audit_identity=a.identity) for a in audits
@@ -398,6 +404,8 @@ def run_audit(
                 if due:
                     work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                     _audit_packs(con, gx, due, summary, work_dir, out_dir, run_id, full)
+                # every run, audited or not: tonight's packages show what is notified tonight
+                summary.workflow = refresh_workflow(con, as_of=as_of, run_id=run_id)
             # committed: from here a failure must not read as if the database were untouched
             try:
                 summary.open_findings = open_findings_by_rule(con)

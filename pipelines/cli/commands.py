@@ -11,6 +11,7 @@ from pathlib import Path
 from pipelines.audit.packs import PackError
 from pipelines.audit.run import OutputsNotWritten, PolicyRun, RunSummary, run_audit
 from pipelines.ingest.load import FIRST_SNAPSHOT, FileOutcome, IngestReport, InputError
+from pipelines.log.responses import ResponseOutcome
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -125,7 +126,13 @@ def findings(args: argparse.Namespace) -> int:
     con = connect(_existing_db(args.db))
     try:
         wanted = FindingFilter(
-            args.policy, args.payer, args.rule, args.status, args.since, args.until
+            args.policy,
+            args.payer,
+            args.rule,
+            args.status,
+            args.since,
+            args.until,
+            args.provider,
         )
         rows = select_findings(con, wanted)
     finally:
@@ -136,11 +143,11 @@ def findings(args: argparse.Namespace) -> int:
         return EXIT_OK
     for row in rows.select(CONSOLE_COLUMNS).iter_rows(named=True):
         print(
-            f"{row['policy_id']} {row['payer']:<11} {row['claim_id']:<16} "
+            f"{row['finding_id']} {row['policy_id']} {row['payer']:<11} {row['claim_id']:<16} "
             f"line {row['claim_line_number']:<3} "
             f"{row['rule_id']} {row['severity']:<13} {row['status']:<23} "
             f"DOS {row['service_date']} ${row['paid_amount']:>9} "
-            f"found {row['first_found_date']}  {row['detail']}"
+            f"found {row['first_found_date']} due {row['due_date'] or '-':<10}  {row['detail']}"
         )
     print(f"{rows.height} findings")
     return EXIT_OK
@@ -173,13 +180,17 @@ def explain(args: argparse.Namespace) -> int:
     from pipelines.audit.packs import discover
     from pipelines.audit.run import pack_audits
     from pipelines.db import connect
-    from pipelines.log.analyst import NotFound
     from pipelines.log.analyst import explain as explain_line
+    from pipelines.log.workflow import NotFound, finding_key
 
     con = connect(_existing_db(args.db))
     try:
         audits = pack_audits(discover(), args.policy)
-        print(explain_line(con, audits, args.payer, args.claim_id, args.line))
+        payer, claim_id, line = args.payer, args.claim_id, args.line
+        if claim_id is None:  # one argument: a finding ID
+            key = finding_key(con, args.payer)
+            payer, claim_id, line = key.payer, key.claim_id, key.claim_line_number
+        print(explain_line(con, audits, payer, claim_id, line))
     except NotFound as error:
         raise UsageError(str(error)) from error
     finally:
@@ -189,26 +200,168 @@ def explain(args: argparse.Namespace) -> int:
 
 def waive(args: argparse.Namespace) -> int:
     from pipelines.db import connect
-    from pipelines.log.analyst import NotFound, WaiverRefused
+    from pipelines.log.analyst import WaiverRefused, waive_by_id
     from pipelines.log.analyst import waive as waive_finding
+    from pipelines.log.workflow import NotFound
 
-    con = connect(_existing_db(args.db))
-    key = (args.payer, args.claim_id, args.line, args.rule)
-    try:
-        previous = waive_finding(
-            con,
-            key,
-            reason=args.reason,
-            analyst=args.analyst,
-            on=args.as_of or dt.date.today(),
-            policy_id=args.policy,
+    named = args.finding
+    if len(named) not in (1, 4):
+        raise UsageError(
+            "name the finding by its ID (F-...) or by PAYER CLAIM_ID LINE RULE, as findings.csv "
+            "shows them"
         )
+    con = connect(_existing_db(args.db))
+    on = args.as_of or dt.date.today()
+    try:
+        if len(named) == 1:
+            what = named[0]
+            previous = waive_by_id(con, what, reason=args.reason, analyst=args.analyst, on=on)
+        else:
+            payer, claim_id, line, rule = named
+            what = f"{rule} on {payer} claim {claim_id} line {line}"
+            previous = waive_finding(
+                con,
+                (payer, claim_id, _line_number(line), rule),
+                reason=args.reason,
+                analyst=args.analyst,
+                on=on,
+                policy_id=args.policy,
+            )
     except (NotFound, WaiverRefused) as error:
         raise UsageError(str(error)) from error
     finally:
         con.close()
+    print(f"{what}: {previous} -> waived")
+    return EXIT_OK
+
+
+def _line_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as error:
+        raise UsageError(f"'{text}' is not a claim line number") from error
+
+
+def respond(args: argparse.Namespace) -> int:
+    """Take one MCO response file: its rejected rows are listed; exit 2 when the whole file
+    is refused."""
+    from pipelines.db import connect, transaction
+    from pipelines.log.responses import ResponseFileRejected, take_response_file
+
+    if not args.file.is_file():
+        raise UsageError(f"no response file at {args.file}")
+    analyst = args.analyst.strip()
+    if not analyst:
+        raise UsageError("say with --analyst who loads the file")
+    con = connect(_existing_db(args.db))
+    try:
+        with transaction(con):
+            outcome = take_response_file(
+                con,
+                args.payer,
+                args.file,
+                source_file=args.file.name,
+                on=args.as_of or dt.date.today(),
+                by=f"{args.payer.strip().upper()} response, loaded by {analyst}",
+            )
+    except ResponseFileRejected as error:
+        raise UsageError(f"{args.file.name}: {error}") from error
+    finally:
+        con.close()
+    if outcome.status == "rejected":
+        raise UsageError(f"{args.file.name} rejected: {outcome.reason}")
+    print(format_response(outcome))
+    return EXIT_OK
+
+
+def format_response(outcome: ResponseOutcome) -> str:
+    """What was made of a response file: counts, and each rejected row with its reason."""
+    if outcome.status.startswith("already_"):
+        return (
+            f"{outcome.source_file}: this file was {outcome.status.removeprefix('already_')} "
+            "before; nothing changed"
+        )
+    if outcome.status == "rejected":
+        return f"{outcome.source_file}: rejected: {outcome.reason}"
+    lines = [
+        f"{outcome.source_file}: {outcome.taken} responses taken, {outcome.unchanged} unchanged, "
+        f"{len(outcome.rejected)} rows rejected"
+    ]
+    lines += [f"  row {row}: {reason}" for row, reason in outcome.rejected]
+    return "\n".join(lines)
+
+
+def decide(args: argparse.Namespace) -> int:
+    from pipelines.db import connect
+    from pipelines.log.workflow import ActionRefused, NotFound
+    from pipelines.log.workflow import decide as decide_dispute
+
+    decision = "uphold" if args.uphold else "waive"
+    con = connect(_existing_db(args.db))
+    try:
+        key = decide_dispute(
+            con,
+            args.finding_id,
+            decision,
+            reason=args.reason,
+            analyst=args.analyst,
+            on=args.as_of or dt.date.today(),
+        )
+    except (NotFound, ActionRefused) as error:
+        raise UsageError(str(error)) from error
+    finally:
+        con.close()
+    after = "stays open, due date unchanged" if decision == "uphold" else "waived"
+    print(f"{args.finding_id.upper()} ({key}): dispute {decision}d; the finding {after}")
+    return EXIT_OK
+
+
+def hold(args: argparse.Namespace) -> int:
+    from pipelines.db import connect
+    from pipelines.log.workflow import ActionRefused
+    from pipelines.log.workflow import hold as hold_provider
+
+    con = connect(_existing_db(args.db))
+    try:
+        count = hold_provider(
+            con,
+            args.provider,
+            reason=args.reason,
+            analyst=args.analyst,
+            on=args.as_of or dt.date.today(),
+        )
+    except ActionRefused as error:
+        raise UsageError(str(error)) from error
+    finally:
+        con.close()
     print(
-        f"{args.rule} on {args.payer} claim {args.claim_id} line {args.line}: {previous} -> waived"
+        f"provider {args.provider.strip()} held: its {count} open findings, and any found while "
+        "the hold lasts, are kept out of every MCO package from the next run"
+    )
+    return EXIT_OK
+
+
+def release(args: argparse.Namespace) -> int:
+    from pipelines.db import connect
+    from pipelines.log.workflow import ActionRefused
+    from pipelines.log.workflow import release as release_provider
+
+    con = connect(_existing_db(args.db))
+    try:
+        count = release_provider(
+            con,
+            args.provider,
+            analyst=args.analyst,
+            on=args.as_of or dt.date.today(),
+            note=args.reason or "",
+        )
+    except ActionRefused as error:
+        raise UsageError(str(error)) from error
+    finally:
+        con.close()
+    print(
+        f"provider {args.provider.strip()} released: its {count} open findings go out with the "
+        "next run's packages (those never notified, due from that run)"
     )
     return EXIT_OK
 
@@ -275,6 +428,24 @@ def write_summary_json(summary: RunSummary, path: Path) -> None:
             for p in summary.policies
         ],
         "data_docs_error": summary.data_docs_error,
+        "responses": [
+            {
+                "source_file": o.source_file,
+                "status": o.status,
+                "reason": o.reason,
+                "rows_taken": o.taken,
+                "rows_unchanged": o.unchanged,
+                "rows_rejected": len(o.rejected),
+            }
+            for o in summary.responses
+        ],
+        "workflow": None
+        if summary.workflow is None
+        else {
+            "notified": summary.workflow.notified,
+            "overdue": summary.workflow.overdue,
+            "outside_lookback": summary.workflow.outside_lookback,
+        },
         "stages": [
             {"stage": s.stage, "seconds": round(s.seconds, 3), "peak_rss_mb": round(s.peak_rss_mb)}
             for s in summary.stages
@@ -359,6 +530,14 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
         lines.append(f"  rejected earlier, unchanged: {f.source_file}")
     lines += _snapshot_lines(summary)
     lines += [text for policy in summary.policies for text in _policy_lines(policy)]
+    for outcome in summary.responses:
+        lines += ["  MCO response " + text for text in format_response(outcome).split("\n")]
+    if summary.workflow is not None:
+        lines.append(
+            f"  workflow: {summary.workflow.notified} findings notified tonight, "
+            f"{summary.workflow.overdue} became overdue, "
+            f"{summary.workflow.outside_lookback} fell outside the lookback"
+        )
     if not summary.audited:
         lines.append("  nothing new to audit: the log is unchanged")
     lines.append("  open findings by MCO and rule:")

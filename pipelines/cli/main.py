@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from pipelines.log.states import LOG_STATUSES, WORKFLOW_STATES
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
 DESCRIPTION = """\
@@ -113,7 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     findings.add_argument(
         "--status",
-        choices=["open", "resolved_reprocessed", "superseded", "resolved_data_corrected", "waived"],
+        choices=[*LOG_STATUSES, *WORKFLOW_STATES],
+        help=(
+            "a status of the log, or a state of open findings: disputed (awaiting `decide`), "
+            "overdue, held, outside_lookback"
+        ),
+    )
+    findings.add_argument(
+        "--provider", metavar="NPI", help="the findings a provider billed or rendered"
     )
     findings.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="first found on/after")
     findings.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="first found on/before")
@@ -125,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain one claim (or one line of it): each rule, its verdict and evidence.",
     )
     explain.add_argument("--db", type=Path, required=True, metavar="FILE")
-    explain.add_argument("payer", help="the MCO, e.g. AETNA")
-    explain.add_argument("claim_id")
+    explain.add_argument("payer", help="the MCO, e.g. AETNA; or a finding ID (F-...) alone")
+    explain.add_argument("claim_id", nargs="?")
     explain.add_argument("line", nargs="?", type=int, help="claim line number (default: all)")
     _pack_options(explain, "explain against this policy only")
 
@@ -151,10 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     waive.add_argument("--db", type=Path, required=True, metavar="FILE")
-    waive.add_argument("payer")
-    waive.add_argument("claim_id")
-    waive.add_argument("line", type=int)
-    waive.add_argument("rule", help="the rule ID, as findings.csv shows it")
+    waive.add_argument(
+        "finding",
+        nargs="+",
+        metavar="FINDING",
+        help=(
+            "the finding's ID (F-..., as findings.csv and the MCO packages show it), or its "
+            "PAYER CLAIM_ID LINE RULE"
+        ),
+    )
     waive.add_argument(
         "--policy",
         metavar="ID",
@@ -163,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     waive.add_argument("--reason", required=True, help="why the line need not be reprocessed")
     waive.add_argument("--analyst", required=True, help="who decided")
     waive.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD")
+
+    _workflow_commands(commands)
 
     generate = commands.add_parser(
         "generate",
@@ -174,6 +190,74 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=2023)
     generate.add_argument("--members-per-mco", type=int, default=40)
     return parser
+
+
+def _workflow_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """respond, decide, hold, release: the workflow from notice to reprocessed claim
+    (docs/workflow.md). Each is recorded with its date and who took it."""
+    respond = commands.add_parser(
+        "respond",
+        help="take an MCO's response file (its workbook sent back, or a CSV)",
+        description=(
+            "Record an MCO's answers to the findings of its package: FILE is its workbook sent "
+            "back (the Findings sheets' response, comment and planned_date columns) or a CSV "
+            "with the columns finding_id, response, comment, planned_date; response is agree, "
+            "dispute or corrected. A row naming another MCO's finding, an unknown or closed "
+            "finding, or an unknown response is rejected with its row number and reason; the "
+            "others are taken. A file taken before changes nothing. Exit 2 when the whole "
+            "file is refused (no such MCO, no finding_id or response column)."
+        ),
+    )
+    respond.add_argument("--db", type=Path, required=True, metavar="FILE")
+    respond.add_argument("--payer", required=True, help="the MCO that answers, e.g. AETNA")
+    respond.add_argument("--analyst", required=True, help="who loads the file")
+    respond.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD")
+    respond.add_argument("file", type=Path, metavar="FILE", help="the response file")
+
+    decide = commands.add_parser(
+        "decide",
+        help="uphold or waive a finding its MCO disputed",
+        description=(
+            "Decide a dispute (`claims-audit findings --status disputed` lists them): "
+            "--uphold keeps the finding open with its due date unchanged; --waive waives it. "
+            "The reason and the analyst's name are kept in its history."
+        ),
+    )
+    decide.add_argument("--db", type=Path, required=True, metavar="FILE")
+    decide.add_argument("finding_id", metavar="FINDING_ID", help="F-..., as findings.csv shows")
+    choice = decide.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--uphold", action="store_true", help="the finding stands")
+    choice.add_argument("--waive", action="store_true", help="the MCO is right: waive it")
+    decide.add_argument("--reason", required=True, help="why")
+    decide.add_argument("--analyst", required=True, help="who decided")
+    decide.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD")
+
+    hold = commands.add_parser(
+        "hold",
+        help="keep a provider's findings out of every MCO package (a pending referral)",
+        description=(
+            "Hold a provider (billing or rendering NPI): from the next run its findings stay "
+            "out of every MCO package, and are not notified, until `claims-audit release`. "
+            "They stay in the state's outputs, marked held."
+        ),
+    )
+    release = commands.add_parser(
+        "release",
+        help="end a provider's hold: its findings go out with the next run",
+        description=(
+            "Release a held provider: its findings go out with the next run's packages; one "
+            "never notified is due from that run."
+        ),
+    )
+    for command, reason_help in (
+        (hold, "why (e.g. referral to the Medicaid Fraud Control Unit pending)"),
+        (release, "why, optional"),
+    ):
+        command.add_argument("--db", type=Path, required=True, metavar="FILE")
+        command.add_argument("--provider", required=True, metavar="NPI", help="10-digit NPI")
+        command.add_argument("--reason", required=command is hold, help=reason_help)
+        command.add_argument("--analyst", required=True, help="who decided")
+        command.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD")
 
 
 def _pack_options(command: argparse.ArgumentParser, policy_help: str | None) -> None:
@@ -223,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
             "findings": commands.findings,
             "explain": commands.explain,
             "waive": commands.waive,
+            "respond": commands.respond,
+            "decide": commands.decide,
+            "hold": commands.hold,
+            "release": commands.release,
             "policies": commands.policies,
         }[args.command]
         return handler(args)

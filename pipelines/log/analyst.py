@@ -16,10 +16,12 @@ from pipelines.audit.rules import evaluate
 from pipelines.audit.run import PackAudit
 from pipelines.claims.versions import claim_version
 from pipelines.db import execute, scalar, transaction
+from pipelines.log.workflow import NotFound, finding_key
 from pipelines.reports.outputs import all_findings
 
 # what the console shows of a finding: no member ID (the CSV export carries it)
 CONSOLE_COLUMNS = [
+    "finding_id",
     "policy_id",
     "payer",
     "claim_id",
@@ -30,12 +32,16 @@ CONSOLE_COLUMNS = [
     "service_date",
     "paid_amount",
     "first_found_date",
+    "due_date",
     "detail",
 ]
-
-
-class NotFound(LookupError):
-    """The claim, line or finding named on the command line is not in the database."""
+# what each state of the workflow (pipelines/log/states.py) selects
+STATE_FILTERS = {
+    "disputed": (pl.col("status") == "open") & (pl.col("review") == "disputed"),
+    "overdue": pl.col("overdue"),
+    "held": (pl.col("status") == "open") & pl.col("held"),
+    "outside_lookback": pl.col("outside_lookback"),
+}
 
 
 class WaiverRefused(ValueError):
@@ -50,6 +56,7 @@ class FindingFilter:
     status: str | None = None
     found_since: dt.date | None = None
     found_until: dt.date | None = None
+    provider: str | None = None  # an NPI: the findings it billed or rendered
 
 
 def select_findings(con: duckdb.DuckDBPyConnection, wanted: FindingFilter) -> pl.DataFrame:
@@ -61,8 +68,13 @@ def select_findings(con: duckdb.DuckDBPyConnection, wanted: FindingFilter) -> pl
         conditions.append(pl.col("payer") == wanted.payer.upper())
     if wanted.rule_id:
         conditions.append(pl.col("rule_id") == wanted.rule_id.upper())
-    if wanted.status:
+    if wanted.status in STATE_FILTERS:
+        conditions.append(STATE_FILTERS[wanted.status])
+    elif wanted.status:
         conditions.append(pl.col("status") == wanted.status)
+    if wanted.provider:
+        npi = wanted.provider.strip()
+        conditions.append((pl.col("peer_npi") == npi) | (pl.col("billing_npi") == npi))
     if wanted.found_since:
         conditions.append(pl.col("first_found_date") >= wanted.found_since)
     if wanted.found_until:
@@ -122,11 +134,33 @@ def waive(
         execute(
             con,
             "insert into audit.finding_history (policy_id, payer, claim_id, claim_line_number, "
-            "rule_id, run_id, changed_on, from_status, to_status, note) values "
-            "($policy_id, $payer, $claim, $line, $rule, null, $on, $previous, 'waived', $note)",
-            {**params, "on": on, "previous": previous, "note": f"waived by {analyst}: {reason}"},
+            "rule_id, run_id, changed_on, from_status, to_status, note, event, changed_by) "
+            "values ($policy_id, $payer, $claim, $line, $rule, null, $on, $previous, 'waived', "
+            "$note, 'waived', $analyst)",
+            {
+                **params,
+                "on": on,
+                "previous": previous,
+                "note": f"waived by {analyst}: {reason}",
+                "analyst": analyst,
+            },
         )
     return str(previous)
+
+
+def waive_by_id(
+    con: duckdb.DuckDBPyConnection, finding_id: str, *, reason: str, analyst: str, on: dt.date
+) -> str:
+    """Waive the open finding an ID names (findings.csv, any MCO package)."""
+    key = finding_key(con, finding_id)
+    return waive(
+        con,
+        (key.payer, key.claim_id, key.claim_line_number, key.rule_id),
+        reason=reason,
+        analyst=analyst,
+        on=on,
+        policy_id=key.policy_id,
+    )
 
 
 def _one_policy(finding: str, policies: list[str], wanted: str | None) -> str:
@@ -257,15 +291,21 @@ def _history_lines(
 ) -> list[str]:
     rows = execute(
         con,
-        "select claim_line_number, rule_id, changed_on, from_status, to_status, note "
-        "from audit.finding_history where policy_id = $policy_id and payer = $payer "
-        "and claim_id = $claim and ($line is null or claim_line_number = $line) "
-        "order by changed_on, rule_id",
+        "select history.claim_line_number, history.rule_id, findings.finding_id, "
+        "history.changed_on, history.from_status, history.to_status, history.event, "
+        "history.note, history.changed_by "
+        "from audit.finding_history as history join audit.findings as findings "
+        "using (policy_id, payer, claim_id, claim_line_number, rule_id) "
+        "where history.policy_id = $policy_id and history.payer = $payer "
+        "and history.claim_id = $claim and ($line is null or history.claim_line_number = $line) "
+        "order by history.changed_on, history.rule_id, history.event nulls first",
         {"policy_id": policy_id, "payer": payer, "claim": claim_id, "line": line},
     )
     if not rows:
         return []
     return ["    history:"] + [
-        f"      {on} line {ln} {rule}: {before or 'new'} -> {after} ({note})"
-        for ln, rule, on, before, after, note in rows
+        f"      {on} line {ln} {rule} {finding_id}: "
+        + (f"{event}" if event else f"{before or 'new'} -> {after}")
+        + f" ({note}; by {by or 'unknown'})"
+        for ln, rule, finding_id, on, before, after, event, note, by in rows
     ]

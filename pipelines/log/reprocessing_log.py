@@ -17,6 +17,7 @@ FINDING_FACTS = [
     "chain_root_id",
     "member_id",
     "peer_npi",
+    "billing_npi",
     "service_date",
     "paid_amount",
     "paid_date",

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from pipelines.config import read_sql
-from pipelines.db import registered
+from pipelines.db import registered, scalar
 from pipelines.reports.output_paths import mco_folder
 from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
 from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook
@@ -46,10 +46,29 @@ FINDING_COLUMNS = [
     "waived_reason",
     "waived_by",
     "mco_detail",
+    # the workflow (docs/workflow.md)
+    "finding_id",
+    "supersedes_finding_id",
+    "billing_npi",
+    "notified_date",
+    "due_date",
+    "overdue",
+    "days_overdue",
+    "response",
+    "response_date",
+    "response_comment",
+    "planned_date",
+    "review",
+    "held",
+    "outside_lookback",
 ]
 # the state's own columns: an MCO's package leaves them out. The analyst's name and free-text
 # reason are internal (a reason may name anything), and `mco_detail` becomes its `detail`.
-STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail"]
+# Held findings and those outside the lookback never reach a package, so their flags are the
+# state's only.
+STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail", "held", "outside_lookback"]
+# an MCO answers in its package's own columns (pipelines/log/responses.py reads them back)
+MCO_COLUMN_NAMES = {"response_comment": "comment"}
 # shown to an MCO for a finding last produced before MCO details were kept: its full detail
 # may name another MCO's claim, so it is never the fallback
 MCO_DETAIL_NOT_RECORDED = "(no MCO detail on record: last found before MCO details were kept)"
@@ -79,10 +98,14 @@ def write_csv(frame: pl.DataFrame, path: Path, *, already_safe: bool = False) ->
 
 
 def mco_findings(findings: pl.DataFrame) -> pl.DataFrame:
-    """Findings as an MCO's package shows them: the MCO-safe detail, no state-only column."""
-    return findings.with_columns(
-        pl.col("mco_detail").fill_null(MCO_DETAIL_NOT_RECORDED).alias("detail")
-    ).drop(STATE_ONLY_COLUMNS)
+    """Findings as an MCO's package shows them: those notified to it and neither held nor
+    outside the lookback, with the MCO-safe detail and no state-only column."""
+    return (
+        findings.filter(pl.col("in_mco_package"))
+        .with_columns(pl.col("mco_detail").fill_null(MCO_DETAIL_NOT_RECORDED).alias("detail"))
+        .drop(STATE_ONLY_COLUMNS, "in_mco_package")
+        .rename(MCO_COLUMN_NAMES)
+    )
 
 
 def write_findings(
@@ -105,15 +128,31 @@ def write_findings(
     return [whole, *own_files.values()]
 
 
-def all_findings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def all_findings(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> pl.DataFrame:
+    """Every finding with its state in the workflow; days overdue counted to `as_of` (by
+    default the last run's as-of date, when the overdue flags were set). Beside
+    FINDING_COLUMNS, `in_mco_package` says whether its MCO's package shows it."""
+    day = as_of or latest_as_of(con)
     return (
         con.sql(
-            "select * from audit.findings "
+            "select * from audit.finding_states "
             "order by policy_id, payer, claim_id, claim_line_number, rule_id"
         )
         .pl()
-        .select(FINDING_COLUMNS)
+        .with_columns(
+            pl.when(pl.col("overdue"))
+            .then((pl.lit(day) - pl.col("overdue_since")).dt.total_days() + 1)
+            .cast(pl.Int32)
+            .alias("days_overdue")
+        )
+        .select(*FINDING_COLUMNS, "in_mco_package")
     )
+
+
+def latest_as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """The as-of date of the last run; today before any."""
+    found = scalar(con, "select max(as_of) from audit.runs")
+    return found if isinstance(found, dt.date) else dt.date.today()
 
 
 def audited_policies(con: duckdb.DuckDBPyConnection) -> list[PolicyText]:
@@ -159,8 +198,9 @@ def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
 def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
     """Write every output; an MCO's folder holds only that MCO's rows, as it may see them."""
     # made spreadsheet-safe once, and shaped for the MCOs once: their CSVs and workbooks
-    findings = spreadsheet_safe(all_findings(con))
+    findings = spreadsheet_safe(all_findings(con, as_of))
     package = mco_findings(findings)
+    findings = findings.drop("in_mco_package")
     log_rows = spreadsheet_safe(reprocessing_log(con))
     mcos = configured_mcos(con)
     policies = audited_policies(con)

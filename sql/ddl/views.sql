@@ -9,3 +9,4 @@ qualify row_number() over (
     partition by payer, claim_id, claim_line_number
     order by delivery_id desc, source_row desc
 ) = 1;
+

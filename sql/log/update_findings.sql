@@ -69,10 +69,10 @@ union all select * from first_seen;
 
 insert into audit.finding_history (
     policy_id, payer, claim_id, claim_line_number, rule_id, run_id, changed_on, from_status,
-    to_status, note
+    to_status, note, changed_by
 )
 select $policy_id, payer, claim_id, claim_line_number, rule_id, $run_id, $as_of, from_status,
-    to_status, note
+    to_status, note, 'claims-audit run'
 from finding_changes;
 
 -- closing keeps the last evidence as it was; the status and date say what happened
@@ -104,6 +104,7 @@ set severity = found.severity,
     mco_detail = found.mco_detail,
     member_id = found.member_id,
     peer_npi = found.peer_npi,
+    billing_npi = found.billing_npi,
     service_date = found.service_date,
     paid_amount = found.paid_amount,
     amount_at_risk = found.amount_at_risk,
@@ -120,6 +121,7 @@ where findings.policy_id = $policy_id
         or findings.mco_detail is distinct from found.mco_detail
         or findings.member_id is distinct from found.member_id
         or findings.peer_npi is distinct from found.peer_npi
+        or findings.billing_npi is distinct from found.billing_npi
         or findings.service_date is distinct from found.service_date
         or findings.paid_amount is distinct from found.paid_amount
         or findings.amount_at_risk is distinct from found.amount_at_risk
@@ -128,17 +130,23 @@ where findings.policy_id = $policy_id
     );
 
 -- a replacing line that still breaks the rule keeps the first_found_date of the finding
--- it supersedes (closed as superseded just above, or on an earlier night)
+-- it supersedes (closed as superseded just above, or on an earlier night), names it, and
+-- keeps its notice and due date: replacing a claim without mending it restarts no clock
 insert into audit.findings (
     policy_id, payer, claim_id, claim_line_number, rule_id, chain_root_id, member_id, peer_npi,
-    service_date, paid_amount, amount_at_risk, paid_date, severity, detail, mco_detail, status,
-    first_found_date, last_found_date, resolved_date, pre_implementation
+    billing_npi, service_date, paid_amount, amount_at_risk, paid_date, severity, detail,
+    mco_detail, status, first_found_date, last_found_date, resolved_date, pre_implementation,
+    finding_id, supersedes_finding_id, notified_date, due_date, outside_lookback
 )
 select $policy_id, found.payer, found.claim_id, found.claim_line_number, found.rule_id,
-    found.chain_root_id, found.member_id, found.peer_npi, found.service_date,
+    found.chain_root_id, found.member_id, found.peer_npi, found.billing_npi, found.service_date,
     found.paid_amount, found.amount_at_risk, found.paid_date, found.severity, found.detail,
     found.mco_detail, 'open', coalesce(predecessor.first_found_date, $as_of), $as_of, null,
-    found.pre_implementation
+    found.pre_implementation,
+    audit.finding_id(
+        $policy_id, found.payer, found.claim_id, found.claim_line_number, found.rule_id
+    ),
+    predecessor.finding_id, predecessor.notified_date, predecessor.due_date, false
 from current_findings as found
 anti join (
     select payer, claim_id, claim_line_number, rule_id
@@ -147,7 +155,11 @@ anti join (
 ) as logged using (payer, claim_id, claim_line_number, rule_id)
 left join (
     select payer, chain_root_id, claim_line_number, rule_id,
-        min(first_found_date) as first_found_date
+        min(first_found_date) as first_found_date,
+        -- the one closed last: a chain replaced twice supersedes its findings one by one
+        arg_max(finding_id, (resolved_date, claim_id)) as finding_id,
+        min(notified_date) as notified_date,
+        min(due_date) as due_date
     from audit.findings
     where policy_id = $policy_id and status = 'superseded'
     group by all
