@@ -13,10 +13,13 @@ import duckdb
 import polars as pl
 import pytest
 
+from pipelines import config
 from pipelines.audit.run import run_audit
 from pipelines.cli import main as cli
+from pipelines.db import connect
 from pipelines.log.analyst import STATE_FILTERS
 from pipelines.log.states import WORKFLOW_STATES
+from pipelines.reports.providers import provider_summary
 from tests.world import PEER, World, luhn_npi, write_rows
 
 ADULT = "10000000002"  # no written consent: every line of this member breaks PPS009
@@ -428,3 +431,95 @@ def test_response_folders_that_name_no_mco_and_odd_file_names_are_rejected(
     write_rows(input_dir / "responses" / "AETNA" / "answers-1.csv", columns, [answer])
     run_audit(input_dir, db, tmp_path / "out", as_of=NIGHT_2)
     assert _finding(db, "A1")["response"] == "agree"
+
+
+def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workflow: str) -> None:
+    """The engine's settings with this [workflow] table instead of the shipped one."""
+    shipped = config.SETTINGS_FILE.read_text(encoding="utf-8")
+    edited = tmp_path / "settings.toml"
+    edited.write_text(shipped[: shipped.index("[workflow]")] + workflow, encoding="utf-8")
+    monkeypatch.setattr(config, "SETTINGS_FILE", edited)
+
+
+def test_lookback_and_an_mcos_own_allowance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _settings(
+        tmp_path,
+        monkeypatch,
+        "[workflow]\nreprocessing_days = 90\nlookback_years = 2\n"
+        "[workflow.reprocessing_days_by_mco]\nUHC = 30\n",
+    )
+    world, input_dir, db, out = (
+        _world(),
+        tmp_path / "input",
+        tmp_path / "a.duckdb",
+        tmp_path / "out",
+    )
+    # the lookback starts 2023-06-30 on the first night
+    world.line("AETNA", "OLD", ADULT, claim_line_start_date="2023-06-29")
+    world.line("AETNA", "INSIDE", ADULT, claim_line_start_date="2023-06-30")
+    world.line("UHC", "U-INSIDE", "10000000003", claim_line_start_date="2023-07-01")
+    _deliver(world, input_dir, "night1.csv")
+    run_audit(input_dir, db, out, as_of=NIGHT_1)
+
+    old, inside, uhc = (_finding(db, c) for c in ("OLD", "INSIDE", "U-INSIDE"))
+    assert (old["outside_lookback"], old["notified_date"], old["due_date"]) == (True, None, None)
+    assert (inside["outside_lookback"], inside["due_date"]) == (False, DUE)
+    assert uhc["due_date"] == NIGHT_1 + dt.timedelta(days=30)
+    assert _events(db, "OLD")[-1][1:] == (
+        "outside_lookback",
+        "open",
+        "date of service before 2023-06-30",
+        "claims-audit run",
+    )
+    assert "OLD" not in _files_of(out / "mco")
+    state = pl.read_csv(out / "findings.csv", infer_schema=False).filter(
+        pl.col("claim_id") == "OLD"
+    )
+    assert set(state["outside_lookback"]) == {"true"} and set(state["status"]) == {"open"}
+    # a day later the clock has moved the lookback past INSIDE: it leaves the package, keeping
+    # the notice it had
+    run_audit(input_dir, db, out, as_of=NIGHT_2)
+    inside = _finding(db, "INSIDE")
+    assert (inside["outside_lookback"], inside["notified_date"]) == (True, NIGHT_1)
+    assert "INSIDE" not in _files_of(out / "mco" / "AETNA")
+
+
+def test_the_provider_view_ranks_providers_and_lists_one_providers_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, input_dir, db = _world(), tmp_path / "input", tmp_path / "a.duckdb"
+    other = luhn_npi(333444555)
+    world.provider(other)
+    world.member("10000000004", dob="1990-01-01")  # consent on file: no finding
+    for day in (2, 3, 4):
+        _line(world, "AETNA", f"P{day}", day)
+    _line(world, "UHC", "U1", 2)
+    world.line("AETNA", "CLEAN", "10000000004", rendering_npi=other)
+    world.line("AETNA", "OTHER", ADULT, rendering_npi=other, claim_line_start_date="2023-05-09")
+    _deliver(world, input_dir, "night1.csv")
+    run_audit(input_dir, db, tmp_path / "out", as_of=NIGHT_1)
+
+    con = connect(db)
+    try:
+        summary = provider_summary(con)
+    finally:
+        con.close()
+    rendering = summary.filter(pl.col("role") == "rendering")
+    assert rendering["npi"].to_list() == [PEER, other], "ranked by open findings"
+    first = rendering.row(0, named=True)
+    assert (first["mcos"], first["in_scope_lines"], first["in_scope_lines_with_findings"]) == (
+        "AETNA UHC",
+        4,
+        4,
+    )
+    assert RULE in str(first["rules"]).split()
+    assert (first["first_found_date"], first["last_found_date"]) == (NIGHT_1, NIGHT_1)
+    second = rendering.row(1, named=True)
+    assert (second["in_scope_lines"], second["share_of_lines_with_findings"]) == (2, 0.5)
+
+    assert cli.main(["findings", "--db", str(db), "--provider", other]) == 0
+    printed = capsys.readouterr().out
+    assert "OTHER" in printed and "P2" not in printed and "CLEAN" not in printed
+    assert ADULT not in printed

@@ -1,0 +1,85 @@
+-- program integrity's view of the providers behind the findings: one row per provider and role
+-- (billing: the line's billing NPI; rendering: its rendering NPI, or its billing NPI when it
+-- names none, as the rules read it), ranked by open findings and the amount they put at risk.
+-- A superseded finding's problem carries on in its replacing line's finding: not counted.
+-- The share is of the provider's current in-scope lines of every policy (audit.audited_lines:
+-- for Parent Peer Support, its paid H0038 lines) that carry a finding of any status.
+with finding as (
+    select *, coalesce(amount_at_risk, paid_amount) as amount
+    from audit.finding_states
+    where status <> 'superseded'
+),
+finding_by_role as (
+    select 'billing' as role, billing_npi as npi, * exclude (billing_npi)
+    from finding
+    where billing_npi is not null
+    union all by name
+    select 'rendering' as role, peer_npi as npi, *
+    from finding
+    where peer_npi is not null
+),
+in_scope_line as (
+    select distinct line.payer, line.claim_id, line.claim_line_number, line.peer_npi,
+        claim_line.billing_npi
+    from audit.audited_lines as line
+    left join raw.latest_claim_lines as claim_line
+        using (payer, claim_id, claim_line_number)
+),
+line_by_role as (
+    select 'billing' as role, billing_npi as npi, payer, claim_id, claim_line_number
+    from in_scope_line
+    where billing_npi is not null
+    union
+    select 'rendering' as role, peer_npi as npi, payer, claim_id, claim_line_number
+    from in_scope_line
+),
+lines_of_provider as (
+    select role, npi, count(*) as in_scope_lines
+    from line_by_role
+    group by all
+),
+lines_with_findings as (
+    select line.role, line.npi, count(*) as in_scope_lines_with_findings
+    from line_by_role as line
+    semi join finding_by_role as found
+        on found.role = line.role and found.npi = line.npi and found.payer = line.payer
+        and found.claim_id = line.claim_id
+        and found.claim_line_number = line.claim_line_number
+    group by all
+),
+provider_name as (
+    select npi, arg_min(provider_name, (delivery_id, source_row)) as provider_name
+    from ref.providers
+    group by npi
+),
+by_provider as (
+    select role, npi,
+        count(*) filter (where status = 'open') as open_findings,
+        coalesce(sum(amount) filter (where status = 'open'), 0) as amount_open,
+        count(*) filter (where overdue) as overdue_findings,
+        count(*) as findings,
+        string_agg(distinct rule_id, ' ' order by rule_id) as rules,
+        string_agg(distinct payer, ' ' order by payer) as mcos,
+        min(first_found_date) as first_found_date,
+        max(last_found_date) as last_found_date,
+        bool_or(held) as held
+    from finding_by_role
+    group by all
+)
+select by_provider.npi, by_provider.role, provider_name.provider_name,
+    by_provider.open_findings, by_provider.amount_open, by_provider.overdue_findings,
+    by_provider.findings, by_provider.rules, by_provider.mcos, by_provider.first_found_date,
+    by_provider.last_found_date, coalesce(lines.in_scope_lines, 0) as in_scope_lines,
+    coalesce(with_findings.in_scope_lines_with_findings, 0) as in_scope_lines_with_findings,
+    round(
+        coalesce(with_findings.in_scope_lines_with_findings, 0)
+            / nullif(lines.in_scope_lines, 0),
+        4
+    ) as share_of_lines_with_findings,
+    by_provider.held
+from by_provider
+left join provider_name using (npi)
+left join lines_of_provider as lines using (role, npi)
+left join lines_with_findings as with_findings using (role, npi)
+order by by_provider.open_findings desc, by_provider.amount_open desc, by_provider.npi,
+    by_provider.role
