@@ -180,6 +180,18 @@ def claims_audit_nightly() -> None:
             payers=[payer],
         )
 
+    # the MCOs' answers, before the log update closes what they answer; runs when no payer
+    # had new claims too
+    @task(pool=DUCKDB_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    @scrub_failures
+    def responses(audit_run: dict[str, Any]) -> dict[str, int]:
+        from pipelines.airflow.tasks import task_responses
+        from pipelines.config import locations_from_env
+
+        return task_responses(
+            audit_run["input_dir"], locations_from_env().db_file, str(audit_run["as_of"])
+        )
+
     # runs when no payer had anything new too: a pack or the code may have changed
     @task(pool=DUCKDB_POOL, trigger_rule=TriggerRule.NONE_FAILED)
     @scrub_failures
@@ -260,7 +272,9 @@ def claims_audit_nightly() -> None:
         from pipelines.config import locations_from_env
 
         where = locations_from_env()
-        written = task_report(where.db_file, where.out_dir, str(audit_run["as_of"]))
+        written = task_report(
+            where.db_file, where.out_dir, str(audit_run["as_of"]), int(audit_run["run_id"])
+        )
         for changes in log_changes:
             get_current_context()["outlet_events"][FINDINGS].add(
                 policy_asset(changes["policy_id"], "findings"),
@@ -286,7 +300,7 @@ def claims_audit_nightly() -> None:
     audit_run = new_payers["audit_run"]
     loaded = ingest.partial(audit_run=audit_run).expand(payer=new_payers)
     corrected_chains = versions()
-    loaded >> corrected_chains
+    loaded >> responses(audit_run) >> corrected_chains
     facts_paths = facts.expand(policy_id=policies(corrected_chains))
     validated = validate.expand(audit=facts_paths)
     logged = reprocessing_log.partial(audit_run=audit_run).expand(audit=validated)

@@ -35,7 +35,15 @@ AIRFLOW = Path(sys.executable).with_name("airflow")
 NIGHTLY = "claims_audit_nightly"
 DUCKDB_POOL = "claims_audit_duckdb"
 # every task that opens the DuckDB file; validate reads only parquet, stage_landing only files
-DATABASE_TASKS = {"load_references", "ingest", "versions", "facts", "reprocessing_log", "report"}
+DATABASE_TASKS = {
+    "load_references",
+    "ingest",
+    "responses",
+    "versions",
+    "facts",
+    "reprocessing_log",
+    "report",
+}
 # what each task publishes: an alias, through which it adds an asset per policy
 ALIASES = {
     "reprocessing_log": "claims_audit_reprocessing_log",

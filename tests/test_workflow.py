@@ -523,3 +523,47 @@ def test_the_provider_view_ranks_providers_and_lists_one_providers_findings(
     printed = capsys.readouterr().out
     assert "OTHER" in printed and "P2" not in printed and "CLEAN" not in printed
     assert ADULT not in printed
+
+
+def test_commands_name_a_finding_by_its_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, input_dir, db = _world(), tmp_path / "input", tmp_path / "a.duckdb"
+    for day, claim_id in ((2, "W1"), (3, "W2")):
+        _line(world, "AETNA", claim_id, day)
+    _deliver(world, input_dir, "night1.csv")
+    run_audit(input_dir, db, tmp_path / "out", as_of=NIGHT_1)
+    w1, w2 = (str(_finding(db, c)["finding_id"]) for c in ("W1", "W2"))
+
+    assert cli.main(["explain", "--db", str(db), w1.lower()]) == 0
+    explained = capsys.readouterr().out
+    assert "AETNA claim W1" in explained and f"{RULE} {w1}: notified" in explained
+
+    analyst = ["--reason", "consent found", "--analyst", "J. Rivera", "--as-of", "2025-07-01"]
+    # a finding nobody disputed awaits no decision; the near miss, once disputed, does
+    assert cli.main(["decide", "--db", str(db), w2, "--waive", *analyst]) == 2
+    assert "is not disputed" in capsys.readouterr().err
+    answers = tmp_path / "answers.csv"
+    write_rows(answers, ["finding_id", "response"], [{"finding_id": w2, "response": "dispute"}])
+    respond = ["respond", "--db", str(db), "--payer", "aetna", "--analyst", "J. Rivera"]
+    respond += ["--as-of", "2025-07-01"]
+    assert cli.main([*respond, str(answers)]) == 0
+    assert "1 responses taken, 0 unchanged, 0 rows rejected" in capsys.readouterr().out
+    assert cli.main(["findings", "--db", str(db), "--status", "disputed"]) == 0
+    listed = capsys.readouterr().out
+    assert w2 in listed and w1 not in listed and "1 findings" in listed
+    assert cli.main(["decide", "--db", str(db), w2, "--waive", *analyst]) == 0
+    assert _finding(db, "W2")["status"] == "waived"
+    assert _events(db, "W2")[-1] == (
+        NIGHT_2,
+        "waived",
+        "waived",
+        "dispute accepted, waived by J. Rivera: consent found",
+        "J. Rivera",
+    )
+
+    assert cli.main(["waive", "--db", str(db), w1, *analyst]) == 0
+    assert f"{w1}: open -> waived" in capsys.readouterr().out
+    finding = _finding(db, "W1")
+    assert (finding["status"], finding["waived_by"]) == ("waived", "J. Rivera")
+    assert cli.main(["waive", "--db", str(db), "AETNA", "W1", *analyst]) == 2, "ID or full key"

@@ -28,6 +28,8 @@ from pipelines.config import dag_run_work_dir
 from pipelines.db import connect, transaction
 from pipelines.ingest.load import IngestReport, accepted_references, check_input_folder, ingest
 from pipelines.ingest.snapshots import DataConflict, data_conflicts
+from pipelines.log.responses import take_response_folder
+from pipelines.log.workflow import refresh_workflow
 from pipelines.reports.analyst_report import write_analyst_report
 from pipelines.reports.outputs import write_reports
 
@@ -166,6 +168,26 @@ def _ingest_counts(report: IngestReport) -> dict[str, int]:
     }
 
 
+def task_responses(input_dir: str, db_file: str, as_of: str) -> dict[str, int]:
+    """Take the MCOs' response files under responses/<PAYER>/, before the log update closes
+    what they answer; counts only (a rejected row's reason is in audit.response_rows)."""
+    con = connect(Path(db_file))
+    try:
+        with transaction(con):
+            outcomes = take_response_folder(con, Path(input_dir), on=dt.date.fromisoformat(as_of))
+    finally:
+        con.close()
+    for outcome in outcomes:
+        if outcome.status == "rejected":
+            log.warning("response file rejected: %s", outcome.reason)
+    return {
+        "files_taken": sum(o.status == "taken" for o in outcomes),
+        "files_rejected": sum(o.status == "rejected" for o in outcomes),
+        "rows_taken": sum(o.taken for o in outcomes),
+        "rows_rejected": sum(len(o.rejected) for o in outcomes),
+    }
+
+
 def task_policies() -> list[str]:
     """The policies the nightly audit runs: every pack found with codes of its own."""
     return [audit.policy_id for audit in pack_audits(discover())]
@@ -250,10 +272,14 @@ def task_log(
     }
 
 
-def task_report(db_file: str, out_dir: str, as_of: str) -> int:
+def task_report(db_file: str, out_dir: str, as_of: str, run_id: int | None = None) -> int:
+    """Move the workflow's clock (notices, due dates, overdue, lookback), then write every
+    output: what the packages show tonight is what is notified tonight."""
     con = connect(Path(db_file))
     try:
         day = dt.date.fromisoformat(as_of)
+        with transaction(con):
+            refresh_workflow(con, as_of=day, run_id=run_id)
         written = write_reports(con, Path(out_dir), as_of=day)
         written.append(write_analyst_report(con, Path(out_dir), as_of=day))
     finally:

@@ -53,9 +53,10 @@ BACKEND_PACKAGES = {
 MIRROR_STATE = ".mirror.json"
 
 # What a mirror copies, as (folder under the location's root, depth; None: any depth).
-# From a drop zone claims/<payer>/... at any depth (ingest decides what a misplaced file
-# means); from the reference location its top-level files, as ingest reads reference/.
-CLAIMS_LAYOUT: tuple[tuple[str, int | None], ...] = (("claims", None),)
+# From a drop zone claims/<payer>/... and responses/<payer>/... at any depth (ingest decides
+# what a misplaced file means); from the reference location its top-level files, as ingest
+# reads reference/.
+CLAIMS_LAYOUT: tuple[tuple[str, int | None], ...] = (("claims", None), ("responses", None))
 REFERENCE_LAYOUT: tuple[tuple[str, int | None], ...] = (("", 1),)
 
 # The folder of reference files in the layout ingest reads; in a drop zone it is refused.
@@ -221,8 +222,8 @@ def _stage(
 
 
 def assemble_audit_input(landing_folder: Path, reference_folder: Path, target: Path) -> Path:
-    """The folder layout ingest reads, from the two locations: `claims/` of the drop zone
-    beside the state's reference files as `reference/`.
+    """The folder layout ingest reads, from the two locations: `claims/` and the MCOs'
+    `responses/` of the drop zone beside the state's reference files as `reference/`.
 
     Links, not copies: the claims of a year are gigabytes, and the links name each file as
     ingest records it (`claims/<payer>/<file>`, `reference/<file>`), whichever location it
@@ -231,6 +232,7 @@ def assemble_audit_input(landing_folder: Path, reference_folder: Path, target: P
     target.mkdir(parents=True, exist_ok=True)
     for name, source in (
         ("claims", landing_folder / "claims"),
+        ("responses", landing_folder / "responses"),
         (REFERENCE_FOLDER, reference_folder),
     ):
         link = target / name
