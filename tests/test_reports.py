@@ -13,13 +13,17 @@ from pipelines.reports.outputs import STATE_ONLY_COLUMNS, mco_findings, write_fi
 def _findings() -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "payer": ["AETNA", "AETNA", "OTHER", "UHC"],
-            "claim_id": ["A1", "A2", "O1", "U1"],
-            "detail": ['a "quoted" detail, with a comma', "line\nbreak", "o", "'=1+1"],
-            "service_date": [dt.date(2024, 1, 2)] * 4,
-            "waived_reason": [None, "recouped", None, None],
-            "waived_by": [None, "J. Rivera", None, None],
-            "mco_detail": ["for the MCO, with a comma", "line\nbreak", "o", None],
+            "payer": ["AETNA", "AETNA", "OTHER", "UHC", "AETNA"],
+            "claim_id": ["A1", "A2", "O1", "U1", "A3-HELD"],
+            "detail": ['a "quoted" detail, with a comma', "line\nbreak", "o", "'=1+1", "h"],
+            "service_date": [dt.date(2024, 1, 2)] * 5,
+            "waived_reason": [None, "recouped", None, None, None],
+            "waived_by": [None, "J. Rivera", None, None, None],
+            "mco_detail": ["for the MCO, with a comma", "line\nbreak", "o", None, "h"],
+            "held": [False, False, False, False, True],
+            "outside_lookback": [False] * 5,
+            # a held finding is never in its MCO's package
+            "in_mco_package": [True, True, True, True, False],
         }
     )
 
@@ -37,7 +41,9 @@ def test_the_whole_file_has_every_column_and_each_mco_gets_only_its_own(tmp_path
     expected = tmp_path / "expected.csv"
     findings.write_csv(expected, date_format="%Y-%m-%d")
     assert (tmp_path / "findings.csv").read_bytes() == expected.read_bytes()
-    package_columns = [c for c in findings.columns if c not in STATE_ONLY_COLUMNS]
+    package_columns = [
+        c for c in findings.columns if c not in [*STATE_ONLY_COLUMNS, "in_mco_package"]
+    ]
     for payer, rows in (("AETNA", 2), ("SUNFLOWER", 0), ("UHC", 1)):
         own = pl.read_csv(tmp_path / "mco" / payer / "findings.csv", infer_schema=False)
         assert own.columns == package_columns

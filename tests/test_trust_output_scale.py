@@ -22,7 +22,7 @@ import xlsxwriter
 
 from pipelines.audit.run import run_audit
 from pipelines.reports import workbook
-from pipelines.reports.outputs import FINDING_COLUMNS, STATE_ONLY_COLUMNS, write_workbook
+from pipelines.reports.outputs import MCO_FINDING_COLUMNS, write_workbook
 from pipelines.reports.policy_text import policy_text
 from pipelines.reports.workbook import TableBook, sheet_names, sheet_parts
 from tests.world import AS_OF, World
@@ -79,7 +79,7 @@ def test_findings_past_a_sheets_row_limit_continue_on_more_sheets_each_exactly_o
         heading = "Parent Peer Support (KMAP General Bulletin 22321)"
         assert title == (heading if number == 1 else f"{heading} (continued: part {number} of 3)")
         header, rows = _table(book[name], header_row=2)
-        assert list(header) == [c for c in FINDING_COLUMNS if c not in STATE_ONLY_COLUMNS], name
+        assert list(header) == MCO_FINDING_COLUMNS, name
         assert len(rows) == 3, name
         seen += [
             (
@@ -141,7 +141,7 @@ def test_continuation_sheet_names_fit_excels_31_characters() -> None:
 
 def _mco_package(height: int) -> pl.DataFrame:
     """`height` findings of one policy as an MCO's package shows them."""
-    columns = [c for c in FINDING_COLUMNS if c not in STATE_ONLY_COLUMNS]
+    columns = MCO_FINDING_COLUMNS
     frame = pl.DataFrame(
         {
             "policy_id": [PPS] * height,

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import duckdb
+import openpyxl
 import polars as pl
 import pytest
 
@@ -238,6 +239,24 @@ def test_three_nights_from_notice_to_reprocessed_or_overdue(tmp_path: Path) -> N
     days = dict(zip(state["claim_id"], state["days_overdue"], strict=True))
     assert (days["A4"], days["A5"], days["A1"]) == ("78", "3", None)
 
+    # the reprocessing log counts what is due and overdue, by days past the deadline
+    log = pl.read_csv(out / "reprocessing_log.csv", infer_schema=False).filter(
+        (pl.col("payer") == "AETNA") & (pl.col("rule_id") == RULE)
+    )
+    counts = log.select(
+        "lines_open",
+        "lines_due",
+        "lines_overdue",
+        "amount_overdue",
+        "overdue_0_30_days",
+        "overdue_61_90_days",
+        "lines_disputed",
+    ).row(0)
+    assert counts == ("4", "0", "4", "209.60", "3", "1", "0")
+    report = (out / f"analyst_report_{NIGHT_3}.html").read_text(encoding="utf-8")
+    assert "Due, overdue, disputed and held" in report
+    assert "Providers behind the findings" in report and PEER in report
+
     # a row answering a finding closed since is rejected; the near miss, an open one, taken
     write_rows(
         input_dir / "responses" / "AETNA" / "late.csv",
@@ -306,6 +325,19 @@ def test_a_held_providers_findings_stay_out_of_every_package_until_released(
     for value in [HELD, "HELD-1", "HELD-2", *held["finding_id"]]:
         assert value not in package_text
     assert "OPEN-1" in package_text, "the near miss: the provider not held goes out"
+    # the state counts the held findings apart; the MCO's log rows do not count them at all
+    state_log = pl.read_csv(out / "reprocessing_log.csv", infer_schema=False)
+    aetna = state_log.filter((pl.col("payer") == "AETNA") & (pl.col("rule_id") == RULE))
+    assert aetna.select("lines_open", "lines_due", "lines_held").row(0) == ("3", "1", "2")
+    own_log = pl.read_csv(out / "mco" / "AETNA" / "reprocessing_log.csv", infer_schema=False)
+    own = own_log.filter(pl.col("rule_id") == RULE)
+    assert own.select("lines_open", "lines_due", "lines_held").row(0) == ("1", "1", "0")
+    providers = pl.read_csv(out / "provider_summary.csv", infer_schema=False)
+    held_provider = providers.filter(pl.col("npi") == HELD)
+    assert held_provider.select("role", "held").sort("role").rows() == [
+        ("billing", "true"),
+        ("rendering", "true"),
+    ]
     assert _finding(db, "OPEN-1")["notified_date"] == NIGHT_1
 
     release = ["release", "--db", str(db), "--provider", HELD, "--analyst", "A. Chen"]
@@ -319,6 +351,7 @@ def test_a_held_providers_findings_stay_out_of_every_package_until_released(
         assert finding["due_date"] == released_on + dt.timedelta(days=90)
     package = pl.read_csv(out / "mco" / "AETNA" / "findings.csv", infer_schema=False)
     assert {"HELD-1", "HELD-2"} <= set(package["claim_id"])
+    assert set(held["finding_id"]) <= set(package["finding_id"]), "the same IDs"
     assert _query(
         db, "select npi, reason, held_by, held_on, released_by, released_on from audit.holds"
     ) == [(HELD, "MFCU referral pending", "J. Rivera", NIGHT_1, "A. Chen", dt.date(2025, 7, 5))]
@@ -567,3 +600,51 @@ def test_commands_name_a_finding_by_its_id(
     finding = _finding(db, "W1")
     assert (finding["status"], finding["waived_by"]) == ("waived", "J. Rivera")
     assert cli.main(["waive", "--db", str(db), "AETNA", "W1", *analyst]) == 2, "ID or full key"
+
+
+def test_an_mco_answers_in_its_own_workbook_sent_back_as_it_is(tmp_path: Path) -> None:
+    world, input_dir, db, out = (
+        _world(),
+        tmp_path / "input",
+        tmp_path / "a.duckdb",
+        tmp_path / "out",
+    )
+    for day, claim_id in ((2, "X1"), (3, "X2")):
+        _line(world, "AETNA", claim_id, day)
+    _deliver(world, input_dir, "night1.csv")
+    run_audit(input_dir, db, out, as_of=NIGHT_1)
+
+    book = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
+    sheet = book["Findings 22321"]
+    header = [cell.value for cell in sheet[3]]
+    assert {"finding_id", "response", "comment", "planned_date"} <= set(header)
+    column = {name: index + 1 for index, name in enumerate(header)}
+    choices = [v for v in sheet.data_validations.dataValidation if v.type == "list"]
+    assert len(choices) == 1 and choices[0].formula1 == '"agree,dispute,corrected"'
+    assert str(choices[0].sqref).startswith(
+        f"{openpyxl.utils.get_column_letter(column['response'])}4"
+    )
+    rows = {sheet.cell(r, column["claim_id"]).value: r for r in range(4, sheet.max_row + 1)}
+    x1 = rows["X1"]
+    sheet.cell(x1, column["response"]).value = "corrected"
+    sheet.cell(x1, column["comment"]).value = "=1+1"  # typed as a formula: kept as its text
+    sheet.cell(x1, column["planned_date"]).value = dt.datetime(2025, 8, 1)
+    (input_dir / "responses" / "AETNA").mkdir(parents=True)
+    book.save(input_dir / "responses" / "AETNA" / "AETNA_claims_audit.xlsx")
+
+    summary = run_audit(input_dir, db, out, as_of=NIGHT_2)
+    assert [(o.status, o.taken, o.rejected) for o in summary.responses] == [("taken", 1, [])]
+    x1_finding = _finding(db, "X1")
+    assert (x1_finding["response"], x1_finding["planned_date"]) == (
+        "corrected",
+        dt.date(2025, 8, 1),
+    )
+    assert x1_finding["response_comment"] == "=1+1"
+    assert _finding(db, "X2")["response"] is None
+    again = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
+    answered = {
+        row[column["claim_id"] - 1]: row
+        for row in again["Findings 22321"].iter_rows(values_only=True)
+    }
+    assert answered["X1"][column["comment"] - 1] == "'=1+1", "written back as text"
+    assert answered["X1"][column["response"] - 1] == "corrected"

@@ -24,9 +24,9 @@ import duckdb
 
 from pipelines.db import execute, scalar
 from pipelines.ingest.datasets import PAYER_CODE_FORM, is_payer_code
+from pipelines.log.states import RESPONSES
 from pipelines.log.workflow import FindingKey, add_history
 
-RESPONSES = ("agree", "dispute", "corrected")
 REQUIRED_COLUMNS = ("finding_id", "response")
 OPTIONAL_COLUMNS = ("comment", "planned_date")
 RESPONSE_SUFFIXES = (".csv", ".xlsx")
@@ -62,8 +62,8 @@ class ResponseOutcome:
 
 
 def read_response_file(path: Path) -> list[ResponseRow]:
-    """The rows of a response file that answer a finding (a row with neither ID nor response
-    is skipped: most rows of a workbook sent back are not answered)."""
+    """The rows of a response file that answer a finding: a row without a response is skipped
+    (most rows of a workbook sent back are not answered)."""
     suffix = path.suffix.lower()
     if suffix not in RESPONSE_SUFFIXES:
         raise ResponseFileRejected("a response file is a .csv or an .xlsx file")
@@ -80,7 +80,7 @@ def read_response_file(path: Path) -> list[ResponseRow]:
         at = {c: columns.index(c) for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in columns}
         for number, values in body:
             cells = {c: _text(values[i]) if i < len(values) else "" for c, i in at.items()}
-            if cells["finding_id"] or cells["response"]:
+            if cells["response"]:
                 rows.append(
                     ResponseRow(
                         number,

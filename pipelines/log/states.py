@@ -5,3 +5,5 @@ without loading the engine."""
 LOG_STATUSES = ("open", "resolved_reprocessed", "superseded", "resolved_data_corrected", "waived")
 # the states of the workflow an open finding may be in beside its status (docs/workflow.md)
 WORKFLOW_STATES = ("disputed", "overdue", "held", "outside_lookback")
+# an MCO's answers to a finding of its package (docs/workflow.md)
+RESPONSES = ("agree", "dispute", "corrected")

@@ -25,13 +25,29 @@ import duckdb
 import polars as pl
 
 from pipelines.config import read_sql
-from pipelines.reports.outputs import audited_policies
+from pipelines.reports.outputs import audited_policies, reprocessing_log
 from pipelines.reports.policy_text import PolicyText, RuleText, rule_texts
+from pipelines.reports.providers import PROVIDER_SUMMARY_FILE, provider_summary
 
 log = logging.getLogger(__name__)
 
 NEWEST_FINDINGS = 50
 RUNS_LISTED = 24  # the trend chart shows every run; its table the latest ones
+PROVIDERS_LISTED = 20  # provider_summary.csv has them all
+# the workflow's counts of each MCO (reprocessing_log.sql), in the order the table shows them
+WORKFLOW_COUNTS = [
+    "lines_due",
+    "amount_due",
+    "lines_overdue",
+    "amount_overdue",
+    "overdue_0_30_days",
+    "overdue_31_60_days",
+    "overdue_61_90_days",
+    "overdue_over_90_days",
+    "lines_disputed",
+    "lines_held",
+    "lines_outside_lookback",
+]
 LINE_KEY = ["policy_id", "payer", "claim_id", "claim_line_number"]
 # (first day, last day or None for no end, label): days since first found, as of the report
 AGE_BUCKETS: list[tuple[int, int | None, str]] = [
@@ -144,6 +160,8 @@ class ReportData:
     ages: list[tuple[str, int]]
     rules: list[RuleText]
     status_counts: dict[str, int]
+    workflow: pl.DataFrame  # one row per MCO: WORKFLOW_COUNTS
+    providers: pl.DataFrame  # the PROVIDERS_LISTED first rows of the provider summary
 
 
 def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
@@ -165,6 +183,11 @@ def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
         ages=_ages(open_findings, as_of),
         rules=_rules(con, open_findings),
         status_counts=status_counts,
+        workflow=reprocessing_log(con, as_of)
+        .group_by("payer")
+        .agg(pl.col(WORKFLOW_COUNTS).sum())
+        .sort("payer"),
+        providers=provider_summary(con).head(PROVIDERS_LISTED),
     )
 
 
@@ -725,6 +748,90 @@ def _amounts_by_mco(data: ReportData) -> str:
     return _section(title, f"<figure>{chart}</figure>\n{table}", note)
 
 
+def _workflow_section(data: ReportData) -> str:
+    title = "Due, overdue, disputed and held"
+    amounts = {"amount_due", "amount_overdue"}
+    headers = [
+        "MCO",
+        "Due",
+        "Amount due",
+        "Overdue",
+        "Amount overdue",
+        "1 to 30 days",
+        "31 to 60 days",
+        "61 to 90 days",
+        "Over 90 days",
+        "Disputed",
+        "Held",
+        "Outside lookback",
+    ]
+    table = _table(
+        headers,
+        (
+            [row["payer"]]
+            + [
+                money_text(row[c]) if c in amounts else count_text(int(row[c]))
+                for c in WORKFLOW_COUNTS
+            ]
+            for row in data.workflow.iter_rows(named=True)
+        ),
+        numeric=range(1, len(headers)),
+    )
+    note = (
+        "Open findings notified to their MCO: due (deadline not passed) and overdue, by days "
+        "past the deadline (its due date, or the planned date of a corrected answer when that "
+        "comes first). Disputed findings await a decision (claims-audit findings --status "
+        "disputed). Held findings and those outside the lookback are in no MCO package and "
+        "in no amount due."
+    )
+    return _section(title, table, note)
+
+
+def _providers_section(data: ReportData) -> str:
+    title = "Providers behind the findings"
+    table = _table(
+        [
+            "NPI",
+            "Role",
+            "Provider",
+            "Open findings",
+            "Amount at stake",
+            "Overdue",
+            "Rules",
+            "MCOs",
+            "First found",
+            "Last found",
+            "Share of lines with findings",
+            "Held",
+        ],
+        (
+            [
+                row["npi"],
+                row["role"],
+                row["provider_name"] or "",
+                count_text(row["open_findings"]),
+                money_text(row["amount_open"]),
+                count_text(row["overdue_findings"]),
+                row["rules"],
+                row["mcos"],
+                date_text(row["first_found_date"]),
+                date_text(row["last_found_date"]),
+                f"{row['share_of_lines_with_findings'] or 0:.0%}",
+                "held" if row["held"] else "",
+            ]
+            for row in data.providers.iter_rows(named=True)
+        ),
+        numeric=[3, 4, 5, 10],
+        whole=[8, 9],
+    )
+    note = (
+        f"The {PROVIDERS_LISTED} billing and rendering providers with the most open findings "
+        f"(then amount at stake); {PROVIDER_SUMMARY_FILE} lists every one. The share is of the "
+        "provider's current in-scope lines (for Parent Peer Support, its paid H0038 lines)."
+    )
+    return _section(title, table, note)
+
+
 def _trend(data: ReportData) -> str:
     title = "Open findings after each run"
     if not data.runs:
@@ -907,6 +1014,8 @@ def render(data: ReportData) -> str:
         *(_policy_section(p) for p in data.policies),
         _by_mco_and_rule(data, colours),
         _amounts_by_mco(data),
+        _workflow_section(data),
+        _providers_section(data),
         _trend(data),
         _ages_section(data),
         _newest(data),

@@ -11,15 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 
 from pipelines.config import read_sql
 from pipelines.db import registered, scalar
+from pipelines.log.states import RESPONSES
 from pipelines.reports.output_paths import mco_folder
 from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
-from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook
+from pipelines.reports.providers import PROVIDER_SUMMARY_FILE, provider_summary
+from pipelines.reports.workbook import EXCEL_MAX_ROWS, SHEET_NAME_MAX, TableBook
 
 DATE_FORMAT = "%Y-%m-%d"
 # OWASP CSV injection: text starting with any of these may run as a formula
@@ -69,6 +72,10 @@ FINDING_COLUMNS = [
 STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail", "held", "outside_lookback"]
 # an MCO answers in its package's own columns (pipelines/log/responses.py reads them back)
 MCO_COLUMN_NAMES = {"response_comment": "comment"}
+# the columns of an MCO's findings, in its CSV and its workbook
+MCO_FINDING_COLUMNS = [
+    MCO_COLUMN_NAMES.get(c, c) for c in FINDING_COLUMNS if c not in STATE_ONLY_COLUMNS
+]
 # shown to an MCO for a finding last produced before MCO details were kept: its full detail
 # may name another MCO's claim, so it is never the fallback
 MCO_DETAIL_NOT_RECORDED = "(no MCO detail on record: last found before MCO details were kept)"
@@ -104,7 +111,7 @@ def mco_findings(findings: pl.DataFrame) -> pl.DataFrame:
         findings.filter(pl.col("in_mco_package"))
         .with_columns(pl.col("mco_detail").fill_null(MCO_DETAIL_NOT_RECORDED).alias("detail"))
         .drop(STATE_ONLY_COLUMNS, "in_mco_package")
-        .rename(MCO_COLUMN_NAMES)
+        .rename(MCO_COLUMN_NAMES, strict=False)
     )
 
 
@@ -165,7 +172,11 @@ def audited_policies(con: duckdb.DuckDBPyConnection) -> list[PolicyText]:
     return sorted(policies, key=lambda p: (not p.bulletin, p.bulletin, p.policy_id))
 
 
-def reprocessing_log(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def reprocessing_log(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None, *, mco_view: bool = False
+) -> pl.DataFrame:
+    """One row per (policy, payer, rule) issue; days overdue counted to `as_of` (the last
+    run's by default). With `mco_view`, only the findings the MCOs' packages show."""
     policies = audited_policies(con)
     rules = pl.DataFrame(
         [
@@ -180,7 +191,8 @@ def reprocessing_log(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         schema={"policy_id": pl.String, "bulletin": pl.String},
     )
     with registered(con, policy_rules=rules, policy_bulletins=bulletins):
-        return con.sql(read_sql("reports/reprocessing_log.sql")).pl()
+        params = {"as_of": as_of or latest_as_of(con), "mco_view": mco_view}
+        return con.sql(read_sql("reports/reprocessing_log.sql"), params=params).pl()
 
 
 def quarantine(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -201,19 +213,21 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
     findings = spreadsheet_safe(all_findings(con, as_of))
     package = mco_findings(findings)
     findings = findings.drop("in_mco_package")
-    log_rows = spreadsheet_safe(reprocessing_log(con))
+    log_rows = spreadsheet_safe(reprocessing_log(con, as_of))
+    package_log = spreadsheet_safe(reprocessing_log(con, as_of, mco_view=True))
     mcos = configured_mcos(con)
     policies = audited_policies(con)
     written = [
         *write_findings(findings, package, out_dir, mcos),
         write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
+        write_csv(provider_summary(con), out_dir / PROVIDER_SUMMARY_FILE),
     ]
 
     def write_package(payer: str) -> list[Path]:
         folder = mco_folder(out_dir, payer)
         own_findings = package.filter(pl.col("payer") == payer)
-        own_log = log_rows.filter(pl.col("payer") == payer)
+        own_log = package_log.filter(pl.col("payer") == payer)
         return [
             write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
             write_workbook(
@@ -266,9 +280,10 @@ def write_workbook(
     empty = findings.clear()
     for policy in policies:
         own = by_policy.get((policy.policy_id,), empty)
-        book.table(
+        sheets = book.table(
             findings_sheet_name(policy), own, titles=[(policy.heading, "title")], header_row=2
         )
+        _response_choices(sheets, own, header_row=2)
     rule_rows = pl.DataFrame(
         [
             {"policy_id": p.policy_id, **r.__dict__}
@@ -284,3 +299,25 @@ def write_workbook(
     if note:
         summary[0].write_string(SUMMARY_NOTE_ROW, 0, note)
     return book.close()
+
+
+def _response_choices(sheets: list[Any], findings: pl.DataFrame, *, header_row: int) -> None:
+    """The `response` cells of a findings sheet offer the answers `claims-audit respond`
+    takes: the MCO fills them in and sends the workbook back as it is."""
+    if "response" not in findings.columns:
+        return
+    column = findings.columns.index("response")
+    last_row = header_row + max(1, min(findings.height, EXCEL_MAX_ROWS - header_row - 1))
+    for sheet in sheets:
+        sheet.data_validation(
+            header_row + 1,
+            column,
+            last_row,
+            column,
+            {
+                "validate": "list",
+                "source": list(RESPONSES),
+                "error_title": "response",
+                "error_message": f"Answer with one of: {', '.join(RESPONSES)}.",
+            },
+        )

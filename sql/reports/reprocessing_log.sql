@@ -3,7 +3,18 @@
 -- are counted in their own column and do not decide the issue's status.
 -- registered by the caller: policy_rules (policy_id, rule_id, issue_description) and
 -- policy_bulletins (policy_id, bulletin), the bulletin that mco_implementation's `policy` names.
-with findings_by_issue as (
+-- the workflow (docs/workflow.md): what is due and overdue on $as_of counts the open findings
+-- in their MCO's package; held findings and those outside the lookback are counted apart.
+-- With $mco_view, the rows an MCO's package shows: only the findings its package shows.
+with finding as (
+    select *,
+        coalesce(amount_at_risk, paid_amount) as amount,
+        status = 'open' and in_mco_package as due,
+        case when overdue then $as_of::date - overdue_since + 1 end as days_overdue
+    from audit.finding_states
+    where not $mco_view or in_mco_package
+),
+findings_by_issue as (
     select
         policy_id,
         payer,
@@ -16,8 +27,19 @@ with findings_by_issue as (
         ) as amount_open,
         count(*) filter (where status like 'resolved%') as lines_resolved,
         count(*) filter (where status = 'waived') as lines_waived,
-        count(*) filter (where status = 'superseded') as lines_superseded
-    from audit.findings
+        count(*) filter (where status = 'superseded') as lines_superseded,
+        count(*) filter (where due and not overdue) as lines_due,
+        coalesce(sum(amount) filter (where due and not overdue), 0) as amount_due,
+        count(*) filter (where overdue) as lines_overdue,
+        coalesce(sum(amount) filter (where overdue), 0) as amount_overdue,
+        count(*) filter (where days_overdue <= 30) as overdue_0_30_days,
+        count(*) filter (where days_overdue between 31 and 60) as overdue_31_60_days,
+        count(*) filter (where days_overdue between 61 and 90) as overdue_61_90_days,
+        count(*) filter (where days_overdue > 90) as overdue_over_90_days,
+        count(*) filter (where status = 'open' and review = 'disputed') as lines_disputed,
+        count(*) filter (where status = 'open' and held) as lines_held,
+        count(*) filter (where status = 'open' and outside_lookback) as lines_outside_lookback
+    from finding
     group by policy_id, payer, rule_id
 ),
 implementation_row as (
@@ -65,7 +87,18 @@ select
     mco.implemented_date as mco_implemented_date,
     mco.reprocessing_completed_date,
     issue.lines_waived,
-    issue.lines_superseded
+    issue.lines_superseded,
+    issue.lines_due,
+    issue.amount_due,
+    issue.lines_overdue,
+    issue.amount_overdue,
+    issue.overdue_0_30_days,
+    issue.overdue_31_60_days,
+    issue.overdue_61_90_days,
+    issue.overdue_over_90_days,
+    issue.lines_disputed,
+    issue.lines_held,
+    issue.lines_outside_lookback
 from findings_by_issue as issue
 left join policy_rules using (policy_id, rule_id)
 left join implementation_for_policy as mco using (policy_id, payer)
