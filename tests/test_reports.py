@@ -10,16 +10,15 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.config import read_sql
 from pipelines.db import connect
 from pipelines.reports import outputs
 from pipelines.reports.outputs import (
     FINDING_COLUMNS,
     MCO_FINDING_COLUMNS,
-    findings_in_chunks,
-    package_findings_in_chunks,
-    write_csv_chunks,
+    all_findings,
+    write_findings,
 )
+from pipelines.reports.spool import PolicySpool
 
 PPS = "h0038_parent_peer_support"
 AS_OF = dt.date(2024, 3, 1)
@@ -66,37 +65,46 @@ def test_the_whole_file_has_every_column_and_each_mco_gets_only_its_own(
 ) -> None:
     monkeypatch.setattr(outputs, "CHUNK_ROWS", chunk_rows)
     con = _log(tmp_path)
+    out = tmp_path / "out"
+    payers = ["AETNA", "SUNFLOWER", "UHC"]
+    spools = {p: PolicySpool(tmp_path / "spool" / p, chunk_rows) for p in payers}
 
-    written = write_csv_chunks(findings_in_chunks(con, AS_OF), tmp_path / "findings.csv")
+    write_findings(con, out, spools, AS_OF)
 
     # chunk by chunk, the file is byte for byte what one write of every finding makes
-    whole = pl.concat(
-        outputs.read_in_chunks(con, read_sql("reports/findings.sql"), {"as_of": AS_OF})
-    )
+    whole = all_findings(con, AS_OF)
     expected = tmp_path / "expected.csv"
     outputs.spreadsheet_safe(whole.select(FINDING_COLUMNS)).write_csv(
         expected, date_format="%Y-%m-%d"
     )
-    assert written.read_bytes() == expected.read_bytes()
-    assert pl.read_csv(written, infer_schema=False)["detail"][4] == "'=1+1", "spreadsheet-safe"
+    assert (out / "findings.csv").read_bytes() == expected.read_bytes()
+    assert pl.read_csv(out / "findings.csv", infer_schema=False)["detail"][4] == "'=1+1"
 
+    package_columns = MCO_FINDING_COLUMNS
     for payer, rows in (("AETNA", 2), ("SUNFLOWER", 0), ("UHC", 1)):
-        path = write_csv_chunks(
-            package_findings_in_chunks(con, payer, AS_OF), tmp_path / f"{payer}.csv"
-        )
-        own = pl.read_csv(path, infer_schema=False)
-        assert own.columns == MCO_FINDING_COLUMNS
+        own = pl.read_csv(out / "mco" / payer / "findings.csv", infer_schema=False)
+        assert own.columns == package_columns
         assert own.height == rows and set(own["payer"]) <= {payer}
-    aetna = pl.read_csv(tmp_path / "AETNA.csv", infer_schema=False)
+        kept = spools[payer].table(PPS)
+        assert kept.height == rows and kept.columns == package_columns
+    aetna = pl.read_csv(out / "mco" / "AETNA" / "findings.csv", infer_schema=False)
     assert aetna["detail"].to_list() == ["for the MCO, with a comma", "line\nbreak"]
-    uhc = pl.read_csv(tmp_path / "UHC.csv", infer_schema=False)
+    uhc = pl.read_csv(out / "mco" / "UHC" / "findings.csv", infer_schema=False)
     assert uhc["detail"][0].startswith("(no MCO detail on record"), "never the full detail"
+    assert not (out / "mco" / "OTHER").exists()
 
 
-def test_a_package_reads_any_run_of_its_findings(tmp_path: Path) -> None:
-    con = _log(tmp_path)
-    frames = list(package_findings_in_chunks(con, "AETNA", AS_OF, PPS, skip=1, count=1))
-    assert [f["claim_id"].to_list() for f in frames] == [["A2"]]
-    nothing = list(package_findings_in_chunks(con, "AETNA", AS_OF, "another_policy"))
-    assert len(nothing) == 1 and nothing[0].height == 0, "no rows, yet the columns"
-    assert "detail" in nothing[0].columns and "mco_detail" not in nothing[0].columns
+def test_the_spool_gives_each_policy_its_rows_and_any_run_of_them(tmp_path: Path) -> None:
+    spool = PolicySpool(tmp_path, chunk_rows=2)
+    spool.add(pl.DataFrame({"policy_id": ["a", "a", "b"], "claim_id": ["1", "2", "3"]}))
+    spool.add(pl.DataFrame({"policy_id": ["b", "b"], "claim_id": ["4", "5"]}))
+    with pytest.raises(RuntimeError):
+        spool.table("b")  # still being written
+    spool.close()
+
+    b = spool.table("b")
+    assert b.height == 3 and b.columns == ["policy_id", "claim_id"]
+    assert [f["claim_id"].to_list() for f in b.read(0, 3)] == [["3", "4"], ["5"]]
+    assert [f["claim_id"].to_list() for f in b.read(1, 1)] == [["4"]]
+    none = spool.table("c")
+    assert none.height == 0 and list(none.read(0, 0)) == []
