@@ -147,7 +147,7 @@ def findings(args: argparse.Namespace) -> int:
             f"line {row['claim_line_number']:<3} "
             f"{row['rule_id']} {row['severity']:<13} {row['status']:<23} "
             f"DOS {row['service_date']} ${row['paid_amount']:>9} "
-            f"found {row['first_found_date']} due {row['due_date'] or '-':<10}  {row['detail']}"
+            f"found {row['first_found_date']} due {row['due_date'] or '-'!s:<10}  {row['detail']}"
         )
     print(f"{rows.height} findings")
     return EXIT_OK
@@ -311,8 +311,12 @@ def decide(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     finally:
         con.close()
-    after = "stays open, due date unchanged" if decision == "uphold" else "waived"
-    print(f"{args.finding_id.upper()} ({key}): dispute {decision}d; the finding {after}")
+    outcome = (
+        "dispute not accepted: the finding stays open, its due date unchanged"
+        if decision == "uphold"
+        else "dispute accepted: the finding is waived"
+    )
+    print(f"{args.finding_id.upper()} ({key}): {outcome}")
     return EXIT_OK
 
 
@@ -539,7 +543,7 @@ def format_summary(summary: RunSummary, out_dir: Path) -> str:
             f"{summary.workflow.outside_lookback} fell outside the lookback"
         )
     if not summary.audited:
-        lines.append("  nothing new to audit: the log is unchanged")
+        lines.append("  nothing new to audit: no finding was opened or closed")
     lines.append("  open findings by MCO and rule:")
     if not summary.open_findings:
         lines.append("    (none)")
