@@ -192,13 +192,15 @@ def table_counts(db_file: Path) -> dict[str, int]:
     con = duckdb.connect(str(db_file), read_only=True)
     try:
         tables = con.execute(
-            "select schema_name, table_name from duckdb_tables() order by all"
+            "select database_name, schema_name, table_name from duckdb_tables() "
+            "where database_name = current_database() order by all"
         ).fetchall()
+        # fully qualified: a file named audit.duckdb is a catalog named like the schema
         return {
             f"{schema}.{table}": int(
-                con.execute(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
+                con.execute(f'select count(*) from "{db}"."{schema}"."{table}"').fetchall()[0][0]
             )
-            for schema, table in tables
+            for db, schema, table in tables
         }
     finally:
         con.close()
