@@ -76,15 +76,17 @@ class AirflowApi:
         return str(run["state"])
 
     def wait(self, run_id: str, timeout: float, poll: Any = None) -> str:
-        """The run's final state; `poll(task_instances)` is called on every round."""
+        """The run's final state. `poll(task_instances)`, when given, is called every half
+        second until it returns True; otherwise only the run's state is asked for, every two
+        seconds (each call costs the api-server CPU that the tasks need)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if poll is not None and poll(self.task_instances(run_id)):
+                poll = None
             state = self.run_state(run_id)
-            if poll is not None:
-                poll(self.task_instances(run_id))
             if state in FINISHED:
                 return state
-            time.sleep(1)
+            time.sleep(0.5 if poll is not None else 2)
         raise ApiError(f"run {run_id} not finished after {timeout:.0f} s")
 
     def task_instances(self, run_id: str) -> list[dict[str, Any]]:

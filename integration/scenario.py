@@ -320,9 +320,8 @@ class WorkerKill:
     stack: Stack
     killed: tuple[str, int, int] | None = None  # worker, pid, the ingest task's map index
 
-    def __call__(self, task_instances: list[dict[str, Any]]) -> None:
-        if self.killed is not None:
-            return
+    def __call__(self, task_instances: list[dict[str, Any]]) -> bool:
+        """Whether it is done: a worker was killed, or every ingest task has finished."""
         for ti in task_instances:
             worker = ti.get("hostname")
             if ti["task_id"] == "ingest" and ti["state"] == "running" and worker in WORKERS:
@@ -334,7 +333,11 @@ class WorkerKill:
                     f"ran ingest, map index {ti['map_index']} (try {ti['try_number']})",
                     flush=True,
                 )
-                return
+                return True
+        ingest = [ti for ti in task_instances if ti["task_id"] == "ingest"]
+        return bool(ingest) and all(
+            ti["state"] in ("success", "failed", "skipped") for ti in ingest
+        )
 
 
 def check_retried_elsewhere(api: AirflowApi, night: Night, kill: WorkerKill) -> str:

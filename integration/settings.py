@@ -37,6 +37,8 @@ INTEGRATION_ONLY = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
     # the DAG's retries wait Airflow's default delay, 5 minutes in a deployment
     "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "3",
+    # the DAG file does not change during the run: parsed once, not every 30 seconds
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     # each Celery worker names itself in the task instances it runs (integration/worker_host.py)
     "AIRFLOW__CORE__HOSTNAME_CALLABLE": "integration.worker_host.hostname",
     "PYTHONPATH": str(REPO),
