@@ -9,19 +9,23 @@ analysts: its findings carry the MCO-safe detail and none of the state's own col
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from pipelines.config import read_sql
 from pipelines.db import registered
 from pipelines.reports.output_paths import mco_folder
 from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
-from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook
+from pipelines.reports.spool import DATE_FORMAT, CsvFile, PolicySpool
+from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook, TableRows
 
-DATE_FORMAT = "%Y-%m-%d"
 # OWASP CSV injection: text starting with any of these may run as a formula
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FINDING_COLUMNS = [
@@ -55,7 +59,10 @@ STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail"]
 MCO_DETAIL_NOT_RECORDED = "(no MCO detail on record: last found before MCO details were kept)"
 # the Summary's line under its title: which tables continue on further sheets, if any do
 SUMMARY_NOTE_ROW = 2
-# MCO packages written at once: each holds one MCO's findings in memory while it is written
+# findings read from the log and written at a time: the outputs' memory stays the same
+# whatever the number of findings (millions in a state's log)
+CHUNK_ROWS = 100_000
+# MCO workbooks written at once, each from its own spool
 PACKAGES_AT_A_TIME = 2
 
 
@@ -85,35 +92,35 @@ def mco_findings(findings: pl.DataFrame) -> pl.DataFrame:
     ).drop(STATE_ONLY_COLUMNS)
 
 
-def write_findings(
-    findings: pl.DataFrame, package: pl.DataFrame, out_dir: Path, mcos: list[str]
-) -> list[Path]:
-    """findings.csv with every column, and mco/<payer>/findings.csv for each MCO in `mcos`
-    from `package` (the findings as mco_findings shows them).
+def read_in_chunks(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None
+) -> Iterator[pl.DataFrame]:
+    """A query's rows, CHUNK_ROWS at a time. A query without rows still yields one empty
+    frame of its columns, so a file of no rows keeps its header."""
+    # a relation streams its rows; a DB-API result (con.execute) would copy them all first
+    reader = con.sql(query, params=params).to_arrow_reader(CHUNK_ROWS)
+    empty = True
+    for batch in reader:
+        empty = False
+        yield _frame(pa.Table.from_batches([batch]))
+    if empty:
+        yield _frame(reader.schema.empty_table())
 
-    An MCO gets one findings file for every policy, its `policy_id` column saying which: one
-    file to load into its claims system, filtered by policy as needed; the workbook beside it
-    has a sheet per policy for reading.
 
-    Both come spreadsheet-safe. An MCO's rows are not a slice of the whole file (their detail
-    and columns differ), so they are formatted again: tenths of a second for 600,000.
-    """
-    whole = write_csv(findings, out_dir / "findings.csv", already_safe=True)
-    own_files = {payer: mco_folder(out_dir, payer) / "findings.csv" for payer in mcos}
-    for payer, own in own_files.items():
-        write_csv(package.filter(pl.col("payer") == payer), own, already_safe=True)
-    return [whole, *own_files.values()]
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)  # a table, not an array, comes back a frame
+    return frame
+
+
+def findings_in_chunks(con: duckdb.DuckDBPyConnection) -> Iterator[pl.DataFrame]:
+    """Every finding, with every column, spreadsheet-safe: findings.csv's rows."""
+    for chunk in read_in_chunks(con, read_sql("reports/findings.sql")):
+        yield spreadsheet_safe(chunk.select(FINDING_COLUMNS))
 
 
 def all_findings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return (
-        con.sql(
-            "select * from audit.findings "
-            "order by policy_id, payer, claim_id, claim_line_number, rule_id"
-        )
-        .pl()
-        .select(FINDING_COLUMNS)
-    )
+    return pl.concat(read_in_chunks(con, read_sql("reports/findings.sql"))).select(FINDING_COLUMNS)
 
 
 def audited_policies(con: duckdb.DuckDBPyConnection) -> list[PolicyText]:
@@ -157,35 +164,71 @@ def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
-    """Write every output; an MCO's folder holds only that MCO's rows, as it may see them."""
-    # made spreadsheet-safe once, and shaped for the MCOs once: their CSVs and workbooks
-    findings = spreadsheet_safe(all_findings(con))
-    package = mco_findings(findings)
+    """Write every output; an MCO's folder holds only that MCO's rows, as it may see them.
+
+    The log's findings are read once, CHUNK_ROWS at a time, and each chunk written to
+    findings.csv and to each MCO's package: memory does not grow with the log. The
+    reprocessing log's rows (one per policy, MCO and rule) are few, and made
+    spreadsheet-safe once."""
     log_rows = spreadsheet_safe(reprocessing_log(con))
-    mcos = configured_mcos(con)
     policies = audited_policies(con)
+    mcos = configured_mcos(con)
     written = [
-        *write_findings(findings, package, out_dir, mcos),
+        out_dir / "findings.csv",
         write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
     ]
+    with tempfile.TemporaryDirectory(prefix="claims-audit-packages-") as spool_root:
+        spools = {
+            payer: PolicySpool(Path(spool_root) / f"mco-{number:03d}", CHUNK_ROWS)
+            for number, payer in enumerate(mcos)
+        }
+        write_findings(con, out_dir, spools)
 
-    def write_package(payer: str) -> list[Path]:
-        folder = mco_folder(out_dir, payer)
-        own_findings = package.filter(pl.col("payer") == payer)
-        own_log = log_rows.filter(pl.col("payer") == payer)
-        return [
-            write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
-            write_workbook(
-                payer, policies, own_findings, own_log, workbook_path(folder, payer), as_of
-            ),
-        ]
+        def write_package(payer: str) -> list[Path]:
+            folder = mco_folder(out_dir, payer)
+            own_log = log_rows.filter(pl.col("payer") == payer)
+            sheets = {p.policy_id: spools[payer].table(p.policy_id) for p in policies}
+            return [
+                folder / "findings.csv",
+                write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
+                write_workbook(
+                    payer, policies, sheets, own_log, workbook_path(folder, payer), as_of
+                ),
+            ]
 
-    # polars and zlib work outside the GIL: two MCOs' packages at a time use both cores
-    with ThreadPoolExecutor(max_workers=PACKAGES_AT_A_TIME) as pool:
-        for paths in pool.map(write_package, mcos):
-            written += paths
+        # polars and zlib work outside the GIL: two MCOs' workbooks at a time use both cores
+        with ThreadPoolExecutor(max_workers=PACKAGES_AT_A_TIME) as pool:
+            for paths in pool.map(write_package, mcos):
+                written += paths
     return written
+
+
+def write_findings(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, spools: dict[str, PolicySpool]
+) -> None:
+    """findings.csv with every column, and for each MCO of `spools` mco/<payer>/findings.csv
+    with its rows as its package shows them (mco_findings), kept in its spool as well.
+
+    An MCO gets one findings file for every policy, its `policy_id` column saying which: one
+    file to load into its claims system, filtered by policy as needed; the workbook beside it
+    has a sheet per policy for reading."""
+    whole = CsvFile(out_dir / "findings.csv")
+    packages = {payer: CsvFile(mco_folder(out_dir, payer) / "findings.csv") for payer in spools}
+    try:
+        for chunk in findings_in_chunks(con):
+            whole.write(chunk)
+            shown = mco_findings(chunk)
+            for payer, package in packages.items():
+                own = shown.filter(pl.col("payer") == payer)
+                if own.height or package.empty:  # an MCO without findings gets the header
+                    package.write(own)
+                    spools[payer].add(own)
+    finally:
+        for file in [whole, *packages.values()]:
+            file.close()
+        for spool in spools.values():
+            spool.close()
 
 
 # XLSX -------------------------------------------------------------------------------------
@@ -204,7 +247,7 @@ def findings_sheet_name(policy: PolicyText) -> str:
 def write_workbook(
     payer: str,
     policies: list[PolicyText],
-    findings: pl.DataFrame,
+    findings: Mapping[str, pl.DataFrame | TableRows],
     log_rows: pl.DataFrame,
     path: Path,
     as_of: dt.date,
@@ -213,7 +256,8 @@ def write_workbook(
     the bulletins. Every row is in it: a table longer than a sheet continues on more sheets,
     and the Summary says which.
 
-    `findings` (as mco_findings shows them) and `log_rows` come spreadsheet-safe already.
+    `findings` holds each policy's findings (as mco_findings shows them) by policy ID; they
+    and `log_rows` come spreadsheet-safe already.
     """
     book = TableBook(path)
     headings = "; ".join(p.heading for p in policies) or "no policy audited yet"
@@ -222,12 +266,12 @@ def write_workbook(
         (f"As of {as_of.isoformat()}; {headings}", None),
     ]
     summary = book.table("Summary", log_rows, titles=summary_titles, header_row=3)
-    by_policy = findings.partition_by("policy_id", as_dict=True, maintain_order=True)
-    empty = findings.clear()
     for policy in policies:
-        own = by_policy.get((policy.policy_id,), empty)
         book.table(
-            findings_sheet_name(policy), own, titles=[(policy.heading, "title")], header_row=2
+            findings_sheet_name(policy),
+            findings[policy.policy_id],
+            titles=[(policy.heading, "title")],
+            header_row=2,
         )
     rule_rows = pl.DataFrame(
         [
