@@ -31,7 +31,6 @@ from integration.stack import (
     restart_workers,
     start_components,
     start_worker,
-    wait_for_worker,
 )
 
 # moto takes any credentials; the workers find these the usual AWS way, in their environment
@@ -146,7 +145,7 @@ def run(
     with step("night 1 (2025-06-30): deliveries in the S3 drop zone"):
         scenario.land_reference(deliveries.night_1, root / "reference")
         scenario.land_in_s3(deliveries.night_1, s3_endpoint, "landing")
-        night = scenario.run_night(api, scenario.NIGHT_1[1])
+        night = scenario.run_night(api, stack, scenario.NIGHT_1[1])
         scenario.check_success(night)
         expected = scenario.payers_with_new_files(set(), night_1)
         check(
@@ -174,7 +173,7 @@ def run(
         night_2 = scenario.claim_files(deliveries.night_2)
         scenario.land_in_sftp({f: deliveries.night_2 / f for f in night_2}, sftp, sftp_folder)
         kill = scenario.WorkerKill(stack)
-        night = scenario.run_night(api, scenario.NIGHT_2[1], poll=kill)
+        night = scenario.run_night(api, stack, scenario.NIGHT_2[1], poll=kill)
         scenario.check_success(night)
         expected = scenario.payers_with_new_files(night_1, night_2)
         check(
@@ -199,11 +198,10 @@ def run(
         killed = kill.killed[0] if kill.killed else None
         if killed:
             start_worker(stack, killed)
-            wait_for_worker(stack, killed)
         rejected = root / "rejected.csv"
         rejected.write_text("not_a_claim_column,nor_this\n1,2\n", encoding="utf-8")
         scenario.land_in_sftp({scenario.REJECTED_FILE: rejected}, sftp, sftp_folder)
-        night = scenario.run_night(api, scenario.NIGHT_3[1])
+        night = scenario.run_night(api, stack, scenario.NIGHT_3[1])
         print(f"  {scenario.check_rejected_file(api, night)}")
         hosts |= night.hosts()
         check(set(WORKERS) <= hosts, f"tasks ran only on {sorted(hosts)}")
@@ -212,7 +210,7 @@ def run(
 
     with step("night 4 (2025-10-03): the SFTP drop zone unreachable"):
         procs.stop("sshd")
-        night = scenario.run_night(api, scenario.NIGHT_4[1])
+        night = scenario.run_night(api, stack, scenario.NIGHT_4[1])
         members = scenario.member_ids(deliveries.night_2)
         print(f"  stage_landing: {scenario.check_unreachable(api, night, alerts, members)}")
 

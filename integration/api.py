@@ -75,12 +75,15 @@ class AirflowApi:
         )
         return str(run["state"])
 
-    def wait(self, run_id: str, timeout: float, poll: Any = None) -> str:
+    def wait(self, run_id: str, timeout: float, poll: Any = None, alive: Any = None) -> str:
         """The run's final state. `poll(task_instances)`, when given, is called every half
         second until it returns True; otherwise only the run's state is asked for, every two
-        seconds (each call costs the api-server CPU that the tasks need)."""
+        seconds (each call costs the api-server CPU that the tasks need). `alive()` raises
+        when a process the run needs has died, rather than waiting out the timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if alive is not None:
+                alive()
             if poll is not None and poll(self.task_instances(run_id)):
                 poll = None
             state = self.run_state(run_id)

@@ -276,10 +276,10 @@ class Night:
         return {str(ti["hostname"]) for ti in self.task_instances if ti.get("hostname")}
 
 
-def run_night(api: AirflowApi, logical_date: str, poll: Any = None) -> Night:
+def run_night(api: AirflowApi, stack: Stack, logical_date: str, poll: Any = None) -> Night:
     run_id = api.trigger(logical_date)
     print(f"  triggered {run_id}", flush=True)
-    state = api.wait(run_id, RUN_TIMEOUT, poll)
+    state = api.wait(run_id, RUN_TIMEOUT, poll, alive=stack.procs.check_alive)
     night = Night(run_id, state, api.task_instances(run_id))
     print(
         f"  {run_id}: {state}; {len(night.task_instances)} task instances on "

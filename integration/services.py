@@ -129,7 +129,7 @@ class Processes:
         # whatever it forked goes with it
         _signal_group(process.pid, signal.SIGKILL)
 
-    def stop_all(self, timeout: float = 20) -> None:
+    def stop_all(self, timeout: float = 10) -> None:
         """SIGTERM to every process group at once, then SIGKILL to what is left at `timeout`."""
         for started in self.started.values():
             _signal_group(started.process.pid, signal.SIGTERM)

@@ -143,7 +143,8 @@ def wait_for_worker(stack: Stack, name: str) -> None:
 
 def restart_workers(stack: Stack, **dotenv_changes: str) -> None:
     """Stop both workers (warm shutdown) and start them with `dotenv_changes`, as a deployment
-    restarts its workers after changing `.env`."""
+    restarts its workers after changing `.env`. Queued tasks wait for them, so nothing waits
+    here for them to be ready."""
     for name in WORKERS:
         if stack.procs.running(name):
             stack.procs.stop(name)
@@ -151,5 +152,3 @@ def restart_workers(stack: Stack, **dotenv_changes: str) -> None:
             stack.procs.started.pop(name, None)
     for name in WORKERS:
         start_worker(stack, name, **dotenv_changes)
-    for name in WORKERS:
-        wait_for_worker(stack, name)
