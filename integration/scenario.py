@@ -160,7 +160,7 @@ class CliReference(threading.Thread):
                 *("--out", str(self.root / "out"), "--as-of", as_of),
             ]
             name = f"cli-night-{number}"
-            started = self.procs.start(name, command, env=base_environment())
+            started = self.procs.start(name, command, env=base_environment(), service=False)
             returncode = started.process.wait()
             self.procs.started.pop(name, None)
             if returncode != 0:

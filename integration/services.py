@@ -71,6 +71,7 @@ class Started:
     process: subprocess.Popen[bytes]
     log: Path
     log_start: int  # where this process's output begins in a log that a restart appends to
+    service: bool  # runs until stopped (a server), rather than to its end (a command)
 
     def output(self) -> str:
         with self.log.open("rb") as log:
@@ -93,6 +94,7 @@ class Processes:
         env: dict[str, str] | None = None,
         account: str | None = None,
         cwd: Path | None = None,
+        service: bool = True,
     ) -> Started:
         log = self.log_dir / f"{name}.log"
         with log.open("ab") as output:
@@ -108,7 +110,7 @@ class Processes:
                 start_new_session=True,
                 **_as_account(account),
             )
-        started = Started(name, process, log, log_start)
+        started = Started(name, process, log, log_start, service)
         self.started[name] = started
         print(f"  started {name}: pid {process.pid} ({Path(argv[0]).name}), log {log}", flush=True)
         return started
@@ -141,7 +143,9 @@ class Processes:
                 print(f"  could not stop {name}: {error!r}", file=sys.stderr)
 
     def check_alive(self) -> None:
-        dead = [s for s in self.started.values() if s.process.poll() is not None]
+        """Raise when a server has exited (it never should while the run goes on)."""
+        started = list(self.started.values())
+        dead = [s for s in started if s.service and s.process.poll() is not None]
         if dead:
             raise ServiceError(
                 "; ".join(f"{s.name} exited {s.process.returncode}: {tail(s.log)}" for s in dead)
