@@ -1,4 +1,5 @@
-# Two entry points: `make demo` and `make test`. Each builds .venv from uv.lock when missing.
+# Entry points: `make demo`, `make test` and `make integration` (the live stack, docs/deploy.md).
+# Each builds .venv from uv.lock when missing.
 PYTHON ?= python3.11
 UV_VERSION := 0.13.8
 UV := .uv/bin/uv
