@@ -1,11 +1,12 @@
-# Two entry points: `make demo` and `make test`. Each builds .venv from uv.lock when missing.
+# Entry points: `make demo`, `make test` and `make integration` (the live stack, docs/deploy.md).
+# Each builds .venv from uv.lock when missing.
 PYTHON ?= python3.11
 UV_VERSION := 0.13.8
 UV := .uv/bin/uv
 VENV := .venv
 SYNCED := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit integration bench clean
 
 demo: $(SYNCED)
 	$(VENV)/bin/claims-audit demo
@@ -22,6 +23,10 @@ typecheck: $(SYNCED)
 # one worker a core (tests/conftest.py hands each worker whole modules); the slowest tests listed
 unit: $(SYNCED)
 	$(VENV)/bin/pytest -q -n auto --durations=20
+
+# the compose stack's topology live, without Docker (integration/, docs/deploy.md)
+integration: $(SYNCED)
+	$(VENV)/bin/python -m integration
 
 bench: $(SYNCED)
 	$(VENV)/bin/python bench/run_bench.py

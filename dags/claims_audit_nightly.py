@@ -101,9 +101,9 @@ def remove_failed_run_work_files(context: Context) -> None:
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "program-integrity",
-    # transient trouble (a mount, the drop zone, a held database lock) clears up with time
+    # transient trouble (a mount, the drop zone, a held database lock) clears up with time;
+    # the first retry waits Airflow's [core] default_task_retry_delay (5 minutes unless set)
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=5),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(hours=2),
