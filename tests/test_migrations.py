@@ -109,6 +109,7 @@ def test_the_release_database_keeps_every_finding_and_history_row_as_parent_peer
         (3, "policy_in_the_log"),
         (4, "reference_keys"),
         (5, "finding_workflow"),
+        (6, "findings_without_index"),
     ]
 
 
@@ -151,14 +152,26 @@ def test_the_upgrade_gives_every_finding_its_id_notice_and_history_authors(
     ) == [("Fixture Analyst",)]
 
 
-def test_a_finding_is_keyed_by_its_policy_after_the_upgrade(release_db: Path) -> None:
+def test_the_log_keeps_its_key_without_an_index_after_the_upgrade(release_db: Path) -> None:
+    findings = _rows(release_db, f"select {FINDING_COLUMNS_0_1} from audit.findings order by all")
     connect(release_db).close()
-    key = _rows(
+    # an index must fit in memory: at 15 million findings it did not (migration 0006)
+    indexes = _rows(
         release_db,
-        "select constraint_column_names from duckdb_constraints() "
-        "where table_name = 'findings' and constraint_type = 'PRIMARY KEY'",
+        "select constraint_type from duckdb_constraints() "
+        "where table_name = 'findings' and constraint_type in ('PRIMARY KEY', 'UNIQUE')",
     )
-    assert key == [(["policy_id", "payer", "claim_id", "claim_line_number", "rule_id"],)]
+    assert indexes == []
+    assert (
+        _rows(release_db, f"select {FINDING_COLUMNS_0_1} from audit.findings order by all")
+        == findings
+    ), "every row copied as it was"
+    keys = _rows(
+        release_db,
+        "select count(*), count(distinct (policy_id, payer, claim_id, claim_line_number, "
+        "rule_id)) from audit.findings",
+    )
+    assert keys == [(100, 100)], "one row per (policy, payer, claim, line, rule)"
 
 
 def test_opening_an_upgraded_database_again_changes_nothing(release_db: Path) -> None:

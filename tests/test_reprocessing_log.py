@@ -9,12 +9,14 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.db import connect, execute
+from pipelines.db import connect, execute, load_temp_table, transaction
 from pipelines.log.analyst import FindingFilter, explain, select_findings, waive
+from pipelines.log.reprocessing_log import FindingTwice, update_log
 from tests.world import World, audit, pack_audit
 
 COMMAND = Path(sys.executable).with_name("claims-audit")
 ADULT = "10000000002"
+PPS = "h0038_parent_peer_support"
 CHILD = "10000000001"
 
 
@@ -161,3 +163,33 @@ def test_waive_command_names_a_missing_finding(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "no finding PPS009 on AETNA claim NOPE line 1" in result.stderr
+
+
+def test_a_night_that_names_a_finding_twice_leaves_the_log_as_it_was(tmp_path: Path) -> None:
+    """The log's key is kept without an index (migration 0006): by the update, which inserts
+    only new findings, and by refusing tonight's findings when one appears twice."""
+    world = _world()
+    world.line("AETNA", "ADULT1", ADULT)
+    audit(world, tmp_path, as_of=dt.date(2025, 6, 30))
+    db = tmp_path / "audit.duckdb"
+    con = connect(db)
+    try:
+        before = execute(con, "select * from audit.findings order by all")
+        twice = tmp_path / "twice.parquet"
+        con.sql("select * from audit.findings").pl().drop("policy_id").vstack(
+            con.sql("select * from audit.findings").pl().drop("policy_id")
+        ).write_parquet(twice)
+        with transaction(con):
+            load_temp_table(con, "current_findings", [twice])
+            update_log(con, policy_id=PPS, run_id=9, as_of=dt.date(2025, 7, 1))
+    except FindingTwice as refused:
+        assert "1 findings appear more than once" in str(refused)
+    else:
+        raise AssertionError("a finding named twice was taken")
+    finally:
+        con.close()
+    con = connect(db)
+    try:
+        assert execute(con, "select * from audit.findings order by all") == before
+    finally:
+        con.close()

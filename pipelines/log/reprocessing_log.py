@@ -65,6 +65,7 @@ def update_log(
     With `audited_claims`, tonight's audit looked only at those claims: the open findings of
     the others were found again by the audit of `previous_as_of` and stand.
     """
+    _refuse_a_finding_twice(con)
     # before closing anything: a replaced line is matched to its successor by chain root
     run_sql_file(con, "log/follow_chain_roots.sql", policy_id=policy_id)
     with registered(con, audited_claims=claims_or_empty(audited_claims)):
@@ -96,6 +97,21 @@ def update_log(
             closed[to_status] = closed.get(to_status, 0) + count
     found = int(scalar(con, "select count(*) from current_findings"))
     return LogChanges(opened=opened, reopened=reopened, closed=closed, produced=found + refreshed)
+
+
+class FindingTwice(ValueError):
+    """Tonight's findings name one finding twice: the log keeps one row per finding."""
+
+
+def _refuse_a_finding_twice(con: duckdb.DuckDBPyConnection) -> None:
+    """The log's key (migration 0006) is kept by this check and by the update inserting only
+    findings the log has not got, not by an index, which DuckDB must hold in memory."""
+    twice = int(scalar(con, read_sql("log/findings_named_twice.sql")))
+    if twice:
+        raise FindingTwice(
+            f"{twice} findings appear more than once among tonight's findings: the log is "
+            "left as it was; report this as a defect of the audit"
+        )
 
 
 def with_amount_at_risk(findings: pl.DataFrame) -> pl.DataFrame:
