@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import polars as pl
 
 from pipelines.config import project_path, read_sql
 
 DEFAULT_MEMORY_LIMIT = "2GB"
+# the audit file's name inside DuckDB: fixed, so a file called audit.duckdb cannot shadow the
+# audit schema
+DATABASE_NAME = "claims_audit"
 # sql/migrations/NNNN_<what>.sql: applied in order of NNNN, each once (docs/decisions.md)
 MIGRATION_FILE = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")
 
@@ -58,15 +60,22 @@ def connect(db_file: Path, migrations_dir: Path | None = None) -> duckdb.DuckDBP
             "allocator_background_threads": True,
         }
     )
-    # attached under a fixed name: a file called audit.duckdb must not shadow the audit schema
-    execute(con, "attach $path as claims_audit", {"path": str(db_file)})
-    execute(con, "use claims_audit")
+    execute(con, f"attach $path as {DATABASE_NAME}", {"path": str(db_file)})
+    execute(con, f"use {DATABASE_NAME}")
     try:
         migrate(con, migrations(migrations_dir or project_path("sql", "migrations")))
     except BaseException:
         con.close()
         raise
     return con
+
+
+def another_connection(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A second connection to the database `con` has open, for another thread: it shares its
+    memory cap and sees what is committed (not `con`'s open transaction)."""
+    other = con.cursor()
+    execute(other, f"use {DATABASE_NAME}")
+    return other
 
 
 def migrations(folder: Path) -> list[Migration]:
@@ -204,16 +213,23 @@ def registered(con: duckdb.DuckDBPyConnection, **frames: object) -> Iterator[Non
 
 
 def load_temp_table(
-    con: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pl.DataFrame]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    files: list[Path],
+    columns: list[str] | None = None,
 ) -> None:
-    """Temp table `table` (one of the engine's own names) made of the frames, appended one at
-    a time so that only one is in memory here; at least one frame, for the columns."""
-    for number, frame in enumerate(frames):
-        with registered(con, frame_to_load=frame):
-            if number == 0:
-                execute(con, f"create or replace temp table {table} as from frame_to_load")
-            else:
-                execute(con, f"insert into {table} by name from frame_to_load")
+    """Temp table `table` (one of the engine's own names) made of Parquet files with the same
+    columns, or only `columns` of them (the engine's own names too). DuckDB reads them in
+    parallel, and spills what does not fit its memory cap; none passes through Python."""
+    if not files:
+        raise ValueError(f"temp table {table}: no file to make it of")
+    selected = ", ".join(f'"{name}"' for name in columns) if columns else "*"
+    parts = "read_parquet($files, union_by_name = true)"
+    execute(
+        con,
+        f"create or replace temp table {table} as select {selected} from {parts}",
+        {"files": [str(path) for path in files]},
+    )
 
 
 def scalar(con: duckdb.DuckDBPyConnection, query: str, **params: Any) -> Any:

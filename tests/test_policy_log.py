@@ -91,7 +91,9 @@ def _log_second_policy(db: Path, findings: pl.DataFrame, *, run_id: int, as_of: 
     con = connect(db)
     try:
         with transaction(con):
-            load_temp_table(con, "current_findings", [current_findings(findings, _facts())])
+            part = db.with_name(f"findings-{run_id}.parquet")
+            current_findings(findings, _facts()).write_parquet(part)
+            load_temp_table(con, "current_findings", [part])
             update_log(con, policy_id=SECOND, run_id=run_id, as_of=as_of)
             execute(
                 con,

@@ -21,7 +21,7 @@ import pytest
 import xlsxwriter
 
 from pipelines.audit.run import run_audit
-from pipelines.reports import workbook
+from pipelines.reports import outputs, workbook
 from pipelines.reports.outputs import FINDING_COLUMNS, STATE_ONLY_COLUMNS, write_workbook
 from pipelines.reports.policy_text import policy_text
 from pipelines.reports.workbook import TableBook, sheet_names, sheet_parts
@@ -59,8 +59,11 @@ def _table(sheet: Any, header_row: int) -> tuple[tuple[Any, ...], list[tuple[Any
 def test_findings_past_a_sheets_row_limit_continue_on_more_sheets_each_exactly_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a sheet of 6 rows: title, blank line, header and 3 findings
+    # a sheet of 6 rows: title, blank line, header and 3 findings; the log read 2 findings at
+    # a time and the sheets written a row at a time, so chunks and sheets cut rows apart
     monkeypatch.setattr(workbook, "EXCEL_MAX_ROWS", 6)
+    monkeypatch.setattr(outputs, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(workbook, "BODY_CHUNK_ROWS", 1)
     out = _audit(tmp_path)
     with (out / "mco" / "AETNA" / "findings.csv").open(newline="", encoding="utf-8") as handle:
         expected = [
@@ -161,7 +164,7 @@ def _mco_package(height: int) -> pl.DataFrame:
 def test_a_workbook_holds_every_finding_past_the_old_10000_limit(tmp_path: Path) -> None:
     findings = _mco_package(10_001)
     path = write_workbook(
-        "AETNA", [policy_text(PPS)], findings, pl.DataFrame(), tmp_path / "a.xlsx", AS_OF
+        "AETNA", [policy_text(PPS)], {PPS: findings}, pl.DataFrame(), tmp_path / "a.xlsx", AS_OF
     )
     book = openpyxl.load_workbook(path, read_only=True)
     header, rows = _table(book[SHEET], header_row=2)

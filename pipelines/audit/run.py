@@ -277,14 +277,14 @@ def stage_log(
     """Fold the findings into the policy's log and record its run; other policies' rows
     stay as they are."""
     # the findings of tonight's facts, partition by partition: a partition without its
-    # findings file was not validated, and stops the run (read_parquet raises)
-    findings = (findings_dir / facts.name for facts in parts_of(facts_dir))
-    load_temp_table(con, "current_findings", map(pl.read_parquet, findings))
-    load_temp_table(
-        con,
-        "current_facts",
-        (pl.read_parquet(p, columns=AUDITED_LINE_FACTS) for p in parts_of(facts_dir)),
-    )
+    # findings file was not validated, and stops the run
+    parts = parts_of(facts_dir)
+    findings = [findings_dir / facts.name for facts in parts]
+    unvalidated = [path.name for path in findings if not path.is_file()]
+    if unvalidated:
+        raise FileNotFoundError(f"partitions never validated (no findings file): {unvalidated}")
+    load_temp_table(con, "current_findings", findings)
+    load_temp_table(con, "current_facts", parts, columns=AUDITED_LINE_FACTS)
     audited_claims = _audited_claims(facts_dir)
     previous = (
         scope.last_audit(con, audit.identity, audit.policy_id)

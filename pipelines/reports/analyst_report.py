@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 NEWEST_FINDINGS = 50
 RUNS_LISTED = 24  # the trend chart shows every run; its table the latest ones
-LINE_KEY = ["policy_id", "payer", "claim_id", "claim_line_number"]
 # (first day, last day or None for no end, label): days since first found, as of the report
 AGE_BUCKETS: list[tuple[int, int | None, str]] = [
     (0, 30, "0-30 days"),
@@ -70,15 +69,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 )
 
-# what the counts and amounts need; the table of the newest findings reads its own rows.
-# a finding puts its amount at risk at stake, or the whole paid amount when it names none
-OPEN_FINDINGS_SQL = """
-select policy_id, payer, claim_id, claim_line_number, rule_id,
-    coalesce(amount_at_risk, paid_amount) as amount_at_stake, first_found_date,
-    pre_implementation
-from audit.findings
-where status = 'open'
-"""
 NEWEST_FINDINGS_SQL = """
 select payer, claim_id, claim_line_number, member_id, rule_id, severity, detail,
     paid_amount, service_date, first_found_date, pre_implementation
@@ -133,6 +123,7 @@ class RunCounts:
 @dataclass(frozen=True)
 class ReportData:
     as_of: dt.date
+    # open findings counted by policy, payer, rule and first found date (`findings`)
     open_findings: pl.DataFrame
     newest: pl.DataFrame  # the NEWEST_FINDINGS most recently first found, every column
     open_lines: int
@@ -148,15 +139,16 @@ class ReportData:
 
 def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
     """Everything the page shows, from the reprocessing log, its history and the runs."""
-    open_findings = con.sql(OPEN_FINDINGS_SQL).pl()
-    lines = _lines(open_findings)
+    # counted in DuckDB: the page's memory does not grow with the log
+    open_findings = con.sql(read_sql("reports/analyst_report_open_findings.sql")).pl()
+    lines = con.sql(read_sql("reports/analyst_report_open_lines.sql")).pl()
     statuses = con.execute("select status, count(*) from audit.findings group by status")
     status_counts = {str(s): int(n) for s, n in statuses.fetchall()}
     return ReportData(
         as_of=as_of,
         open_findings=open_findings,
         newest=con.sql(NEWEST_FINDINGS_SQL, params={"limit": NEWEST_FINDINGS}).pl(),
-        open_lines=lines.height,
+        open_lines=_count(lines, "lines"),
         amount_at_stake=_amount(lines),
         pre_implementation_amount=_amount(lines.filter(pl.col("pre_implementation"))),
         mcos=_mco_summaries(con, open_findings, lines),
@@ -168,12 +160,9 @@ def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
     )
 
 
-def _lines(open_findings: pl.DataFrame) -> pl.DataFrame:
-    """One row per line with open findings: a line that breaks several rules is paid once, so
-    it counts once, with the largest amount any of its findings puts at stake."""
-    return open_findings.sort("amount_at_stake", descending=True).unique(
-        subset=LINE_KEY, keep="first"
-    )
+def _count(counted: pl.DataFrame, column: str = "findings") -> int:
+    """The total of a count column: findings of open_findings, lines of the open lines."""
+    return int(counted[column].sum())
 
 
 def _policy_summaries(
@@ -186,8 +175,8 @@ def _policy_summaries(
         summaries.append(
             PolicySummary(
                 policy=policy,
-                open_findings=own.height,
-                open_lines=own_lines.height,
+                open_findings=_count(own),
+                open_lines=_count(own_lines, "lines"),
                 amount_at_stake=_amount(own_lines),
                 pre_implementation_amount=_amount(own_lines.filter(pl.col("pre_implementation"))),
                 mcos=[m for m in _mco_summaries(con, own, own_lines) if m.open_findings],
@@ -212,15 +201,15 @@ def _mco_summaries(
     for payer in payers:
         own = open_findings.filter(pl.col("payer") == payer)
         own_lines = lines.filter(pl.col("payer") == payer)
-        by_rule = own.group_by("rule_id").len()
+        by_rule = own.group_by("rule_id").agg(pl.col("findings").sum())
         implemented, completed = on_file.get(payer, (None, None))
         summaries.append(
             McoSummary(
                 payer=payer,
                 implemented_date=implemented,
                 reprocessing_completed_date=completed,
-                open_findings=own.height,
-                open_lines=own_lines.height,
+                open_findings=_count(own),
+                open_lines=_count(own_lines, "lines"),
                 amount_at_stake=_amount(own_lines),
                 pre_implementation_amount=_amount(own_lines.filter(pl.col("pre_implementation"))),
                 findings_by_rule={str(r): int(n) for r, n in by_rule.iter_rows() if r is not None},
@@ -249,7 +238,7 @@ def _run_counts(con: duckdb.DuckDBPyConnection) -> list[RunCounts]:
 def _ages(open_findings: pl.DataFrame, as_of: dt.date) -> list[tuple[str, int]]:
     """Open findings by days since first found; a date after the report's counts as 0 days."""
     counts = dict.fromkeys((label for _, _, label in AGE_BUCKETS), 0)
-    by_date = open_findings.group_by("first_found_date").len()
+    by_date = open_findings.group_by("first_found_date").agg(pl.col("findings").sum())
     for first_found, n in by_date.iter_rows():
         days = max((as_of - first_found).days, 0)
         for low, high, label in AGE_BUCKETS:
@@ -544,7 +533,7 @@ def _headline(data: ReportData) -> str:
     figures = [
         (
             "open-findings",
-            count_text(data.open_findings.height),
+            count_text(_count(data.open_findings)),
             "open findings",
             f"on {count_text(data.open_lines)} claim lines",
         ),
@@ -597,7 +586,7 @@ def _by_policy(data: ReportData) -> str:
     rows.append(
         [
             Markup("<strong>Total</strong>"),
-            count_text(data.open_findings.height),
+            count_text(_count(data.open_findings)),
             count_text(data.open_lines),
             money_text(data.amount_at_stake),
             money_text(data.pre_implementation_amount),
@@ -634,7 +623,7 @@ def _policy_section(summary: PolicySummary) -> str:
 
 def _by_mco_and_rule(data: ReportData, colours: dict[str, str]) -> str:
     title = "Open findings by MCO and rule"
-    if data.open_findings.height == 0:
+    if _count(data.open_findings) == 0:
         return _section(title, "<p>No open findings.</p>")
     rule_ids = [r.rule_id for r in data.rules]
     rows = [
@@ -810,7 +799,7 @@ def _newest(data: ReportData) -> str:
         whole=[9, 10],
         caption=(
             f"The {count_text(newest.height)} most recently first found of "
-            f"{count_text(data.open_findings.height)} open findings; findings.csv has them all"
+            f"{count_text(_count(data.open_findings))} open findings; findings.csv has them all"
         ),
     )
     # long IDs from the data scroll sideways on screen rather than break mid-ID
@@ -818,7 +807,7 @@ def _newest(data: ReportData) -> str:
 
 
 def _rules_legend(data: ReportData, colours: dict[str, str]) -> str:
-    by_rule = data.open_findings.group_by("rule_id").len()
+    by_rule = data.open_findings.group_by("rule_id").agg(pl.col("findings").sum())
     open_counts = {str(r): int(n) for r, n in by_rule.iter_rows()}
     table = _table(
         ["", "Rule", "Title", "Bulletin text", "Open findings"],
@@ -949,7 +938,7 @@ def write_analyst_report(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of
     path.write_text(render(data), encoding="utf-8")
     log.info(
         "analyst report: %d open findings, %d runs, written to %s",
-        data.open_findings.height,
+        _count(data.open_findings),
         len(data.runs),
         path,
     )

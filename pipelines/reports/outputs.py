@@ -9,17 +9,20 @@ analysts: its findings carry the MCO-safe detail and none of the state's own col
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from pipelines.config import read_sql
-from pipelines.db import registered
+from pipelines.db import another_connection, execute, registered
 from pipelines.reports.output_paths import mco_folder
 from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
-from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook
+from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook, TableRows
 
 DATE_FORMAT = "%Y-%m-%d"
 # OWASP CSV injection: text starting with any of these may run as a formula
@@ -55,8 +58,12 @@ STATE_ONLY_COLUMNS = ["waived_reason", "waived_by", "mco_detail"]
 MCO_DETAIL_NOT_RECORDED = "(no MCO detail on record: last found before MCO details were kept)"
 # the Summary's line under its title: which tables continue on further sheets, if any do
 SUMMARY_NOTE_ROW = 2
-# MCO packages written at once: each holds one MCO's findings in memory while it is written
-PACKAGES_AT_A_TIME = 2
+# findings read from the log and written at a time: the outputs' memory stays the same
+# whatever the number of findings (millions in a state's log)
+CHUNK_ROWS = 100_000
+# files written at once, each on its own connection: polars, DuckDB and zlib work outside
+# the GIL, so two use both cores
+FILES_AT_A_TIME = 2
 
 
 def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
@@ -85,35 +92,77 @@ def mco_findings(findings: pl.DataFrame) -> pl.DataFrame:
     ).drop(STATE_ONLY_COLUMNS)
 
 
-def write_findings(
-    findings: pl.DataFrame, package: pl.DataFrame, out_dir: Path, mcos: list[str]
-) -> list[Path]:
-    """findings.csv with every column, and mco/<payer>/findings.csv for each MCO in `mcos`
-    from `package` (the findings as mco_findings shows them).
+def read_in_chunks(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None
+) -> Iterator[pl.DataFrame]:
+    """A query's rows, CHUNK_ROWS at a time. A query without rows still yields one empty
+    frame of its columns, so a file of no rows keeps its header."""
+    # a relation streams its rows; a DB-API result (con.execute) would copy them all first
+    reader = con.sql(query, params=params).to_arrow_reader(CHUNK_ROWS)
+    empty = True
+    for batch in reader:
+        empty = False
+        yield _frame(pa.Table.from_batches([batch]))
+    if empty:
+        yield _frame(reader.schema.empty_table())
 
-    An MCO gets one findings file for every policy, its `policy_id` column saying which: one
-    file to load into its claims system, filtered by policy as needed; the workbook beside it
-    has a sheet per policy for reading.
 
-    Both come spreadsheet-safe. An MCO's rows are not a slice of the whole file (their detail
-    and columns differ), so they are formatted again: tenths of a second for 600,000.
-    """
-    whole = write_csv(findings, out_dir / "findings.csv", already_safe=True)
-    own_files = {payer: mco_folder(out_dir, payer) / "findings.csv" for payer in mcos}
-    for payer, own in own_files.items():
-        write_csv(package.filter(pl.col("payer") == payer), own, already_safe=True)
-    return [whole, *own_files.values()]
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)  # a table, not an array, comes back a frame
+    return frame
+
+
+def write_csv_chunks(frames: Iterable[pl.DataFrame], path: Path) -> Path:
+    """One CSV file from frames of the same columns, written as they come; the first one's
+    header heads the file. The frames come spreadsheet-safe already."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as sink:
+        for number, frame in enumerate(frames):
+            frame.write_csv(sink, include_header=number == 0, date_format=DATE_FORMAT)
+    return path
+
+
+def findings_in_chunks(con: duckdb.DuckDBPyConnection) -> Iterator[pl.DataFrame]:
+    """Every finding, with every column, spreadsheet-safe: findings.csv's rows."""
+    for chunk in read_in_chunks(con, read_sql("reports/findings.sql")):
+        yield spreadsheet_safe(chunk.select(FINDING_COLUMNS))
+
+
+def package_findings_in_chunks(
+    con: duckdb.DuckDBPyConnection,
+    payer: str,
+    policy_id: str | None = None,
+    *,
+    skip: int = 0,
+    count: int | None = None,
+) -> Iterator[pl.DataFrame]:
+    """One MCO's findings as its package shows them (mco_findings), spreadsheet-safe: of one
+    policy or all, `count` of them (None: all) from the `skip`-th on."""
+    params = {"payer": payer, "policy_id": policy_id, "skip": skip, "count": count}
+    for chunk in read_in_chunks(con, read_sql("reports/mco_findings.sql"), params):
+        yield mco_findings(spreadsheet_safe(chunk.select(FINDING_COLUMNS)))
+
+
+def package_tables(
+    con: duckdb.DuckDBPyConnection, payer: str, policies: list[PolicyText]
+) -> dict[str, TableRows]:
+    """Each policy's findings sheet of one MCO's workbook, read from the log a part at a
+    time when the workbook is written."""
+    counts = dict(execute(con, read_sql("reports/mco_finding_counts.sql"), {"payer": payer}))
+    schema = next(iter(package_findings_in_chunks(con, payer, count=0))).schema
+
+    def table(policy_id: str) -> TableRows:
+        def read(skip: int, count: int) -> Iterator[pl.DataFrame]:
+            return package_findings_in_chunks(con, payer, policy_id, skip=skip, count=count)
+
+        return TableRows(schema, int(counts.get(policy_id, 0)), read)
+
+    return {policy.policy_id: table(policy.policy_id) for policy in policies}
 
 
 def all_findings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return (
-        con.sql(
-            "select * from audit.findings "
-            "order by policy_id, payer, claim_id, claim_line_number, rule_id"
-        )
-        .pl()
-        .select(FINDING_COLUMNS)
-    )
+    return pl.concat(read_in_chunks(con, read_sql("reports/findings.sql"))).select(FINDING_COLUMNS)
 
 
 def audited_policies(con: duckdb.DuckDBPyConnection) -> list[PolicyText]:
@@ -157,35 +206,67 @@ def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
-    """Write every output; an MCO's folder holds only that MCO's rows, as it may see them."""
-    # made spreadsheet-safe once, and shaped for the MCOs once: their CSVs and workbooks
-    findings = spreadsheet_safe(all_findings(con))
-    package = mco_findings(findings)
+    """Write every output; an MCO's folder holds only that MCO's rows, as it may see them.
+
+    Findings are read from the log CHUNK_ROWS at a time, for findings.csv and for each MCO's
+    package in turn, FILES_AT_A_TIME at once: memory does not grow with the log. The
+    reprocessing log's rows (one per policy, MCO and rule) are few, and made
+    spreadsheet-safe once. What is written is what `con` has committed."""
     log_rows = spreadsheet_safe(reprocessing_log(con))
-    mcos = configured_mcos(con)
     policies = audited_policies(con)
     written = [
-        *write_findings(findings, package, out_dir, mcos),
         write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
     ]
 
-    def write_package(payer: str) -> list[Path]:
-        folder = mco_folder(out_dir, payer)
-        own_findings = package.filter(pl.col("payer") == payer)
-        own_log = log_rows.filter(pl.col("payer") == payer)
-        return [
-            write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
-            write_workbook(
-                payer, policies, own_findings, own_log, workbook_path(folder, payer), as_of
-            ),
-        ]
+    def whole_findings(own: duckdb.DuckDBPyConnection) -> list[Path]:
+        return [write_csv_chunks(findings_in_chunks(own), out_dir / "findings.csv")]
 
-    # polars and zlib work outside the GIL: two MCOs' packages at a time use both cores
-    with ThreadPoolExecutor(max_workers=PACKAGES_AT_A_TIME) as pool:
-        for paths in pool.map(write_package, mcos):
+    def package(payer: str) -> Callable[[duckdb.DuckDBPyConnection], list[Path]]:
+        return lambda own: write_package(own, out_dir, payer, policies, log_rows, as_of)
+
+    files = [whole_findings, *map(package, configured_mcos(con))]
+    with ThreadPoolExecutor(max_workers=FILES_AT_A_TIME) as pool:
+        for paths in pool.map(lambda write: _on_own_connection(con, write), files):
             written += paths
     return written
+
+
+def _on_own_connection(
+    con: duckdb.DuckDBPyConnection, write: Callable[[duckdb.DuckDBPyConnection], list[Path]]
+) -> list[Path]:
+    own = another_connection(con)
+    try:
+        return write(own)
+    finally:
+        own.close()
+
+
+def write_package(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    payer: str,
+    policies: list[PolicyText],
+    log_rows: pl.DataFrame,
+    as_of: dt.date,
+) -> list[Path]:
+    """mco/<payer>/: its findings as one CSV for every policy (its `policy_id` column says
+    which: one file to load into its claims system), its rows of the reprocessing log, and
+    its workbook, a findings sheet per policy for reading."""
+    folder = mco_folder(out_dir, payer)
+    own_log = log_rows.filter(pl.col("payer") == payer)
+    return [
+        write_csv_chunks(package_findings_in_chunks(con, payer), folder / "findings.csv"),
+        write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
+        write_workbook(
+            payer,
+            policies,
+            package_tables(con, payer, policies),
+            own_log,
+            workbook_path(folder, payer),
+            as_of,
+        ),
+    ]
 
 
 # XLSX -------------------------------------------------------------------------------------
@@ -204,7 +285,7 @@ def findings_sheet_name(policy: PolicyText) -> str:
 def write_workbook(
     payer: str,
     policies: list[PolicyText],
-    findings: pl.DataFrame,
+    findings: Mapping[str, pl.DataFrame | TableRows],
     log_rows: pl.DataFrame,
     path: Path,
     as_of: dt.date,
@@ -213,7 +294,8 @@ def write_workbook(
     the bulletins. Every row is in it: a table longer than a sheet continues on more sheets,
     and the Summary says which.
 
-    `findings` (as mco_findings shows them) and `log_rows` come spreadsheet-safe already.
+    `findings` holds each policy's findings (as mco_findings shows them) by policy ID; they
+    and `log_rows` come spreadsheet-safe already.
     """
     book = TableBook(path)
     headings = "; ".join(p.heading for p in policies) or "no policy audited yet"
@@ -222,12 +304,12 @@ def write_workbook(
         (f"As of {as_of.isoformat()}; {headings}", None),
     ]
     summary = book.table("Summary", log_rows, titles=summary_titles, header_row=3)
-    by_policy = findings.partition_by("policy_id", as_dict=True, maintain_order=True)
-    empty = findings.clear()
     for policy in policies:
-        own = by_policy.get((policy.policy_id,), empty)
         book.table(
-            findings_sheet_name(policy), own, titles=[(policy.heading, "title")], header_row=2
+            findings_sheet_name(policy),
+            findings[policy.policy_id],
+            titles=[(policy.heading, "title")],
+            header_row=2,
         )
     rule_rows = pl.DataFrame(
         [

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,14 +86,45 @@ def sheet_parts(base: str, table_rows: int, header_row: int) -> list[SheetPart]:
     ]
 
 
+@dataclass(frozen=True)
+class TableRows:
+    """A table's shape and a way to read any run of its rows: from a frame in memory, or
+    from a query read a chunk at a time, so that a table need not fit in memory.
+
+    `read(offset, count)` yields frames of `schema` holding rows offset to offset + count - 1,
+    in order."""
+
+    schema: pl.Schema
+    height: int
+    read: Callable[[int, int], Iterator[pl.DataFrame]]
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> TableRows:
+        def read(offset: int, count: int) -> Iterator[pl.DataFrame]:
+            yield frame.slice(offset, count)
+
+        return cls(frame.schema, frame.height, read)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema)
+
+
 @dataclass
 class _Body:
     """Rows of a table still to be written into a sheet's XML once xlsxwriter closes."""
 
     sheet_index: int
-    frame: pl.DataFrame
+    table: TableRows
+    part: SheetPart
     first_row: int  # 0-based row of the first table row
     column_formats: list[Any]  # an xlsxwriter Format or None, one per column
+
+    def chunks(self) -> Iterator[pl.DataFrame]:
+        """The sheet's rows, at most BODY_CHUNK_ROWS at a time."""
+        for frame in self.table.read(self.part.offset, self.part.rows):
+            for offset in range(0, frame.height, BODY_CHUNK_ROWS):
+                yield frame.slice(offset, BODY_CHUNK_ROWS)
 
 
 @dataclass
@@ -121,16 +152,18 @@ class TableBook:
     def table(
         self,
         base_name: str,
-        frame: pl.DataFrame,
+        rows: pl.DataFrame | TableRows,
         *,
         titles: list[tuple[str, str | None]],
         header_row: int,
         wide_text: bool = False,
     ) -> list[Any]:
-        """Lay out `frame` under `titles` (text, format key) with its header on `header_row`,
+        """Lay out `rows` under `titles` (text, format key) with its header on `header_row`,
         on as many sheets as it needs; returns the sheets. A continuation sheet says which
-        part of the table it holds after its first title."""
-        parts = sheet_parts(base_name, frame.height, header_row)
+        part of the table it holds after its first title. Rows read from a TableRows are
+        read when the book is closed."""
+        table = rows if isinstance(rows, TableRows) else TableRows.of(rows)
+        parts = sheet_parts(base_name, table.height, header_row)
         if len(parts) > 1:
             self.continued.append((base_name, parts))
         sheets = []
@@ -140,16 +173,17 @@ class TableBook:
                 if row == 0 and number > 1:
                     text = f"{text} (continued: part {number} of {len(parts)})"
                 sheet.write_string(row, 0, text, self.formats.get(format_key or ""))
-            rows = frame.slice(part.offset, part.rows)
-            self._lay_out(sheet, rows, header_row, wide_text)
+            self._lay_out(sheet, table, part, header_row, wide_text)
             sheets.append(sheet)
         return sheets
 
-    def _lay_out(self, sheet: Any, rows: pl.DataFrame, header_row: int, wide_text: bool) -> None:
+    def _lay_out(
+        self, sheet: Any, table: TableRows, part: SheetPart, header_row: int, wide_text: bool
+    ) -> None:
         column_formats = []
-        for col, name in enumerate(rows.columns):
+        for col, name in enumerate(table.columns):
             sheet.write_string(header_row, col, name, self.formats["header"])
-            dtype = rows.schema[name]
+            dtype = table.schema[name]
             cell_format = None
             if dtype == pl.Date:
                 cell_format = self.formats["date"]
@@ -161,9 +195,9 @@ class TableBook:
             sheet.set_column(col, col, width, cell_format)
             column_formats.append(cell_format)
         sheet.freeze_panes(header_row + 1, 0)
-        sheet.autofilter(header_row, 0, header_row + rows.height, max(rows.width - 1, 0))
-        if rows.height:
-            self._bodies.append(_Body(sheet.index, rows, header_row + 1, column_formats))
+        sheet.autofilter(header_row, 0, header_row + part.rows, max(len(table.columns) - 1, 0))
+        if part.rows:
+            self._bodies.append(_Body(sheet.index, table, part, header_row + 1, column_formats))
 
     def continuation_note(self) -> str | None:
         """What a reader must know to find every row: the tables that continue on further
@@ -206,8 +240,8 @@ def _write_sheet_with_body(
     head, close_tag, tail = xml.partition("</sheetData>")
     if not close_tag or tail.count("</sheetData>"):
         raise RuntimeError(f"{member.filename}: no single sheetData to fill")
-    last_row = body.first_row + body.frame.height - 1
-    last_col = body.frame.width - 1
+    last_row = body.first_row + body.part.rows - 1
+    last_col = len(body.table.columns) - 1
     head, found = re.subn(
         r'<dimension ref="[^"]*"/>',
         f'<dimension ref="A1:{xl_rowcol_to_cell(last_row, last_col)}"/>',
@@ -217,33 +251,35 @@ def _write_sheet_with_body(
     if not found:
         raise RuntimeError(f"{member.filename}: no dimension to widen")
     styles = [None if f is None else f.xf_index for f in body.column_formats]
-    with book.open(member.filename, "w", force_zip64=body.frame.height > ZIP64_ROWS) as sheet:
+    written = 0
+    with book.open(member.filename, "w", force_zip64=body.part.rows > ZIP64_ROWS) as sheet:
         sheet.write(head.encode("utf-8"))
-        for chunk in _row_xml(body.frame, body.first_row, styles):
-            sheet.write(chunk.encode("utf-8"))
+        for chunk in body.chunks():
+            sheet.write(_row_xml(chunk, body.first_row + written, styles).encode("utf-8"))
+            written += chunk.height
         sheet.write((close_tag + tail).encode("utf-8"))
+    if written != body.part.rows:
+        raise RuntimeError(f"{member.filename}: {written} rows read, {body.part.rows} laid out")
 
 
 ROW_NUMBER = "__workbook_row"  # a name no table column has: the row number as text
 
 
-def _row_xml(frame: pl.DataFrame, first_row: int, styles: list[int | None]) -> Iterator[str]:
-    """The `<row>` elements of `frame`, BODY_CHUNK_ROWS at a time."""
-    for offset in range(0, frame.height, BODY_CHUNK_ROWS):
-        chunk = frame.slice(offset, BODY_CHUNK_ROWS)
-        start = first_row + offset + 1  # Excel counts rows from 1
-        numbered = chunk.with_columns(
-            pl.int_range(start, start + chunk.height, eager=False).cast(pl.String).alias(ROW_NUMBER)
+def _row_xml(chunk: pl.DataFrame, first_row: int, styles: list[int | None]) -> str:
+    """The `<row>` elements of `chunk`, whose first row is the sheet's `first_row` (0-based)."""
+    start = first_row + 1  # Excel counts rows from 1
+    numbered = chunk.with_columns(
+        pl.int_range(start, start + chunk.height, eager=False).cast(pl.String).alias(ROW_NUMBER)
+    )
+    cells = [_cell_xml(chunk, name, col, styles[col]) for col, name in enumerate(chunk.columns)]
+    row = pl.col(ROW_NUMBER)
+    rows = numbered.select(
+        # a null value's cell is null, and so left out: no cell is written for it
+        pl.concat_str(
+            [pl.lit('<row r="'), row, pl.lit('">'), *cells, pl.lit("</row>")], ignore_nulls=True
         )
-        cells = [_cell_xml(chunk, name, col, styles[col]) for col, name in enumerate(chunk.columns)]
-        row = pl.col(ROW_NUMBER)
-        rows = numbered.select(
-            # a null value's cell is null, and so left out: no cell is written for it
-            pl.concat_str(
-                [pl.lit('<row r="'), row, pl.lit('">'), *cells, pl.lit("</row>")], ignore_nulls=True
-            )
-        )
-        yield "".join(rows.to_series().to_list())
+    )
+    return "".join(rows.to_series().to_list())
 
 
 def _cell_xml(chunk: pl.DataFrame, name: str, col: int, style: int | None) -> pl.Expr:
