@@ -191,7 +191,6 @@ class NightBeforeTheKill:
 
     root: Path  # input/, a.duckdb and out/ as the first night left them
     before: dict[str, int]  # the database's table counts then
-    duration: float  # seconds the second night takes uninterrupted, on a copy
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +203,7 @@ def night_before_the_kill(tmp_path_factory: pytest.TempPathFactory) -> NightBefo
     _run(input_dir, root)
     before = table_counts(root / "a.duckdb")
     _big_delivery(input_dir / "claims" / "AETNA" / "night2.csv", 200_000)
-    timed = tmp_path_factory.mktemp("timed")
-    duration = _uninterrupted_seconds(input_dir, root / "a.duckdb", timed)
-    return NightBeforeTheKill(root, before, duration)
+    return NightBeforeTheKill(root, before)
 
 
 # when to kill, as a share of the run's own duration: a fixed delay outlives a fast run
@@ -217,10 +214,11 @@ def test_killed_run_leaves_the_database_as_before_or_complete(
     shutil.copytree(night_before_the_kill.root, tmp_path, dirs_exist_ok=True)
     input_dir, before = tmp_path / "input", night_before_the_kill.before
     assert table_counts(tmp_path / "a.duckdb") == before
+    # timed right before the kill: the machine's load now is the load the killed run meets
+    duration = _uninterrupted_seconds(input_dir, tmp_path / "a.duckdb", tmp_path / "timed")
     args = ["run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "o2"]
     process = subprocess.Popen([str(COMMAND), *map(str, args)], stdout=subprocess.DEVNULL)
-    # 0.5 s at least: the worker has started by then
-    time.sleep(max(0.5, share * night_before_the_kill.duration))
+    time.sleep(max(0.5, share * duration))  # 0.5 s at least: the worker has started by then
     helpers = _descendants(process.pid)  # the Great Expectations worker among them
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
