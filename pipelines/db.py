@@ -70,14 +70,6 @@ def connect(db_file: Path, migrations_dir: Path | None = None) -> duckdb.DuckDBP
     return con
 
 
-def another_connection(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """A second connection to the database `con` has open, for another thread: it shares its
-    memory cap and sees what is committed (not `con`'s open transaction)."""
-    other = con.cursor()
-    execute(other, f"use {DATABASE_NAME}")
-    return other
-
-
 def migrations(folder: Path) -> list[Migration]:
     """The numbered migrations in `folder`, in order; a misnamed or repeated one is refused."""
     found: dict[int, Migration] = {}

@@ -12,13 +12,8 @@ import pytest
 
 from pipelines.db import connect
 from pipelines.reports import outputs
-from pipelines.reports.outputs import (
-    FINDING_COLUMNS,
-    STATE_ONLY_COLUMNS,
-    findings_in_chunks,
-    package_findings_in_chunks,
-    write_csv_chunks,
-)
+from pipelines.reports.outputs import FINDING_COLUMNS, STATE_ONLY_COLUMNS, write_findings
+from pipelines.reports.spool import PolicySpool
 
 PPS = "h0038_parent_peer_support"
 FINDINGS = pl.DataFrame(
@@ -62,8 +57,11 @@ def test_the_whole_file_has_every_column_and_each_mco_gets_only_its_own(
 ) -> None:
     monkeypatch.setattr(outputs, "CHUNK_ROWS", chunk_rows)
     con = _log(tmp_path)
+    out = tmp_path / "out"
+    payers = ["AETNA", "SUNFLOWER", "UHC"]
+    spools = {p: PolicySpool(tmp_path / "spool" / p, chunk_rows) for p in payers}
 
-    written = write_csv_chunks(findings_in_chunks(con), tmp_path / "findings.csv")
+    write_findings(con, out, spools)
 
     # chunk by chunk, the file is byte for byte what one write of every finding makes
     whole = con.sql("select * from audit.findings order by claim_id").pl()
@@ -71,25 +69,34 @@ def test_the_whole_file_has_every_column_and_each_mco_gets_only_its_own(
     outputs.spreadsheet_safe(whole.select(FINDING_COLUMNS)).write_csv(
         expected, date_format="%Y-%m-%d"
     )
-    assert written.read_bytes() == expected.read_bytes()
-    assert pl.read_csv(written, infer_schema=False)["detail"][3] == "'=1+1", "spreadsheet-safe"
+    assert (out / "findings.csv").read_bytes() == expected.read_bytes()
+    assert pl.read_csv(out / "findings.csv", infer_schema=False)["detail"][3] == "'=1+1"
 
     package_columns = [c for c in FINDING_COLUMNS if c not in STATE_ONLY_COLUMNS]
     for payer, rows in (("AETNA", 2), ("SUNFLOWER", 0), ("UHC", 1)):
-        path = write_csv_chunks(package_findings_in_chunks(con, payer), tmp_path / f"{payer}.csv")
-        own = pl.read_csv(path, infer_schema=False)
+        own = pl.read_csv(out / "mco" / payer / "findings.csv", infer_schema=False)
         assert own.columns == package_columns
         assert own.height == rows and set(own["payer"]) <= {payer}
-    aetna = pl.read_csv(tmp_path / "AETNA.csv", infer_schema=False)
+        kept = spools[payer].table(PPS)
+        assert kept.height == rows and kept.columns == package_columns
+    aetna = pl.read_csv(out / "mco" / "AETNA" / "findings.csv", infer_schema=False)
     assert aetna["detail"].to_list() == ["for the MCO, with a comma", "line\nbreak"]
-    uhc = pl.read_csv(tmp_path / "UHC.csv", infer_schema=False)
+    uhc = pl.read_csv(out / "mco" / "UHC" / "findings.csv", infer_schema=False)
     assert uhc["detail"][0].startswith("(no MCO detail on record"), "never the full detail"
+    assert not (out / "mco" / "OTHER").exists()
 
 
-def test_a_package_reads_any_run_of_its_findings(tmp_path: Path) -> None:
-    con = _log(tmp_path)
-    frames = list(package_findings_in_chunks(con, "AETNA", PPS, skip=1, count=1))
-    assert [f["claim_id"].to_list() for f in frames] == [["A2"]]
-    nothing = list(package_findings_in_chunks(con, "AETNA", "another_policy"))
-    assert len(nothing) == 1 and nothing[0].height == 0, "no rows, yet the columns"
-    assert "detail" in nothing[0].columns and "mco_detail" not in nothing[0].columns
+def test_the_spool_gives_each_policy_its_rows_and_any_run_of_them(tmp_path: Path) -> None:
+    spool = PolicySpool(tmp_path, chunk_rows=2)
+    spool.add(pl.DataFrame({"policy_id": ["a", "a", "b"], "claim_id": ["1", "2", "3"]}))
+    spool.add(pl.DataFrame({"policy_id": ["b", "b"], "claim_id": ["4", "5"]}))
+    with pytest.raises(RuntimeError):
+        spool.table("b")  # still being written
+    spool.close()
+
+    b = spool.table("b")
+    assert b.height == 3 and b.columns == ["policy_id", "claim_id"]
+    assert [f["claim_id"].to_list() for f in b.read(0, 3)] == [["3", "4"], ["5"]]
+    assert [f["claim_id"].to_list() for f in b.read(1, 1)] == [["4"]]
+    none = spool.table("c")
+    assert none.height == 0 and list(none.read(0, 0)) == []

@@ -9,7 +9,8 @@ analysts: its findings carry the MCO-safe detail and none of the state's own col
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,12 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.config import read_sql
-from pipelines.db import another_connection, execute, registered
+from pipelines.db import registered
 from pipelines.reports.output_paths import mco_folder
 from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
+from pipelines.reports.spool import DATE_FORMAT, CsvFile, PolicySpool
 from pipelines.reports.workbook import SHEET_NAME_MAX, TableBook, TableRows
 
-DATE_FORMAT = "%Y-%m-%d"
 # OWASP CSV injection: text starting with any of these may run as a formula
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FINDING_COLUMNS = [
@@ -61,9 +62,8 @@ SUMMARY_NOTE_ROW = 2
 # findings read from the log and written at a time: the outputs' memory stays the same
 # whatever the number of findings (millions in a state's log)
 CHUNK_ROWS = 100_000
-# files written at once, each on its own connection: polars, DuckDB and zlib work outside
-# the GIL, so two use both cores
-FILES_AT_A_TIME = 2
+# MCO workbooks written at once, each from its own spool
+PACKAGES_AT_A_TIME = 2
 
 
 def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
@@ -113,52 +113,10 @@ def _frame(table: pa.Table) -> pl.DataFrame:
     return frame
 
 
-def write_csv_chunks(frames: Iterable[pl.DataFrame], path: Path) -> Path:
-    """One CSV file from frames of the same columns, written as they come; the first one's
-    header heads the file. The frames come spreadsheet-safe already."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as sink:
-        for number, frame in enumerate(frames):
-            frame.write_csv(sink, include_header=number == 0, date_format=DATE_FORMAT)
-    return path
-
-
 def findings_in_chunks(con: duckdb.DuckDBPyConnection) -> Iterator[pl.DataFrame]:
     """Every finding, with every column, spreadsheet-safe: findings.csv's rows."""
     for chunk in read_in_chunks(con, read_sql("reports/findings.sql")):
         yield spreadsheet_safe(chunk.select(FINDING_COLUMNS))
-
-
-def package_findings_in_chunks(
-    con: duckdb.DuckDBPyConnection,
-    payer: str,
-    policy_id: str | None = None,
-    *,
-    skip: int = 0,
-    count: int | None = None,
-) -> Iterator[pl.DataFrame]:
-    """One MCO's findings as its package shows them (mco_findings), spreadsheet-safe: of one
-    policy or all, `count` of them (None: all) from the `skip`-th on."""
-    params = {"payer": payer, "policy_id": policy_id, "skip": skip, "count": count}
-    for chunk in read_in_chunks(con, read_sql("reports/mco_findings.sql"), params):
-        yield mco_findings(spreadsheet_safe(chunk.select(FINDING_COLUMNS)))
-
-
-def package_tables(
-    con: duckdb.DuckDBPyConnection, payer: str, policies: list[PolicyText]
-) -> dict[str, TableRows]:
-    """Each policy's findings sheet of one MCO's workbook, read from the log a part at a
-    time when the workbook is written."""
-    counts = dict(execute(con, read_sql("reports/mco_finding_counts.sql"), {"payer": payer}))
-    schema = next(iter(package_findings_in_chunks(con, payer, count=0))).schema
-
-    def table(policy_id: str) -> TableRows:
-        def read(skip: int, count: int) -> Iterator[pl.DataFrame]:
-            return package_findings_in_chunks(con, payer, policy_id, skip=skip, count=count)
-
-        return TableRows(schema, int(counts.get(policy_id, 0)), read)
-
-    return {policy.policy_id: table(policy.policy_id) for policy in policies}
 
 
 def all_findings(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -208,65 +166,69 @@ def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
 def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
     """Write every output; an MCO's folder holds only that MCO's rows, as it may see them.
 
-    Findings are read from the log CHUNK_ROWS at a time, for findings.csv and for each MCO's
-    package in turn, FILES_AT_A_TIME at once: memory does not grow with the log. The
+    The log's findings are read once, CHUNK_ROWS at a time, and each chunk written to
+    findings.csv and to each MCO's package: memory does not grow with the log. The
     reprocessing log's rows (one per policy, MCO and rule) are few, and made
-    spreadsheet-safe once. What is written is what `con` has committed."""
+    spreadsheet-safe once."""
     log_rows = spreadsheet_safe(reprocessing_log(con))
     policies = audited_policies(con)
+    mcos = configured_mcos(con)
     written = [
+        out_dir / "findings.csv",
         write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
     ]
+    with tempfile.TemporaryDirectory(prefix="claims-audit-packages-") as spool_root:
+        spools = {
+            payer: PolicySpool(Path(spool_root) / f"mco-{number:03d}", CHUNK_ROWS)
+            for number, payer in enumerate(mcos)
+        }
+        write_findings(con, out_dir, spools)
 
-    def whole_findings(own: duckdb.DuckDBPyConnection) -> list[Path]:
-        return [write_csv_chunks(findings_in_chunks(own), out_dir / "findings.csv")]
+        def write_package(payer: str) -> list[Path]:
+            folder = mco_folder(out_dir, payer)
+            own_log = log_rows.filter(pl.col("payer") == payer)
+            sheets = {p.policy_id: spools[payer].table(p.policy_id) for p in policies}
+            return [
+                folder / "findings.csv",
+                write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
+                write_workbook(
+                    payer, policies, sheets, own_log, workbook_path(folder, payer), as_of
+                ),
+            ]
 
-    def package(payer: str) -> Callable[[duckdb.DuckDBPyConnection], list[Path]]:
-        return lambda own: write_package(own, out_dir, payer, policies, log_rows, as_of)
-
-    files = [whole_findings, *map(package, configured_mcos(con))]
-    with ThreadPoolExecutor(max_workers=FILES_AT_A_TIME) as pool:
-        for paths in pool.map(lambda write: _on_own_connection(con, write), files):
-            written += paths
+        # polars and zlib work outside the GIL: two MCOs' workbooks at a time use both cores
+        with ThreadPoolExecutor(max_workers=PACKAGES_AT_A_TIME) as pool:
+            for paths in pool.map(write_package, mcos):
+                written += paths
     return written
 
 
-def _on_own_connection(
-    con: duckdb.DuckDBPyConnection, write: Callable[[duckdb.DuckDBPyConnection], list[Path]]
-) -> list[Path]:
-    own = another_connection(con)
+def write_findings(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, spools: dict[str, PolicySpool]
+) -> None:
+    """findings.csv with every column, and for each MCO of `spools` mco/<payer>/findings.csv
+    with its rows as its package shows them (mco_findings), kept in its spool as well.
+
+    An MCO gets one findings file for every policy, its `policy_id` column saying which: one
+    file to load into its claims system, filtered by policy as needed; the workbook beside it
+    has a sheet per policy for reading."""
+    whole = CsvFile(out_dir / "findings.csv")
+    packages = {payer: CsvFile(mco_folder(out_dir, payer) / "findings.csv") for payer in spools}
     try:
-        return write(own)
+        for chunk in findings_in_chunks(con):
+            whole.write(chunk)
+            shown = mco_findings(chunk)
+            for payer, package in packages.items():
+                own = shown.filter(pl.col("payer") == payer)
+                if own.height or package.empty:  # an MCO without findings gets the header
+                    package.write(own)
+                    spools[payer].add(own)
     finally:
-        own.close()
-
-
-def write_package(
-    con: duckdb.DuckDBPyConnection,
-    out_dir: Path,
-    payer: str,
-    policies: list[PolicyText],
-    log_rows: pl.DataFrame,
-    as_of: dt.date,
-) -> list[Path]:
-    """mco/<payer>/: its findings as one CSV for every policy (its `policy_id` column says
-    which: one file to load into its claims system), its rows of the reprocessing log, and
-    its workbook, a findings sheet per policy for reading."""
-    folder = mco_folder(out_dir, payer)
-    own_log = log_rows.filter(pl.col("payer") == payer)
-    return [
-        write_csv_chunks(package_findings_in_chunks(con, payer), folder / "findings.csv"),
-        write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
-        write_workbook(
-            payer,
-            policies,
-            package_tables(con, payer, policies),
-            own_log,
-            workbook_path(folder, payer),
-            as_of,
-        ),
-    ]
+        for file in [whole, *packages.values()]:
+            file.close()
+        for spool in spools.values():
+            spool.close()
 
 
 # XLSX -------------------------------------------------------------------------------------
