@@ -7,13 +7,15 @@ AIRFLOW_HOME, writes to the worker's own home instead of ~/airflow.
 
 Workers are handed whole modules, so a module-scoped fixture is built once, not once on every
 worker that runs one of the module's tests; the modules of SAME_WORKER go to one worker, which
-builds their session-scoped fixture once.
+builds their session-scoped fixture once. The slowest work goes out first (MODULE_SECONDS), so
+that the last modules to finish are short ones and both workers end at about the same time.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from math import inf
 from typing import Any
 
 import pytest
@@ -24,6 +26,55 @@ from tests.demo_nights import DemoNights, audit_demo_nights
 SAME_WORKER = {
     "tests/test_end_to_end.py": "demo_nights",
     "tests/test_analyst_report.py": "demo_nights",
+    "tests/test_partitions.py": "demo_nights",
+}
+
+# modules whose tests share no fixture wider than a test: each test is a work unit of its own,
+# so that these long modules spread over both workers
+ONE_TEST_A_UNIT = {
+    "tests/test_bench.py",
+    "tests/test_trust_nightly_references.py",
+    "tests/test_incremental.py",
+    "tests/test_trust_packages.py",
+}
+
+# What each work unit costs: seconds (setup and teardown included, `--durations=0` summed by
+# module) of one worker on 2 cores that other work shared too; only their order matters. A
+# module not listed is handed out first, as if it were the slowest: a slow one left for last
+# would keep one worker busy while the other has ended. Update the numbers when a module
+# grows slow.
+MODULE_SECONDS = {
+    "tests/test_bench.py": 435,
+    "tests/test_trust_nightly_references.py": 340,
+    "tests/test_trust_identity.py": 210,
+    "tests/test_rules.py": 205,
+    "tests/test_trust_lifecycle.py": 200,
+    "demo_nights": 200,  # with test_partitions' nights in small partitions
+    "tests/test_incremental.py": 195,
+    "tests/test_hostile_input.py": 190,
+    "tests/test_ingest.py": 160,
+    "tests/test_dag.py": 145,
+    "tests/test_versions.py": 140,
+    "tests/test_trust_packages.py": 130,
+    "tests/test_adding_a_policy.py": 120,
+    "tests/test_cli.py": 115,
+    "tests/test_pps_thresholds.py": 105,
+    "tests/test_reprocessing_log.py": 90,
+    "tests/test_trust_snapshots.py": 90,
+    "tests/test_policy_log.py": 85,
+    "tests/test_trust_output_scale.py": 45,
+    "tests/test_trust_operations.py": 35,
+    "tests/test_gx_process.py": 30,
+    "tests/test_trust_ingest.py": 25,
+    "tests/test_trust_x12.py": 20,
+    "tests/test_migrations.py": 15,
+    "tests/test_chw_pack.py": 15,
+    "tests/test_x12.py": 10,
+    "tests/test_synthetic.py": 10,
+    "tests/test_landing.py": 5,
+    "tests/test_dates.py": 1,
+    "tests/test_compose.py": 1,
+    "tests/test_reports.py": 1,
 }
 
 
@@ -36,7 +87,29 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return SAME_WORKER.get(module, module)
+            return nodeid if module in ONE_TEST_A_UNIT else SAME_WORKER.get(module, module)
+
+        def _seconds(self, unit: str) -> float:
+            module = unit.split("::", 1)[0]
+            seconds = MODULE_SECONDS.get(SAME_WORKER.get(module, module), inf)
+            if module in ONE_TEST_A_UNIT:  # a module's share a test
+                seconds /= sum(nodeid.startswith(f"{module}::") for nodeid in self.collection)
+            return seconds
+
+        def _assign_work_unit(self, node: Any) -> None:
+            # the slowest unit still waiting, wherever collection (or xdist's reordering by
+            # number of tests) put it
+            slowest = max(self.workqueue, key=self._seconds)
+            self.workqueue.move_to_end(slowest, last=False)
+            super()._assign_work_unit(node)
+
+        def _reschedule(self, node: Any) -> None:
+            # the next unit only when this one is down to its last test (xdist's own default
+            # is two): a worker that took one too early would hold it while the other idles
+            waiting = self.workqueue and not node.shutting_down
+            if waiting and self._pending_of(self.assigned_work[node]) > 1:
+                return
+            super()._reschedule(node)
 
     return ModuleScheduling(config, log)
 

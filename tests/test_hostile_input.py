@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
@@ -184,15 +185,36 @@ def _uninterrupted_seconds(input_dir: Path, db_file: Path, scratch: Path) -> flo
     return time.monotonic() - started
 
 
-# when to kill, as a share of the run's own duration: a fixed delay outlives a fast run
-@pytest.mark.parametrize("share", [0.1, 0.45, 0.8])
-def test_killed_run_leaves_the_database_as_before_or_complete(tmp_path: Path, share: float) -> None:
+@dataclass(frozen=True)
+class NightBeforeTheKill:
+    """A database after one night, with a 200,000-line delivery waiting in its input."""
+
+    root: Path  # input/, a.duckdb and out/ as the first night left them
+    before: dict[str, int]  # the database's table counts then
+
+
+@pytest.fixture(scope="module")
+def night_before_the_kill(tmp_path_factory: pytest.TempPathFactory) -> NightBeforeTheKill:
+    """Built once for every kill point; each test works on a copy of it."""
+    root = tmp_path_factory.mktemp("night_before_the_kill")
     world = _world()
     world.line("AETNA", "FIRST", ADULT)
-    input_dir = world.write(tmp_path / "input")
-    _run(input_dir, tmp_path)
-    before = table_counts(tmp_path / "a.duckdb")
+    input_dir = world.write(root / "input")
+    _run(input_dir, root)
+    before = table_counts(root / "a.duckdb")
     _big_delivery(input_dir / "claims" / "AETNA" / "night2.csv", 200_000)
+    return NightBeforeTheKill(root, before)
+
+
+# when to kill, as a share of the run's own duration: a fixed delay outlives a fast run
+@pytest.mark.parametrize("share", [0.1, 0.45, 0.8])
+def test_killed_run_leaves_the_database_as_before_or_complete(
+    night_before_the_kill: NightBeforeTheKill, tmp_path: Path, share: float
+) -> None:
+    shutil.copytree(night_before_the_kill.root, tmp_path, dirs_exist_ok=True)
+    input_dir, before = tmp_path / "input", night_before_the_kill.before
+    assert table_counts(tmp_path / "a.duckdb") == before
+    # timed right before the kill: the machine's load now is the load the killed run meets
     duration = _uninterrupted_seconds(input_dir, tmp_path / "a.duckdb", tmp_path / "timed")
     args = ["run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "o2"]
     process = subprocess.Popen([str(COMMAND), *map(str, args)], stdout=subprocess.DEVNULL)

@@ -8,7 +8,6 @@ the default size, which holds each night in one.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import polars as pl
@@ -29,9 +28,10 @@ from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.db import connect, transaction
 from pipelines.demo.synthetic import generate, generate_followup
 from pipelines.ingest.load import ingest
+from tests.demo_nights import FIRST_NIGHT, SECOND_NIGHT, DemoNights
 from tests.world import AS_OF, World, pack_audit
 
-NIGHTS = (dt.date(2025, 6, 30), dt.date(2025, 10, 1))
+NIGHTS = (FIRST_NIGHT, SECOND_NIGHT)  # the demo's, as tests/demo_nights.py audits them
 SMALL_PARTITION = 30  # lines: the demo's packs then run in 2 to 40 partitions a night
 
 
@@ -78,9 +78,13 @@ def test_partitions_follow_what_ties_a_packs_lines() -> None:
 
 
 def test_findings_are_the_same_whatever_the_partition_size(
-    small_partitions: Path, tmp_path: Path
+    small_partitions: Path, demo_nights: DemoNights
 ) -> None:
-    default = _two_nights(tmp_path)
+    # the same two nights at the default size, which holds each night in one partition
+    default = pl.concat(
+        pl.read_csv(night / "out" / "findings.csv", infer_schema=False)
+        for night in (demo_nights.first, demo_nights.second)
+    )
     tiny = pl.read_parquet(small_partitions / "findings.parquet")
     assert tiny.height > 100
     assert tiny.sort(tiny.columns).equals(default.sort(default.columns))

@@ -7,6 +7,7 @@ run does (update_log with its policy ID), beside a real Parent Peer Support audi
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,6 +40,20 @@ def _world() -> World:
     world.ref["consents"].pop()  # every adult line breaks PPS009
     world.line("AETNA", "ADULT1", ADULT)
     return world
+
+
+@pytest.fixture(scope="module")
+def night_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The world audited on night 1, once: input/, audit.duckdb and out/ for tests to copy."""
+    root = tmp_path_factory.mktemp("night_1")
+    audit(_world(), root, as_of=NIGHT_1)
+    return root
+
+
+def _after_night_1(night_1: Path, tmp_path: Path) -> Path:
+    """A copy of night 1's folder in tmp_path, as `audit(_world(), tmp_path)` leaves it."""
+    shutil.copytree(night_1, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "audit.duckdb"
 
 
 def _second_policy_findings(*, amount_at_risk: Decimal | None) -> pl.DataFrame:
@@ -130,10 +145,11 @@ def _history(db: Path, policy_id: str) -> list[tuple[object, ...]]:
     )
 
 
-def test_two_policies_findings_on_one_line_never_touch_each_other(tmp_path: Path) -> None:
+def test_two_policies_findings_on_one_line_never_touch_each_other(
+    night_1: Path, tmp_path: Path
+) -> None:
     world = _world()
-    audit(world, tmp_path, as_of=NIGHT_1)
-    db = tmp_path / "audit.duckdb"
+    db = _after_night_1(night_1, tmp_path)
     pps_after_night_1 = _log(db, PPS)
     assert _statuses(db, PPS) == [("ADULT1", "PPS009", "open", NIGHT_1)]
 
@@ -160,11 +176,11 @@ def test_two_policies_findings_on_one_line_never_touch_each_other(tmp_path: Path
 
 
 def test_a_nightly_run_of_one_policy_does_not_refresh_or_close_another_policys_findings(
+    night_1: Path,
     tmp_path: Path,
 ) -> None:
     world = _world()
-    audit(world, tmp_path, as_of=NIGHT_1)
-    db = tmp_path / "audit.duckdb"
+    db = _after_night_1(night_1, tmp_path)
     _log_second_policy(db, _second_policy_findings(amount_at_risk=None), run_id=90, as_of=NIGHT_1)
     second_before = _log(db, SECOND)
     # a delivery touching the line: Parent Peer Support audits that claim again, and its
@@ -179,10 +195,10 @@ def test_a_nightly_run_of_one_policy_does_not_refresh_or_close_another_policys_f
 
 
 def test_totals_use_the_amount_at_risk_and_the_whole_paid_amount_when_none(
+    night_1: Path,
     tmp_path: Path,
 ) -> None:
-    audit(_world(), tmp_path, as_of=NIGHT_1)
-    db = tmp_path / "audit.duckdb"
+    db = _after_night_1(night_1, tmp_path)
     _log_second_policy(
         db, _second_policy_findings(amount_at_risk=Decimal("12.35")), run_id=90, as_of=NIGHT_2
     )
@@ -194,9 +210,8 @@ def test_totals_use_the_amount_at_risk_and_the_whole_paid_amount_when_none(
     assert rows == [(PPS, "PPS009", PAID), (SECOND, "PPS009", Decimal("12.35"))]
 
 
-def test_outputs_name_the_policy_of_every_finding(tmp_path: Path) -> None:
-    audit(_world(), tmp_path, as_of=NIGHT_1)
-    db = tmp_path / "audit.duckdb"
+def test_outputs_name_the_policy_of_every_finding(night_1: Path, tmp_path: Path) -> None:
+    db = _after_night_1(night_1, tmp_path)
     _log_second_policy(
         db, _second_policy_findings(amount_at_risk=Decimal("12.35")), run_id=90, as_of=NIGHT_2
     )
@@ -243,10 +258,10 @@ def test_outputs_name_the_policy_of_every_finding(tmp_path: Path) -> None:
 
 
 def test_implementation_dates_come_from_the_policys_bulletin_row_else_the_blank_one(
+    night_1: Path,
     tmp_path: Path,
 ) -> None:
-    audit(_world(), tmp_path, as_of=NIGHT_1)
-    db = tmp_path / "audit.duckdb"
+    db = _after_night_1(night_1, tmp_path)
     _log_second_policy(db, _second_policy_findings(amount_at_risk=None), run_id=90, as_of=NIGHT_2)
     con = connect(db)
     try:
@@ -263,10 +278,9 @@ def test_implementation_dates_come_from_the_policys_bulletin_row_else_the_blank_
 
 
 def test_waive_asks_which_policy_when_the_key_names_two(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    night_1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    audit(_world(), tmp_path, as_of=NIGHT_1)
-    db = tmp_path / "audit.duckdb"
+    db = _after_night_1(night_1, tmp_path)
     key = ["AETNA", "ADULT1", "1", "PPS009"]
     waive = ["waive", "--db", str(db), *key, "--reason", "paper record", "--analyst", "J. R."]
     # one policy: the positional form is enough
@@ -285,11 +299,12 @@ def test_waive_asks_which_policy_when_the_key_names_two(
     assert "1 findings" in listed and PPS not in listed
 
 
-def test_an_error_inside_duckdb_reaches_the_operator_as_itself(tmp_path: Path) -> None:
+def test_an_error_inside_duckdb_reaches_the_operator_as_itself(
+    night_1: Path, tmp_path: Path
+) -> None:
     """Once DuckDB aborts the transaction, cleaning up fails too: the first error (what to
     fix) must be the one raised, never the "transaction is aborted" of the cleanup."""
-    audit(_world(), tmp_path, as_of=NIGHT_1)
-    con = connect(tmp_path / "audit.duckdb")
+    con = connect(_after_night_1(night_1, tmp_path))
     try:
         with pytest.raises(duckdb.CatalogException), transaction(con):
             # no current_findings table: the log's SQL fails inside DuckDB
