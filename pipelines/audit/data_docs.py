@@ -42,6 +42,7 @@ BATCH = "nightly"
 VALIDATION = "nightly_validation"
 CHECKPOINT = "nightly"
 RESTRICTED_NOTE = "README-RESTRICTED.txt"
+VIEWS = "pipelines.audit.docs_views"
 INDEXED_RESULTS = 90  # the latest validation results (one per partition a night) on the index
 RESTRICTED_TEXT = """\
 RESTRICTED: PROTECTED HEALTH INFORMATION (PHI)
@@ -94,7 +95,13 @@ def build_data_docs(
     context = gx.get_context(mode="file", project_root_dir=docs_dir)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     _configure_site(context)
+    substitutes_variables = bool(context.variables.config_variables_file_path)
+    # GX reads that file again on every lookup of a setting (a tenth of a small night's
+    # build); nothing here names a variable, and a context reads the setting when it opens
+    context.variables.config.config_variables_file_path = None
     context.variables.save()
+    if substitutes_variables:  # a new folder: open it again, as later runs will
+        context = gx.get_context(mode="file", project_root_dir=docs_dir)
 
     batch_definition = (
         context.data_sources.add_or_update_pandas(DATA_SOURCE)
@@ -167,9 +174,10 @@ def _dates_of_service(facts: pl.DataFrame) -> str:
 
 
 def _configure_site(context: Any) -> None:
-    """No how-to buttons (links to GX tutorials, noise for the state's analysts), and an index
-    of the latest results only: it reads every result it lists, so an unbounded one would slow
-    each night a little more."""
+    """No how-to buttons (links to GX tutorials, noise for the state's analysts), an index
+    of the latest results only (it reads every result it lists, so an unbounded one would slow
+    each night a little more), and GX's page views with their templates compiled once a
+    process (docs_views.py)."""
     sites = context.variables.data_docs_sites or {}
     site = sites.get(SITE_NAME)
     if site is None:
@@ -177,6 +185,10 @@ def _configure_site(context: Any) -> None:
     site["show_how_to_buttons"] = False
     index_builder = site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})
     index_builder["validation_results_limit"] = INDEXED_RESULTS
+    index_builder["view"] = {"module_name": VIEWS, "class_name": "IndexPageView"}
+    sections = site.setdefault("site_section_builders", {})
+    for section in ("expectations", "validations", "profiling"):  # GX's sections
+        sections.setdefault(section, {})["view"] = {"module_name": VIEWS, "class_name": "PageView"}
     context.variables.data_docs_sites = sites
 
 

@@ -37,6 +37,7 @@ PRESENTATION_CODE = frozenset(
         "demo",
         "reports",
         "audit/data_docs.py",
+        "audit/docs_views.py",
         "audit/gx_process.py",
         "ingest/landing.py",
         "log/analyst.py",
