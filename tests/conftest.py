@@ -49,6 +49,7 @@ MODULE_SECONDS = {
     "tests/test_trust_identity.py": 210,
     "tests/test_rules.py": 205,
     "tests/test_trust_lifecycle.py": 200,
+    "tests/test_workflow.py": 190,
     "demo_nights": 200,  # with test_partitions' nights in small partitions
     "tests/test_incremental.py": 195,
     "tests/test_hostile_input.py": 190,
