@@ -6,6 +6,7 @@ on a real DuckDB file over several nights; analysts' actions go through the comm
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -391,6 +392,17 @@ def test_holding_a_notified_provider_takes_its_findings_out_of_the_packages(
     assert (finding["held"], finding["notified_date"], finding["due_date"]) == (True, NIGHT_1, DUE)
 
 
+@pytest.fixture(scope="module")
+def one_finding(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database after one night with one open finding (A1), audited once for the tests
+    below; each changes a copy of it."""
+    root = tmp_path_factory.mktemp("one_finding")
+    world = _world()
+    _line(world, "AETNA", "A1", 2)
+    run_audit(world.write(root / "input"), root / "a.duckdb", root / "out", as_of=NIGHT_1)
+    return root / "a.duckdb"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -401,12 +413,14 @@ def test_holding_a_notified_provider_takes_its_findings_out_of_the_packages(
     ],
 )
 def test_analyst_actions_that_cannot_be_taken_exit_2_and_say_why(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    one_finding: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
 ) -> None:
     db = tmp_path / "a.duckdb"
-    world = _world()
-    _line(world, "AETNA", "A1", 2)
-    run_audit(world.write(tmp_path / "input"), db, tmp_path / "out", as_of=NIGHT_1)
+    shutil.copy(one_finding, db)
     before = _query(db, "select * from audit.finding_history order by all")
     extra = ["--reason", "r"] if args[0] in ("decide", "hold") else []
     assert cli.main([args[0], "--db", str(db), *args[1:], *extra, "--analyst", "J. Rivera"]) == 2
@@ -415,12 +429,10 @@ def test_analyst_actions_that_cannot_be_taken_exit_2_and_say_why(
 
 
 def test_a_response_file_the_command_line_cannot_take_exits_2_and_records_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    one_finding: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "a.duckdb"
-    world = _world()
-    _line(world, "AETNA", "A1", 2)
-    run_audit(world.write(tmp_path / "input"), db, tmp_path / "out", as_of=NIGHT_1)
+    shutil.copy(one_finding, db)
     no_columns = tmp_path / "no_columns.csv"
     write_rows(no_columns, ["claim_id", "answer"], [{"claim_id": "A1", "answer": "agree"}])
     respond = ["respond", "--db", str(db), "--analyst", "J. Rivera"]
