@@ -110,6 +110,7 @@ def test_the_release_database_keeps_every_finding_and_history_row_as_parent_peer
         (4, "reference_keys"),
         (5, "finding_workflow"),
         (6, "findings_without_index"),
+        (7, "audited_lines_billing_npi"),
     ]
 
 
@@ -150,6 +151,20 @@ def test_the_upgrade_gives_every_finding_its_id_notice_and_history_authors(
         release_db,
         "select changed_by from audit.finding_history where event = 'waived'",
     ) == [("Fixture Analyst",)]
+
+
+def test_the_upgrade_gives_every_audited_line_its_latest_billing_npi(release_db: Path) -> None:
+    connect(release_db).close()
+    lines = _rows(
+        release_db,
+        "select line.billing_npi, latest.billing_npi from audit.audited_lines as line "
+        "join raw.latest_claim_lines as latest using (payer, claim_id, claim_line_number)",
+    )
+    assert lines and all(ours == latest for ours, latest in lines)
+    assert _rows(release_db, "select count(*) from audit.audited_lines") == [(len(lines),)]
+    assert _rows(
+        release_db, "select count(*) from audit.audited_lines where billing_npi is null"
+    ) == [(0,)], "every line of the release fixture names its billing provider"
 
 
 def test_the_log_keeps_its_key_without_an_index_after_the_upgrade(release_db: Path) -> None:

@@ -30,8 +30,7 @@ from pipelines.ingest.load import IngestReport, accepted_references, check_input
 from pipelines.ingest.snapshots import DataConflict, data_conflicts
 from pipelines.log.responses import take_response_folder
 from pipelines.log.workflow import refresh_workflow
-from pipelines.reports.analyst_report import write_analyst_report
-from pipelines.reports.outputs import write_reports
+from pipelines.reports.every_output import write_outputs
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +279,7 @@ def task_report(db_file: str, out_dir: str, as_of: str, run_id: int | None = Non
         day = dt.date.fromisoformat(as_of)
         with transaction(con):
             refresh_workflow(con, as_of=day, run_id=run_id)
-        written = write_reports(con, Path(out_dir), as_of=day)
-        written.append(write_analyst_report(con, Path(out_dir), as_of=day))
+        written = write_outputs(con, Path(out_dir), as_of=day)
     finally:
         con.close()
     return len(written)

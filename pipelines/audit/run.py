@@ -45,8 +45,7 @@ from pipelines.log.reprocessing_log import (
 from pipelines.log.responses import ResponseOutcome, take_response_folder
 from pipelines.log.workflow import WorkflowChanges, refresh_workflow
 from pipelines.metering import StageMeasure, measure
-from pipelines.reports.analyst_report import write_analyst_report
-from pipelines.reports.outputs import write_reports
+from pipelines.reports.every_output import write_outputs
 
 log = logging.getLogger(__name__)
 
@@ -410,8 +409,7 @@ def run_audit(
             try:
                 summary.open_findings = open_findings_by_rule(con)
                 with measure("reports", stages):
-                    summary.outputs = write_reports(con, out_dir, as_of=as_of)
-                    summary.outputs.append(write_analyst_report(con, out_dir, as_of=as_of))
+                    summary.outputs = write_outputs(con, out_dir, as_of=as_of)
             except Exception as error:
                 raise OutputsNotWritten(type(error).__name__) from error
             if due:

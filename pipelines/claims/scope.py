@@ -40,7 +40,14 @@ RELATED_LINES = {
     "member_day": Tie("day", across_members=False),
     "member_month": Tie("month", across_members=False),
 }
-AUDITED_LINE_COLUMNS = ["payer", "claim_id", "peer_npi", "member_id", "service_date"]
+AUDITED_LINE_COLUMNS = [
+    "payer",
+    "claim_id",
+    "peer_npi",
+    "billing_npi",
+    "member_id",
+    "service_date",
+]
 # the MCO implementation dates decide every pack's pre_implementation (pipelines/audit/facts.py)
 IMPLEMENTATION = "mco_implementation"
 

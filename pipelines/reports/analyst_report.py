@@ -155,8 +155,11 @@ class ReportData:
     providers: pl.DataFrame  # the PROVIDERS_LISTED first rows of the provider summary
 
 
-def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
-    """Everything the page shows, from the reprocessing log, its history and the runs."""
+def gather(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, providers: pl.DataFrame | None = None
+) -> ReportData:
+    """Everything the page shows, from the reprocessing log, its history and the runs;
+    `providers` is the provider summary when the caller has it already."""
     # counted in DuckDB: the page's memory does not grow with the log
     open_findings = con.sql(read_sql("reports/analyst_report_open_findings.sql")).pl()
     lines = con.sql(read_sql("reports/analyst_report_open_lines.sql")).pl()
@@ -179,7 +182,9 @@ def gather(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> ReportData:
         .group_by("payer")
         .agg(pl.col(WORKFLOW_COUNTS).sum())
         .sort("payer"),
-        providers=provider_summary(con).head(PROVIDERS_LISTED),
+        providers=(provider_summary(con) if providers is None else providers).head(
+            PROVIDERS_LISTED
+        ),
     )
 
 
@@ -1039,9 +1044,15 @@ only; member IDs appear only in the table of newest findings.</footer>
 """
 
 
-def write_analyst_report(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> Path:
+def write_analyst_report(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    *,
+    as_of: dt.date,
+    providers: pl.DataFrame | None = None,
+) -> Path:
     """Write `out_dir/analyst_report_<as_of>.html`: one page, no network, restricted data."""
-    data = gather(con, as_of)
+    data = gather(con, as_of, providers)
     path = out_dir / f"analyst_report_{as_of.isoformat()}.html"
     out_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(render(data), encoding="utf-8")

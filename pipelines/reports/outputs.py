@@ -212,8 +212,16 @@ def configured_mcos(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [str(r[0]) for r in rows.fetchall()]
 
 
-def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
-    """Write every output; an MCO's folder holds only that MCO's rows, as it may see them.
+def write_reports(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    *,
+    as_of: dt.date,
+    providers: pl.DataFrame | None = None,
+) -> list[Path]:
+    """Write every output but the analyst report (pipelines/reports/every_output.py writes
+    both); an MCO's folder holds only that MCO's rows, as it may see them. `providers` is the
+    provider summary when the caller has it already.
 
     The log's findings are read once, CHUNK_ROWS at a time, and each chunk written to
     findings.csv and to each MCO's package: memory does not grow with the log. The
@@ -228,7 +236,10 @@ def write_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.da
         out_dir / "findings.csv",
         write_csv(log_rows, out_dir / "reprocessing_log.csv", already_safe=True),
         write_csv(quarantine(con), out_dir / "quarantine.csv"),
-        write_csv(provider_summary(con), out_dir / PROVIDER_SUMMARY_FILE),
+        write_csv(
+            provider_summary(con) if providers is None else providers,
+            out_dir / PROVIDER_SUMMARY_FILE,
+        ),
     ]
     with tempfile.TemporaryDirectory(prefix="claims-audit-packages-") as spool_root:
         spools = {

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 # Excel's rows on one sheet, the header and any title lines included
 EXCEL_MAX_ROWS = 1_048_576
@@ -263,6 +263,11 @@ def _write_sheet_with_body(
 
 
 ROW_NUMBER = "__workbook_row"  # a name no table column has: the row number as text
+EMPTY_CELL = "<c/>"  # a cell without a value: it only keeps its place in the row
+EDGE_SPACE = r"^\s|\s$"  # text Excel would trim unless told to keep its spaces
+PRESERVED = ' xml:space="preserve">'
+# text that needs any of the care above: one pass tells whether a column needs any
+NEEDS_CARE = f"{XML_FORBIDDEN}|[&<>]|{EXCEL_ESCAPE_LOOKALIKE}|{EDGE_SPACE}"
 
 
 def _row_xml(chunk: pl.DataFrame, first_row: int, styles: list[int | None]) -> str:
@@ -271,41 +276,48 @@ def _row_xml(chunk: pl.DataFrame, first_row: int, styles: list[int | None]) -> s
     numbered = chunk.with_columns(
         pl.int_range(start, start + chunk.height, eager=False).cast(pl.String).alias(ROW_NUMBER)
     )
-    cells = [_cell_xml(chunk, name, col, styles[col]) for col, name in enumerate(chunk.columns)]
+    # a cell without its reference is the one after the cell before it (ECMA-376 CT_Cell),
+    # so a null value is written as an empty cell, keeping the cells after it in place
+    cells = [
+        _cell_xml(chunk, name, styles[col]).fill_null(pl.lit(EMPTY_CELL))
+        for col, name in enumerate(chunk.columns)
+    ]
     row = pl.col(ROW_NUMBER)
     rows = numbered.select(
-        # a null value's cell is null, and so left out: no cell is written for it
-        pl.concat_str(
-            [pl.lit('<row r="'), row, pl.lit('">'), *cells, pl.lit("</row>")], ignore_nulls=True
-        )
+        pl.concat_str([pl.lit('<row r="'), row, pl.lit('">'), *cells, pl.lit("</row>")])
     )
     return "".join(rows.to_series().to_list())
 
 
-def _cell_xml(chunk: pl.DataFrame, name: str, col: int, style: int | None) -> pl.Expr:
-    """One column's cells as XML text, null where the value is null."""
+def _cell_xml(chunk: pl.DataFrame, name: str, style: int | None) -> pl.Expr:
+    """One column's cells as XML text, null where the value is null. The cells carry no
+    reference: they are a row's cells in order, which is where Excel puts them."""
     value, dtype = pl.col(name), chunk.schema[name]
-    opening = f'<c r="{xl_col_to_name(col)}'
-    style_attr = f' s="{style}"' if style is not None else ""
-    row = pl.col(ROW_NUMBER)
+    opening = "<c" + (f' s="{style}"' if style is not None else "")
     if dtype == pl.String:
-        text = _xml_text(value.str.slice(0, CELL_TEXT_MAX), chunk[name])
-        space = (
-            pl.when(value.str.contains(r"^\s|\s$"))
-            .then(pl.lit(' xml:space="preserve">'))
-            .otherwise(pl.lit(">"))
-        )
-        inline = pl.lit(f'"{style_attr} t="inlineStr"><is><t')
-        parts = [pl.lit(opening), row, inline, space, text, pl.lit("</t></is></c>")]
+        # each escape runs only where the chunk's own text needs it: most columns are codes
+        # and IDs that need none, and every pass over a column costs as much as writing it
+        values = chunk[name]
+        text, space = value, pl.lit(">")
+        if (values.str.len_bytes().max() or 0) > CELL_TEXT_MAX:  # bytes: at least the chars
+            text = text.str.slice(0, CELL_TEXT_MAX)
+        if values.str.contains(NEEDS_CARE).any():
+            text = _xml_text(text, values)
+            if values.str.contains(EDGE_SPACE).any():
+                space = (
+                    pl.when(value.str.contains(EDGE_SPACE)).then(pl.lit(PRESERVED)).otherwise(space)
+                )
+        inline = pl.lit(f'{opening} t="inlineStr"><is><t')
+        parts = [inline, space, text, pl.lit("</t></is></c>")]
     elif dtype == pl.Boolean:
-        flag = value.cast(pl.UInt8).cast(pl.String)  # null stays null: no cell
-        parts = [pl.lit(opening), row, pl.lit(f'"{style_attr} t="b"><v>'), flag, pl.lit("</v></c>")]
+        flag = value.cast(pl.UInt8).cast(pl.String)  # null stays null: an empty cell
+        parts = [pl.lit(f'{opening} t="b"><v>'), flag, pl.lit("</v></c>")]
     elif dtype == pl.Date:
         serial = (value - EXCEL_EPOCH).dt.total_days().cast(pl.String)
-        parts = [pl.lit(opening), row, pl.lit(f'"{style_attr}><v>'), serial, pl.lit("</v></c>")]
+        parts = [pl.lit(f"{opening}><v>"), serial, pl.lit("</v></c>")]
     elif dtype.is_integer() or dtype.is_decimal():
         number = value.cast(pl.String)
-        parts = [pl.lit(opening), row, pl.lit(f'"{style_attr}><v>'), number, pl.lit("</v></c>")]
+        parts = [pl.lit(f"{opening}><v>"), number, pl.lit("</v></c>")]
     else:
         raise TypeError(f"column {name}: no workbook cell for {dtype}")
     return pl.concat_str(parts)
@@ -315,14 +327,15 @@ def _xml_text(text: pl.Expr, values: pl.Series) -> pl.Expr:
     """Text as XML character data, as Excel writes it: `&`, `<`, `>` escaped, characters XML
     forbids as _xHHHH_, and text that already looks like such an escape kept literal.
 
-    The rarer escapes run only when `values` (the column's own text) needs them."""
+    Each escape runs only when `values` (the column's own text) needs it."""
     if values.str.contains(EXCEL_ESCAPE_LOOKALIKE).any():
         text = text.str.replace_all(EXCEL_ESCAPE_LOOKALIKE, "_x005F$1")
-    text = (
-        text.str.replace_all("&", "&amp;", literal=True)
-        .str.replace_all("<", "&lt;", literal=True)
-        .str.replace_all(">", "&gt;", literal=True)
-    )
+    if values.str.contains("[&<>]").any():
+        text = (
+            text.str.replace_all("&", "&amp;", literal=True)
+            .str.replace_all("<", "&lt;", literal=True)
+            .str.replace_all(">", "&gt;", literal=True)
+        )
     if values.str.contains(XML_FORBIDDEN).any():
         for character in XML_FORBIDDEN_CHARACTERS:
             text = text.str.replace_all(character, f"_x{ord(character):04X}_", literal=True)

@@ -3,9 +3,12 @@
 -- names none, as the rules read it), ranked by open findings and the amount they put at risk.
 -- A superseded finding's problem carries on in its replacing line's finding: not counted.
 -- The share is of the provider's current in-scope lines of every policy (audit.audited_lines:
--- for Parent Peer Support, its paid H0038 lines) that carry a finding of any status.
+-- for Parent Peer Support, its paid H0038 lines) that carry a finding of any status in that
+-- role; a line in the scope of two policies counts under each, as its findings do.
 with finding as (
-    select *, coalesce(amount_at_risk, paid_amount) as amount
+    select payer, claim_id, claim_line_number, billing_npi, peer_npi, rule_id, status,
+        coalesce(amount_at_risk, paid_amount) as amount, overdue, first_found_date,
+        last_found_date, held
     from audit.finding_states
     where status <> 'superseded'
 ),
@@ -18,33 +21,33 @@ finding_by_role as (
     from finding
     where peer_npi is not null
 ),
-in_scope_line as (
-    select distinct line.payer, line.claim_id, line.claim_line_number, line.peer_npi,
-        claim_line.billing_npi
+line_found as (
+    select line.billing_npi, line.peer_npi,
+        exists (
+            select 1 from finding
+            where finding.payer = line.payer and finding.claim_id = line.claim_id
+                and finding.claim_line_number = line.claim_line_number
+                and finding.billing_npi = line.billing_npi
+        ) as billing_found,
+        exists (
+            select 1 from finding
+            where finding.payer = line.payer and finding.claim_id = line.claim_id
+                and finding.claim_line_number = line.claim_line_number
+                and finding.peer_npi = line.peer_npi
+        ) as rendering_found
     from audit.audited_lines as line
-    left join raw.latest_claim_lines as claim_line
-        using (payer, claim_id, claim_line_number)
-),
-line_by_role as (
-    select 'billing' as role, billing_npi as npi, payer, claim_id, claim_line_number
-    from in_scope_line
-    where billing_npi is not null
-    union
-    select 'rendering' as role, peer_npi as npi, payer, claim_id, claim_line_number
-    from in_scope_line
 ),
 lines_of_provider as (
-    select role, npi, count(*) as in_scope_lines
-    from line_by_role
-    group by all
-),
-lines_with_findings as (
-    select line.role, line.npi, count(*) as in_scope_lines_with_findings
-    from line_by_role as line
-    semi join finding_by_role as found
-        on found.role = line.role and found.npi = line.npi and found.payer = line.payer
-        and found.claim_id = line.claim_id
-        and found.claim_line_number = line.claim_line_number
+    select role, npi, count(*) as in_scope_lines,
+        count(*) filter (where found) as in_scope_lines_with_findings
+    from (
+        select 'billing' as role, billing_npi as npi, billing_found as found
+        from line_found
+        where billing_npi is not null
+        union all
+        select 'rendering' as role, peer_npi as npi, rendering_found as found
+        from line_found
+    )
     group by all
 ),
 provider_name as (
@@ -70,16 +73,13 @@ select by_provider.npi, by_provider.role, provider_name.provider_name,
     by_provider.open_findings, by_provider.amount_open, by_provider.overdue_findings,
     by_provider.findings, by_provider.rules, by_provider.mcos, by_provider.first_found_date,
     by_provider.last_found_date, coalesce(lines.in_scope_lines, 0) as in_scope_lines,
-    coalesce(with_findings.in_scope_lines_with_findings, 0) as in_scope_lines_with_findings,
+    coalesce(lines.in_scope_lines_with_findings, 0) as in_scope_lines_with_findings,
     round(
-        coalesce(with_findings.in_scope_lines_with_findings, 0)
-            / nullif(lines.in_scope_lines, 0),
-        4
+        coalesce(lines.in_scope_lines_with_findings, 0) / nullif(lines.in_scope_lines, 0), 4
     ) as share_of_lines_with_findings,
     by_provider.held
 from by_provider
 left join provider_name using (npi)
 left join lines_of_provider as lines using (role, npi)
-left join lines_with_findings as with_findings using (role, npi)
 order by by_provider.open_findings desc, by_provider.amount_open desc, by_provider.npi,
     by_provider.role

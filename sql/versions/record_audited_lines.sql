@@ -11,7 +11,9 @@ where line.policy_id = $policy_id
     and line.payer = claim.payer and line.claim_id = claim.claim_id;
 
 insert into audit.audited_lines (
-    policy_id, payer, claim_id, claim_line_number, peer_npi, member_id, service_date
+    policy_id, payer, claim_id, claim_line_number, peer_npi, billing_npi, member_id,
+    service_date
 )
-select $policy_id, payer, claim_id, claim_line_number, peer_npi, member_id, service_date
+select $policy_id, payer, claim_id, claim_line_number, peer_npi, billing_npi, member_id,
+    service_date
 from current_facts;
