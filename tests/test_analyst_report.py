@@ -247,6 +247,8 @@ def test_report_renders_in_a_browser_without_network(report: Path, tmp_path: Pat
 def test_data_docs_validate_the_suite_over_the_facts(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
+    from pipelines.audit import docs_views  # imports GX: only the tests that build docs
+
     audit = pack_audit()
     reference = read_reference(con, references_of([audit.pack, audit.general]))
     lines = current_in_scope_lines(con, audit.pack.codes)
@@ -268,8 +270,13 @@ def test_data_docs_validate_the_suite_over_the_facts(
     ).fetchone()
     assert produced is not None
     assert sum(r["result"]["unexpected_count"] for r in result["results"]) == produced[0]
+    # GX's pages, with the site's own stylesheet (GX scaffolds it with the folder)
+    assert ".ge-index-page-site-name-title {}" in index.read_text(encoding="utf-8")
+    compiled = len(docs_views.COMPILED)
+    assert compiled
     # a second night in the same folder adds its page and keeps the first
     build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_NIGHT + dt.timedelta(days=1))
     assert (
         len(list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))) == 2
     )
+    assert len(docs_views.COMPILED) == compiled, "the templates were compiled once"
