@@ -143,6 +143,8 @@ def test_trend_replays_the_history_run_by_run(
     ]
     closed = two_runs.findings_after_second.filter(pl.col("resolved_date") == "2025-10-01")
     assert data.runs[1].closed == closed.height
+    # a finding's notice the night it is found is a history row, not a second opening
+    assert data.runs[0].opened == two_runs.findings_after_first.height
 
 
 def test_ages_and_amounts_by_mco_match_findings_csv(

@@ -111,6 +111,7 @@ def test_the_release_database_keeps_every_finding_and_history_row_as_parent_peer
         (5, "finding_workflow"),
         (6, "findings_without_index"),
         (7, "audited_lines_billing_npi"),
+        (8, "finding_states_without_correlation"),
     ]
 
 

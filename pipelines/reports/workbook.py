@@ -299,7 +299,7 @@ def _cell_xml(chunk: pl.DataFrame, name: str, style: int | None) -> pl.Expr:
         # and IDs that need none, and every pass over a column costs as much as writing it
         values = chunk[name]
         text, space = value, pl.lit(">")
-        if (values.str.len_bytes().max() or 0) > CELL_TEXT_MAX:  # bytes: at least the chars
+        if (values.str.len_bytes() > CELL_TEXT_MAX).any():  # bytes: at least the chars
             text = text.str.slice(0, CELL_TEXT_MAX)
         if values.str.contains(NEEDS_CARE).any():
             text = _xml_text(text, values)

@@ -3,7 +3,9 @@
 -- findings are their sums. Each change holds from its run
 -- until the finding's next change; a waiver has no run and holds from the first run on or
 -- after its date (runs never change a waived finding). Counting +1 where an open spell starts
--- and -1 where it ends keeps this linear in the history, however many runs there are.
+-- and -1 where it ends keeps this linear in the history, however many runs there are. A row
+-- that leaves the status as it was (a notice, a response, an upheld dispute) starts no spell
+-- and ends none: left out, the window reads half the rows once every finding is notified.
 with run as (
     select run_id, min(as_of) as as_of, sum(in_scope_lines) as in_scope_lines,
         sum(findings_produced) as findings_produced
@@ -21,6 +23,7 @@ changes as (
             (select min(run.run_id) from run where run.as_of >= history.changed_on)
         ) as from_run
     from audit.finding_history as history
+    where history.from_status is distinct from history.to_status
 ),
 spells as (
     select
@@ -46,7 +49,7 @@ moves_in_run as (
         count(*) filter (where to_status = 'open') as opened,
         count(*) filter (where from_status = 'open' and to_status <> 'open') as closed
     from audit.finding_history
-    where run_id is not null
+    where run_id is not null and from_status is distinct from to_status
     group by run_id
 )
 select
