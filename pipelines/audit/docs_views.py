@@ -46,10 +46,6 @@ class PageView(DefaultJinjaPageView):
         self.env.bytecode_cache = COMPILED
 
 
-class IndexPageView(DefaultJinjaIndexPageView):
-    # GX passes the site's folders by the names the signature gives (the site's custom styles)
-    def __init__(
-        self, custom_styles_directory: str | None = None, custom_views_directory: str | None = None
-    ) -> None:
-        super().__init__(custom_styles_directory, custom_views_directory)
-        self.env.bytecode_cache = COMPILED
+class IndexPageView(PageView, DefaultJinjaIndexPageView):
+    """The index page: PageView's templates, GX's index template (DefaultJinjaIndexPageView
+    comes before DefaultJinjaPageView in its order)."""
