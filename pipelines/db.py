@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,14 @@ import duckdb
 from pipelines.config import project_path, read_sql
 
 DEFAULT_MEMORY_LIMIT = "2GB"
+# DuckDB's cap while it only streams rows to polars (memory_lowered)
+STREAMING_MEMORY_LIMIT = "1GB"
+SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?i?b)", re.IGNORECASE)
+SIZE_UNITS = {
+    "b": 1,
+    **{f"{prefix}b": 1000**power for power, prefix in enumerate("kmgt", start=1)},
+    **{f"{prefix}ib": 1024**power for power, prefix in enumerate("kmgt", start=1)},
+}
 # the audit file's name inside DuckDB: fixed, so a file called audit.duckdb cannot shadow the
 # audit schema
 DATABASE_NAME = "claims_audit"
@@ -135,14 +144,37 @@ def memory_limit() -> str:
     return os.environ.get("CLAIMS_AUDIT_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT)
 
 
-def hand_back_freed_memory(con: duckdb.DuckDBPyConnection) -> None:
-    """Return to the system the memory DuckDB has freed but keeps for reuse.
+@contextmanager
+def memory_lowered(
+    con: duckdb.DuckDBPyConnection, limit: str = STREAMING_MEMORY_LIMIT
+) -> Iterator[None]:
+    """DuckDB's cap at `limit` for the block when that is below its usual cap; the usual cap
+    back after.
 
-    Setting the memory limit, even to the value it has, makes DuckDB flush its allocator; the
-    background purge does not reach memory freed inside a transaction that loaded a large
-    delivery. At 10M lines that is 0.8 GB, otherwise held while polars builds the facts.
+    For work where DuckDB only streams rows to polars (the facts stage): what DuckDB keeps of
+    tonight's lines then waits on disk rather than in memory beside polars. Setting the cap,
+    even to the value it has, also flushes DuckDB's allocator: the memory it freed but kept
+    for reuse (0.8 GB after loading 10M lines) goes back to the system.
     """
-    execute(con, "set memory_limit = $limit", {"limit": memory_limit()})
+    usual = memory_limit()
+    lower = _size_bytes(limit) < _size_bytes(usual)
+    execute(con, "set memory_limit = $limit", {"limit": limit if lower else usual})
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):  # an aborted transaction: the first error is what counts
+            execute(con, "set memory_limit = $limit", {"limit": usual})
+        raise
+    execute(con, "set memory_limit = $limit", {"limit": usual})
+
+
+def _size_bytes(size: str) -> float:
+    """A DuckDB size (`2GB`, `1.5 GiB`, `512MB`) in bytes; infinite when it is not one."""
+    match = SIZE.fullmatch(size.strip())
+    if match is None:
+        return inf
+    number, unit = match.groups()
+    return float(number) * SIZE_UNITS[unit.lower()]
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -25,7 +26,7 @@ from pipelines.audit.run import (
 )
 from pipelines.claims.partitions import partitioning, partitions, plan_partitions
 from pipelines.claims.versions import stage_in_scope_lines
-from pipelines.db import connect, transaction
+from pipelines.db import connect, memory_lowered, scalar, transaction
 from pipelines.demo.synthetic import generate, generate_followup
 from pipelines.ingest.load import ingest
 from tests.demo_nights import FIRST_NIGHT, SECOND_NIGHT, DemoNights
@@ -149,5 +150,49 @@ def test_findings_of_an_earlier_attempt_never_reach_the_log(tmp_path: Path) -> N
             assert lines == 1 and not stale.exists()
             with pytest.raises(FileNotFoundError):  # tonight's partition was never validated
                 stage_log(con, facts_dir, work / FINDINGS_DIR, audit, run_id=1, as_of=AS_OF)
+    finally:
+        con.close()
+
+
+def _memory_limit(con: duckdb.DuckDBPyConnection) -> str:
+    return str(scalar(con, "select current_setting('memory_limit')"))
+
+
+def test_facts_are_built_with_duckdbs_cap_lowered_and_it_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While polars builds the facts, DuckDB only streams the partitions: its cap is lowered
+    for that (what it holds of the lines waits on disk), never raised above the one the
+    operator set, and back to that one after the stage, also when the stage fails."""
+    monkeypatch.delenv("CLAIMS_AUDIT_DUCKDB_MEMORY", raising=False)  # the default cap
+    world = World()
+    world.member("10000000002")
+    world.line("AETNA", "C1", "10000000002")
+    input_dir = world.write(tmp_path / "input")
+    audit = pack_audit()
+    con = connect(tmp_path / "audit.duckdb")
+    try:
+        usual = _memory_limit(con)
+        with memory_lowered(con):
+            lowered = _memory_limit(con)
+        assert _memory_limit(con) == usual
+        # the sizes as DuckDB shows them: 2GB is 1.8 GiB, 1GB 953.6 MiB
+        assert (usual, lowered) == ("1.8 GiB", "953.6 MiB")
+        with pytest.raises(ZeroDivisionError), memory_lowered(con):
+            scalar(con, "select 1")
+            raise ZeroDivisionError
+        assert _memory_limit(con) == usual
+        with transaction(con):
+            ingest(con, input_dir, loaded_on=AS_OF, run_id=1, unit_minutes={})
+            stage_versions(con, [None])
+            stage_facts(con, audit, None, tmp_path / "work")
+            assert _memory_limit(con) == usual
+    finally:
+        con.close()
+    monkeypatch.setenv("CLAIMS_AUDIT_DUCKDB_MEMORY", "512MB")
+    con = connect(tmp_path / "audit.duckdb")
+    try:
+        with memory_lowered(con):  # below the lowered cap already: it stays as it is
+            assert _memory_limit(con) == "488.2 MiB"
     finally:
         con.close()

@@ -29,8 +29,8 @@ from pipelines.config import load_settings
 from pipelines.db import (
     connect,
     execute,
-    hand_back_freed_memory,
     load_temp_table,
+    memory_lowered,
     scalar,
     transaction,
 )
@@ -209,21 +209,21 @@ def stage_facts(
     claims_path.unlink(missing_ok=True)
     if selection.audited_claims is not None:
         selection.audited_claims.write_parquet(claims_path)
-    hand_back_freed_memory(con)  # before polars builds the facts beside it
     first_key = audited = 0
-    for number, lines in enumerate(parts, start=1):
-        facts = facts_module.build_facts(
-            lines, reference, audit.pack, audit.general, first_key=first_key
-        )
-        first_key += lines.height
-        if selection.audited_claims is not None:
-            # lines of context claims were only there to complete groups
-            facts = facts.join(selection.audited_claims, on=scope.CLAIM, how="semi")
-        path = facts_dir / f"{PART}{number:05d}.parquet"
-        facts.write_parquet(path, compression="lz4")  # read back three times within minutes
-        audited += facts.height
-        if on_partition is not None:
-            on_partition(path)
+    with memory_lowered(con):  # DuckDB streams the partitions, polars builds beside it
+        for number, lines in enumerate(parts, start=1):
+            facts = facts_module.build_facts(
+                lines, reference, audit.pack, audit.general, first_key=first_key
+            )
+            first_key += lines.height
+            if selection.audited_claims is not None:
+                # lines of context claims were only there to complete groups
+                facts = facts.join(selection.audited_claims, on=scope.CLAIM, how="semi")
+            path = facts_dir / f"{PART}{number:05d}.parquet"
+            facts.write_parquet(path, compression="lz4")  # read back three times within minutes
+            audited += facts.height
+            if on_partition is not None:
+                on_partition(path)
     return facts_dir, audited
 
 
