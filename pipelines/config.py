@@ -48,7 +48,7 @@ class SnapshotGuard:
 class NightlyBounds:
     """When a nightly run audits a pack in full after all (settings.toml, [nightly])."""
 
-    reference_changes_full_audit_share: float
+    full_audit_share: float
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,7 @@ def load_settings(path: Path | None = None) -> Settings:
             min_rows_share_of_current=float(guard["min_rows_share_of_current"]),
         ),
         lines_per_partition=int(values["partitions"]["lines_per_partition"]),
-        nightly=NightlyBounds(
-            reference_changes_full_audit_share=float(
-                values["nightly"]["reference_changes_full_audit_share"]
-            )
-        ),
+        nightly=NightlyBounds(full_audit_share=float(values["nightly"]["full_audit_share"])),
         workflow=_workflow(values.get("workflow", {})),
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 
 from pipelines.audit.facts import REFERENCE_TABLES
 from pipelines.audit.run import RunSummary, run_audit
@@ -350,3 +351,24 @@ def test_every_reference_file_a_pack_may_read_has_a_key_that_reaches_lines() -> 
     columns = {d.name: set(d.columns) for d in REFERENCE_DATASETS}
     for key in REFERENCE_KEYS:
         assert {key.column, key.qualifier or key.column} <= columns[key.dataset], key
+
+
+@pytest.mark.parametrize(("on_the_peers_day", "audited"), [(5, 9), (4, 4)])
+def test_changed_rows_reaching_more_than_half_the_lines_through_a_peers_day_make_a_full_audit(
+    tmp_path: Path, on_the_peers_day: int, audited: int
+) -> None:
+    """One birth date changes: it reaches one line, and through the peer's day that line is
+    on, every session of that day. 5 of 9 lines is more than half: a full audit; the near
+    miss, 4 of 9, is audited in part."""
+    world = World()
+    members = [member_id(60 + n) for n in range(9)]
+    for n, member in enumerate(members):
+        world.member(member)
+        # the first `on_the_peers_day` lines on one day of the (one) peer, the rest a day each
+        world.line("AETNA", f"D{n}", member, **_on_day(0 if n < on_the_peers_day else n))
+    input_dir = world.write(tmp_path / "input")
+    db = tmp_path / "audit.duckdb"
+    assert _lines_audited(_run(input_dir, db, tmp_path / "out1", DAY_ONE))[PPS] == 9
+    _birth_date(world, members[0], "2001-02-03")
+    world.write(input_dir)
+    assert _lines_audited(_run(input_dir, db, tmp_path / "out2", DAY_TWO))[PPS] == audited
