@@ -18,7 +18,7 @@ from pipelines.config import project_path, read_sql
 
 DEFAULT_MEMORY_LIMIT = "2GB"
 # DuckDB's cap while it only streams rows to polars (memory_lowered)
-STREAMING_MEMORY_LIMIT = "1GB"
+STREAMING_MEMORY_LIMIT = "512MB"
 SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?i?b)", re.IGNORECASE)
 SIZE_UNITS = {
     "b": 1,

@@ -176,8 +176,8 @@ def test_facts_are_built_with_duckdbs_cap_lowered_and_it_comes_back(
         with memory_lowered(con):
             lowered = _memory_limit(con)
         assert _memory_limit(con) == usual
-        # the sizes as DuckDB shows them: 2GB is 1.8 GiB, 1GB 953.6 MiB
-        assert (usual, lowered) == ("1.8 GiB", "953.6 MiB")
+        # the sizes as DuckDB shows them: 2GB is 1.8 GiB, 512MB 488.2 MiB
+        assert (usual, lowered) == ("1.8 GiB", "488.2 MiB")
         with pytest.raises(ZeroDivisionError), memory_lowered(con):
             scalar(con, "select 1")
             raise ZeroDivisionError
@@ -189,10 +189,10 @@ def test_facts_are_built_with_duckdbs_cap_lowered_and_it_comes_back(
             assert _memory_limit(con) == usual
     finally:
         con.close()
-    monkeypatch.setenv("CLAIMS_AUDIT_DUCKDB_MEMORY", "512MB")
+    monkeypatch.setenv("CLAIMS_AUDIT_DUCKDB_MEMORY", "256MB")
     con = connect(tmp_path / "audit.duckdb")
     try:
         with memory_lowered(con):  # below the lowered cap already: it stays as it is
-            assert _memory_limit(con) == "488.2 MiB"
+            assert _memory_limit(con) == "244.1 MiB"
     finally:
         con.close()
