@@ -223,11 +223,11 @@ def reference_touched_claims(
 
 
 def _reaches_through_ties_too_many(con: duckdb.DuckDBPyConnection, policy_id: str) -> bool:
-    """Whether changed reference rows reach more than the share of full audit through the
-    lines tied to those they reach (temp table scope_claim, widened once): a peer's day ties
-    a changed member's line to the peer's other sessions that day, and in the 10M benchmark
-    reference rows reaching 2.7% of the lines reached 67% of the claims so. Auditing that
-    many in part costs more than a full audit, which copies no claim's lines."""
+    """Whether changed reference rows reach more than settings.toml's `full_audit_share`
+    through the lines tied to those they reach (temp table scope_claim, widened once): a
+    peer's day ties a changed member's line to the peer's other sessions that day, and in the
+    10M benchmark reference rows reaching 2.7% of the lines reached 67% of the claims so.
+    Auditing that many in part costs more than a full audit, which copies no claim's lines."""
     if not scalar(con, "select count(*) from reference_touched_claim"):
         return False  # tonight's claims alone: audited nightly whatever they reach
     return _beyond_full_audit_share(con, "scope_claim", policy_id)
@@ -238,8 +238,8 @@ def _beyond_full_audit_share(
     claims: Literal["reference_touched_claim", "scope_claim"],
     policy_id: str,
 ) -> bool:
-    """Whether the claims of temp table `claims` hold more than settings.toml's share of
-    full audit ([nightly]) of the policy's audited lines."""
+    """Whether the claims of temp table `claims` hold more than settings.toml's
+    `full_audit_share` ([nightly]) of the policy's audited lines."""
     reached = scalar(
         con,
         f"select count(*) from audit.audited_lines semi join {claims} "
