@@ -157,15 +157,18 @@ def memory_lowered(
     for reuse (0.8 GB after loading 10M lines) goes back to the system.
     """
     usual = memory_limit()
-    lower = _size_bytes(limit) < _size_bytes(usual)
-    execute(con, "set memory_limit = $limit", {"limit": limit if lower else usual})
+    _set_memory_limit(con, limit if _size_bytes(limit) < _size_bytes(usual) else usual)
     try:
         yield
     except BaseException:
         with suppress(duckdb.Error):  # an aborted transaction: the first error is what counts
-            execute(con, "set memory_limit = $limit", {"limit": usual})
+            _set_memory_limit(con, usual)
         raise
-    execute(con, "set memory_limit = $limit", {"limit": usual})
+    _set_memory_limit(con, usual)
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    execute(con, "set memory_limit = $limit", {"limit": limit})
 
 
 def _size_bytes(size: str) -> float:
