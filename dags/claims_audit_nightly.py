@@ -2,7 +2,8 @@
 
 stage_landing → load_references → ingest (one task per payer folder with new claim files)
 → versions → policies → facts → validate → reprocessing_log (one task per policy pack each)
-→ report; data_docs (per pack) beside the log and the report; remove_work_files last.
+→ report; data_docs (per pack, from its validation's results) beside the log and the report;
+remove_work_files last.
 
 Thin orchestration: each task calls one function of `pipelines` and passes paths and counts
 through XCom. Settings come from CLAIMS_AUDIT_* environment variables (.env.example). The
@@ -305,8 +306,9 @@ def claims_audit_nightly() -> None:
     validated = validate.expand(audit=facts_paths)
     logged = reprocessing_log.partial(audit_run=audit_run).expand(audit=validated)
     written = report(audit_run, logged)
-    # the Data Docs never hold up the report; the work files they read go once both are done
-    docs = data_docs.partial(audit_run=audit_run).expand(audit=facts_paths)
+    # the Data Docs store what validation wrote and never hold up the report; the work files
+    # they read go once both are done
+    docs = data_docs.partial(audit_run=audit_run).expand(audit=validated)
     [written, docs] >> remove_work_files()
 
 

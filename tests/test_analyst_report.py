@@ -17,9 +17,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.audit.data_docs import RESTRICTED_NOTE, build_data_docs
+from pipelines.audit.data_docs import EXAMPLES, RESTRICTED_NOTE
 from pipelines.audit.facts import build_facts, read_reference, references_of
-from pipelines.audit.run import run_audit
+from pipelines.audit.rules import LINE as LINE_KEY
+from pipelines.audit.rules import columns_checked
+from pipelines.audit.run import run_audit, stage_data_docs, validate_partition
 from pipelines.claims.versions import current_in_scope_lines
 from pipelines.db import connect
 from pipelines.demo.synthetic import MCOS
@@ -246,7 +248,7 @@ def test_report_renders_in_a_browser_without_network(report: Path, tmp_path: Pat
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
 
 
-def test_data_docs_validate_the_suite_over_the_facts(
+def test_data_docs_show_the_suites_validation_of_the_facts(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     from pipelines.audit import docs_views  # imports GX: only the tests that build docs
@@ -255,8 +257,13 @@ def test_data_docs_validate_the_suite_over_the_facts(
     reference = read_reference(con, references_of([audit.pack, audit.general]))
     lines = current_in_scope_lines(con, audit.pack.codes)
     facts = build_facts(lines, reference, audit.pack, audit.general)
-    docs_dir = tmp_path / "data_docs"
-    index = build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_NIGHT)
+    facts_file = tmp_path / "work" / "facts" / "part-00001.parquet"
+    facts_file.parent.mkdir(parents=True)
+    facts.write_parquet(facts_file)
+    validate_partition(facts_file, audit.rules)
+    out = tmp_path / "out"
+    index = stage_data_docs(facts_file.parent, audit.rules, out, as_of=SECOND_NIGHT)
+    docs_dir = out / "data_docs" / audit.policy_id
     assert index.is_file() and index.name == "index.html"
     assert docs_dir in index.parents
     suite_name = audit.rules.definition["name"]
@@ -266,18 +273,41 @@ def test_data_docs_validate_the_suite_over_the_facts(
     # the stored result is the audit's verdict: one failing row per finding the run produced
     (stored,) = docs_dir.glob("gx/uncommitted/validations/**/*.json")
     result = json.loads(stored.read_text(encoding="utf-8"))
+    dates = pl.col("service_date")
+    first, last = facts.select(first=dates.min(), last=dates.max()).row(0)
+    assert result["meta"]["run_id"]["run_name"] == f"{SECOND_NIGHT}, DOS {first} to {last}"
     produced = con.execute(
         "select findings_produced from audit.runs where policy_id = $policy order by run_id desc",
         {"policy": audit.policy_id},
     ).fetchone()
     assert produced is not None
     assert sum(r["result"]["unexpected_count"] for r in result["results"]) == produced[0]
+    # each rule keeps GX's SUMMARY examples, never its full list of failing rows
+    values = {
+        column: dict(zip(facts[LINE_KEY], facts[column], strict=True))
+        for column in columns_checked(audit.rules.definition)
+    }
+    examples = 0
+    for rule in result["results"]:
+        found, column = rule["result"], rule["expectation_config"]["kwargs"]["column"]
+        assert "unexpected_index_list" not in found
+        keys = found["partial_unexpected_index_list"]
+        assert len(keys) == min(found["unexpected_count"], EXAMPLES)
+        shown = [values[column][key] for key in keys]
+        # as GX writes them: a date of service as an ISO datetime
+        as_stored = json.loads(json.dumps(shown, default=lambda value: value.isoformat()))
+        assert found["partial_unexpected_list"] == as_stored
+        counts = found["partial_unexpected_counts"]
+        assert sum(c["count"] for c in counts) <= found["unexpected_count"]
+        assert [c["count"] for c in counts] == sorted((c["count"] for c in counts), reverse=True)
+        examples += len(keys)
+    assert examples
     # GX's pages, with the site's own stylesheet (GX scaffolds it with the folder)
     assert ".ge-index-page-site-name-title {}" in index.read_text(encoding="utf-8")
     compiled = len(docs_views.COMPILED)
     assert compiled
     # a second night in the same folder adds its page and keeps the first
-    build_data_docs([facts], audit.rules, docs_dir, as_of=SECOND_NIGHT + dt.timedelta(days=1))
+    stage_data_docs(facts_file.parent, audit.rules, out, as_of=SECOND_NIGHT + dt.timedelta(days=1))
     assert (
         len(list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))) == 2
     )

@@ -28,6 +28,9 @@ from pipelines.audit.packs import Pack
 
 KEY = ["payer", "claim_id", "claim_line_number"]
 LINE = "line_key"  # the facts' row key: one integer per in-scope line
+# the names GX gives the validated facts (its batch ID is "facts-in_scope_lines"), also in the
+# Data Docs
+DATA_SOURCE, ASSET, BATCH = "facts", "in_scope_lines", "nightly"
 FINDING_SCHEMA = pl.Schema(
     {
         "payer": pl.String(),
@@ -201,12 +204,45 @@ def quiet_gx() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def run_suite(facts: pl.DataFrame, rules: RuleSet) -> list[Any]:
-    """Run the suite and its null guards over the facts, in one validation.
+@dataclass(frozen=True)
+class Validation:
+    """One validation of the facts: the findings, and GX's result of the whole suite (None
+    when there was no line to validate)."""
 
-    Returns one result per rule expectation, in suite order, each evaluated (no exception);
-    raises ValidationError when an expectation could not be evaluated or a guard found nulls.
+    findings: pl.DataFrame
+    result: Any
+
+
+def validate(facts: pl.DataFrame, rules: RuleSet) -> Validation:
+    """Run the suite and its null guards over the facts, in one validation, and turn the rows
+    that fail a rule into findings.
+
+    Raises ValidationError when an expectation could not be evaluated or a guard found nulls.
     """
+    if facts.height == 0:
+        return Validation(pl.DataFrame(schema=FINDING_SCHEMA), None)
+    result = _run_suite(facts, rules)
+    by_key = {
+        _expectation_key(r.expectation_config.meta): r
+        for r in result.results
+        if r.expectation_config
+    }
+    definition = rules.definition
+    checks = rule_checks(definition)
+    rule_results = [by_key[_expectation_key(e["meta"])] for e in definition["expectations"]]
+    for check, rule_result in zip(checks, rule_results, strict=True):
+        _raise_on_exception(f"rule {check.rule_id} ({check.column})", rule_result)
+    for column in columns_checked(definition):
+        _stop_on_nulls(column, by_key[(GUARD, column)])
+    return Validation(findings_from_results(facts, checks, rule_results, rules), result)
+
+
+def evaluate(facts: pl.DataFrame, rules: RuleSet) -> pl.DataFrame:
+    """The findings on the current facts: one row per (line, rule) with severity and detail."""
+    return validate(facts, rules).findings
+
+
+def _run_suite(facts: pl.DataFrame, rules: RuleSet) -> Any:
     quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -219,13 +255,14 @@ def run_suite(facts: pl.DataFrame, rules: RuleSet) -> list[Any]:
     # the line key is the frame's index, so GX reports failing rows by key, in one column
     frame = facts.select(columns_read(definition, facts.columns)).to_pandas().set_index(LINE)
     batch = (
-        context.data_sources.add_pandas(f"{rules.policy_id}_facts")
-        .add_dataframe_asset("in_scope_lines")
-        .add_batch_definition_whole_dataframe("nightly")
+        context.data_sources.add_pandas(DATA_SOURCE)
+        .add_dataframe_asset(ASSET)
+        .add_batch_definition_whole_dataframe(BATCH)
         .get_batch(batch_parameters={"dataframe": frame})
     )
     suite = gx.ExpectationSuite(**with_null_guards(definition))
-    result = batch.validate(
+    # every failing row's key and no value: the findings take the values from the facts
+    return batch.validate(
         suite,
         expectation_parameters=rules.as_parameters(),
         result_format={
@@ -235,17 +272,6 @@ def run_suite(facts: pl.DataFrame, rules: RuleSet) -> list[Any]:
             "return_unexpected_index_query": False,
         },
     )
-    by_key = {
-        _expectation_key(r.expectation_config.meta): r
-        for r in result.results
-        if r.expectation_config
-    }
-    rule_results = [by_key[_expectation_key(e["meta"])] for e in definition["expectations"]]
-    for check, rule_result in zip(rule_checks(definition), rule_results, strict=True):
-        _raise_on_exception(f"rule {check.rule_id} ({check.column})", rule_result)
-    for column in columns_checked(definition):
-        _stop_on_nulls(column, by_key[(GUARD, column)])
-    return rule_results
 
 
 def _expectation_key(meta: dict[str, Any] | None) -> tuple[str, str]:
@@ -280,12 +306,18 @@ def _stop_on_nulls(column: str, result: Any) -> None:
 
 
 def failing_line_keys(check: RuleCheck, result: Any) -> list[int]:
-    """The line keys GX reports as failing, in either of the shapes it returns them."""
+    """The line keys GX reports as failing."""
     reported = result.result.get("unexpected_index_list")
     if reported is None:
         raise ValidationError(f"rule {check.rule_id}: no failing-row keys were returned")
+    return line_keys(reported)
+
+
+def line_keys(unexpected_index_list: list[Any]) -> list[int]:
+    """The line keys of a result's unexpected_index_list, in either of the shapes GX returns
+    them (one entry per row, or one entry listing them all)."""
     keys: list[int] = []
-    for entry in reported:
+    for entry in unexpected_index_list:
         value = entry[LINE]
         keys.extend(value if isinstance(value, list) else [value])
     return [int(k) for k in keys]
@@ -332,12 +364,3 @@ def render_detail(template: str, rules: RuleSet) -> pl.Expr:
         else:
             parts.append(pl.col(field).cast(pl.String).fill_null("(blank)"))
     return pl.concat_str(parts)
-
-
-def evaluate(facts: pl.DataFrame, rules: RuleSet) -> pl.DataFrame:
-    """The findings on the current facts: one row per (line, rule) with severity and detail."""
-    checks = rule_checks(rules.definition)
-    if facts.height == 0:
-        return pl.DataFrame(schema=FINDING_SCHEMA)
-    results = run_suite(facts, rules)
-    return findings_from_results(facts, checks, results, rules)

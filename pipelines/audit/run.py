@@ -50,8 +50,9 @@ from pipelines.reports.every_output import write_outputs
 log = logging.getLogger(__name__)
 
 DATA_DOCS = "data_docs"  # under --out: member-level data, like everything there
-# a pack's work folder: facts/ and findings/ hold one file per partition, PART<number>
-FACTS_DIR, FINDINGS_DIR, PART = "facts", "findings", "part-"
+# a pack's work folder: facts/, findings/ and docs_results/ (what the Data Docs store of each
+# partition's validation) hold one file per partition, PART<number>
+FACTS_DIR, FINDINGS_DIR, DOCS_RESULTS_DIR, PART = "facts", "findings", "docs_results", "part-"
 AUDITED_CLAIMS_FILE = "audited_claims.parquet"  # beside facts/ on a partial audit
 # the fact columns the next night needs of every line audited (scope.record_audited_lines)
 AUDITED_LINE_FACTS = ["claim_line_number", *scope.AUDITED_LINE_COLUMNS]
@@ -205,6 +206,7 @@ def stage_facts(
     facts_dir = _empty_folder(work_dir / FACTS_DIR)
     # findings of an earlier attempt belong to other facts: never to be folded into the log
     shutil.rmtree(work_dir / FINDINGS_DIR, ignore_errors=True)
+    shutil.rmtree(work_dir / DOCS_RESULTS_DIR, ignore_errors=True)
     claims_path = facts_dir.with_name(AUDITED_CLAIMS_FILE)
     claims_path.unlink(missing_ok=True)
     if selection.audited_claims is not None:
@@ -249,16 +251,28 @@ def findings_file(facts_file: Path) -> Path:
     return facts_file.parent.with_name(FINDINGS_DIR) / facts_file.name
 
 
+def docs_result_file(facts_file: Path) -> Path:
+    """Where a partition's validation result goes for the Data Docs (none for a partition
+    without lines: nothing was validated)."""
+    return facts_file.parent.with_name(DOCS_RESULTS_DIR) / f"{facts_file.stem}.json"
+
+
 def validate_partition(facts_file: Path, rule_set: rules.RuleSet) -> int:
     """Validate one partition's facts; write its findings, as the log takes them (with the
-    facts it keeps of their lines), to findings_file(). Returns how many there are."""
+    facts it keeps of their lines), to findings_file(), and GX's result as the Data Docs keep
+    it to docs_result_file(). Returns how many findings there are."""
+    from pipelines.audit.data_docs import write_docs_result
+
     present = _columns(facts_file)
     wanted = {*rules.columns_for_findings(rule_set.definition, present), *FINDING_FACTS}
     facts = pl.read_parquet(facts_file, columns=[c for c in present if c in wanted])
-    findings = current_findings(rules.evaluate(facts, rule_set), facts)
+    validation = rules.validate(facts, rule_set)
+    findings = current_findings(validation.findings, facts)
     path = findings_file(facts_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     findings.write_parquet(path)
+    if validation.result is not None:
+        write_docs_result(validation.result, facts, docs_result_file(facts_file))
     return findings.height
 
 
@@ -326,16 +340,20 @@ def stage_data_docs(
     facts_dir: Path, rule_set: rules.RuleSet, out_dir: Path, *, as_of: dt.date
 ) -> Path:
     """Great Expectations' own view of the pack's run, partition by partition, in a folder
-    marked as restricted data."""
-    from pipelines.audit.data_docs import build_data_docs
+    marked as restricted data: the results validate_partition wrote, named by the partitions'
+    dates of service."""
+    from pipelines.audit.data_docs import ValidatedPartition, build_data_docs, dates_of_service
 
-    def read(path: Path) -> pl.DataFrame:
-        # the rules' columns, and the dates of service that name the partition in the docs
-        columns = rules.columns_read(rule_set.definition, _columns(path))
-        return pl.read_parquet(path, columns=list(dict.fromkeys([*columns, "service_date"])))
-
+    validated = [
+        ValidatedPartition(
+            docs_result_file(path),
+            dates_of_service(pl.read_parquet(path, columns=["service_date"])),
+        )
+        for path in parts_of(facts_dir)
+        if docs_result_file(path).is_file()
+    ]
     docs_dir = out_dir / DATA_DOCS / rule_set.policy_id
-    return build_data_docs(map(read, parts_of(facts_dir)), rule_set, docs_dir, as_of=as_of)
+    return build_data_docs(validated, rule_set, docs_dir, as_of=as_of)
 
 
 def _columns(parquet_path: Path) -> list[str]:
