@@ -156,10 +156,14 @@ class ReportData:
 
 
 def gather(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, providers: pl.DataFrame | None = None
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    providers: pl.DataFrame | None = None,
+    log_rows: pl.DataFrame | None = None,
 ) -> ReportData:
     """Everything the page shows, from the reprocessing log, its history and the runs;
-    `providers` is the provider summary when the caller has it already."""
+    `providers` is the provider summary, `log_rows` the reprocessing log as of `as_of`, when
+    the caller has them already."""
     # counted in DuckDB: the page's memory does not grow with the log
     open_findings = con.sql(read_sql("reports/analyst_report_open_findings.sql")).pl()
     lines = con.sql(read_sql("reports/analyst_report_open_lines.sql")).pl()
@@ -178,7 +182,7 @@ def gather(
         ages=_ages(open_findings, as_of),
         rules=_rules(con, open_findings),
         status_counts=status_counts,
-        workflow=reprocessing_log(con, as_of)
+        workflow=(reprocessing_log(con, as_of) if log_rows is None else log_rows)
         .group_by("payer")
         .agg(pl.col(WORKFLOW_COUNTS).sum())
         .sort("payer"),
@@ -1050,9 +1054,10 @@ def write_analyst_report(
     *,
     as_of: dt.date,
     providers: pl.DataFrame | None = None,
+    log_rows: pl.DataFrame | None = None,
 ) -> Path:
     """Write `out_dir/analyst_report_<as_of>.html`: one page, no network, restricted data."""
-    data = gather(con, as_of, providers)
+    data = gather(con, as_of, providers, log_rows)
     path = out_dir / f"analyst_report_{as_of.isoformat()}.html"
     out_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(render(data), encoding="utf-8")

@@ -1,6 +1,6 @@
 """Every output of a run under --out: the files (pipelines/reports/outputs.py) and the
-analyst report. The provider summary, which both show, is computed once: at state scale it
-reads every in-scope line and every finding."""
+analyst report. The provider summary and the reprocessing log, which both show, are computed
+once: at state scale each reads every finding."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from pathlib import Path
 import duckdb
 
 from pipelines.reports.analyst_report import write_analyst_report
-from pipelines.reports.outputs import write_reports
+from pipelines.reports.outputs import reprocessing_log, write_reports
 from pipelines.reports.providers import provider_summary
 
 
 def write_outputs(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
     providers = provider_summary(con)
-    written = write_reports(con, out_dir, as_of=as_of, providers=providers)
-    written.append(write_analyst_report(con, out_dir, as_of=as_of, providers=providers))
+    log_rows = reprocessing_log(con, as_of)
+    written = write_reports(con, out_dir, as_of=as_of, providers=providers, log_rows=log_rows)
+    written.append(
+        write_analyst_report(con, out_dir, as_of=as_of, providers=providers, log_rows=log_rows)
+    )
     return written

@@ -218,16 +218,18 @@ def write_reports(
     *,
     as_of: dt.date,
     providers: pl.DataFrame | None = None,
+    log_rows: pl.DataFrame | None = None,
 ) -> list[Path]:
     """Write every output but the analyst report (pipelines/reports/every_output.py writes
     both); an MCO's folder holds only that MCO's rows, as it may see them. `providers` is the
-    provider summary when the caller has it already.
+    provider summary, `log_rows` the reprocessing log as of `as_of`, when the caller has them
+    already.
 
     The log's findings are read once, CHUNK_ROWS at a time, and each chunk written to
     findings.csv and to each MCO's package: memory does not grow with the log. The
     reprocessing log's rows (one per policy, MCO and rule) are few, and made
     spreadsheet-safe once."""
-    log_rows = spreadsheet_safe(reprocessing_log(con, as_of))
+    log_rows = spreadsheet_safe(reprocessing_log(con, as_of) if log_rows is None else log_rows)
     # an MCO's rows count only the findings its package shows
     package_log = spreadsheet_safe(reprocessing_log(con, as_of, mco_view=True))
     policies = audited_policies(con)
