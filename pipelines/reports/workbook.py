@@ -139,11 +139,13 @@ class TableBook:
     continued: list[tuple[str, list[SheetPart]]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        # input text is never turned into a formula, a number or a link
+        # input text is never turned into a formula, a number or a link; the skeleton holds
+        # no table row (close() streams them), so it is built in memory, without temp files
         options = {
             "strings_to_formulas": False,
             "strings_to_numbers": False,
             "strings_to_urls": False,
+            "in_memory": True,
         }
         self._skeleton = io.BytesIO()
         self._book = xlsxwriter.Workbook(self._skeleton, options)
