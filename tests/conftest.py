@@ -39,43 +39,44 @@ ONE_TEST_A_UNIT = {
 }
 
 # What each work unit costs: seconds (setup and teardown included, `--durations=0` summed by
-# module) of one worker on 2 cores that other work shared too; only their order matters. A
+# module) of one worker of two on 2 cores; only their order matters. A
 # module not listed is handed out first, as if it were the slowest: a slow one left for last
 # would keep one worker busy while the other has ended. Update the numbers when a module
 # grows slow.
 MODULE_SECONDS = {
-    "tests/test_bench.py": 435,
-    "tests/test_trust_nightly_references.py": 340,
-    "tests/test_trust_identity.py": 210,
-    "tests/test_rules.py": 205,
-    "tests/test_trust_lifecycle.py": 200,
-    "tests/test_workflow.py": 190,
-    "demo_nights": 200,  # with test_partitions' nights in small partitions
-    "tests/test_incremental.py": 195,
-    "tests/test_hostile_input.py": 190,
-    "tests/test_ingest.py": 160,
-    "tests/test_dag.py": 145,
-    "tests/test_versions.py": 140,
-    "tests/test_trust_packages.py": 130,
-    "tests/test_adding_a_policy.py": 120,
-    "tests/test_cli.py": 115,
-    "tests/test_pps_thresholds.py": 105,
-    "tests/test_reprocessing_log.py": 90,
-    "tests/test_trust_snapshots.py": 90,
-    "tests/test_policy_log.py": 85,
-    "tests/test_trust_output_scale.py": 45,
-    "tests/test_trust_operations.py": 35,
-    "tests/test_gx_process.py": 30,
-    "tests/test_trust_ingest.py": 25,
-    "tests/test_trust_x12.py": 20,
-    "tests/test_migrations.py": 15,
-    "tests/test_chw_pack.py": 15,
+    "tests/test_hostile_input.py": 100,
+    "tests/test_trust_identity.py": 91,
+    "tests/test_trust_lifecycle.py": 90,
+    "tests/test_bench.py": 86,
+    "tests/test_ingest.py": 83,
+    "tests/test_dag.py": 82,
+    "tests/test_rules.py": 71,
+    "demo_nights": 66,  # with test_partitions' nights in small partitions
+    "tests/test_trust_nightly_references.py": 56,
+    "tests/test_workflow.py": 55,
+    "tests/test_trust_snapshots.py": 39,
+    "tests/test_reprocessing_log.py": 35,
+    "tests/test_versions.py": 35,
+    "tests/test_cli.py": 26,
+    "tests/test_trust_x12.py": 23,
+    "tests/test_pps_thresholds.py": 22,
+    "tests/test_incremental.py": 21,
+    "tests/test_adding_a_policy.py": 21,
+    "tests/test_trust_ingest.py": 21,
+    "tests/test_trust_operations.py": 17,
+    "tests/test_policy_log.py": 13,
+    "tests/test_trust_packages.py": 12,
+    "tests/test_trust_output_scale.py": 11,
+    "tests/test_chw_pack.py": 10,
     "tests/test_x12.py": 10,
-    "tests/test_synthetic.py": 10,
-    "tests/test_landing.py": 5,
-    "tests/test_dates.py": 1,
-    "tests/test_compose.py": 1,
+    "tests/test_migrations.py": 9,
+    "tests/test_gx_process.py": 7,
+    "tests/test_synthetic.py": 6,
+    "tests/test_landing.py": 2,
     "tests/test_reports.py": 1,
+    "tests/test_integration_settings.py": 1,
+    "tests/test_compose.py": 1,
+    "tests/test_dates.py": 1,
 }
 
 
