@@ -75,7 +75,7 @@ def write_docs_result(result: Any, facts: pl.DataFrame, path: Path) -> None:
     """Write GX's result of a partition (rules.validate: every failing key, no value) as the
     Data Docs keep it, in GX's own JSON: per rule the SUMMARY format's examples, the first 20
     failing rows' keys and values and the 20 most frequent failing values with their counts,
-    taken from the facts that were validated."""
+    taken from the facts that were validated. `result` itself loses its full lists."""
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResultSchema,
     )
