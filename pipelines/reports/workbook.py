@@ -257,7 +257,10 @@ def _write_sheet_with_body(
     with book.open(member.filename, "w", force_zip64=body.part.rows > ZIP64_ROWS) as sheet:
         sheet.write(head.encode("utf-8"))
         for chunk in body.chunks():
-            sheet.write(_row_xml(chunk, body.first_row + written, styles).encode("utf-8"))
+            # one text column, written as is: no quotes, no separator, no line break
+            _row_xml(chunk, body.first_row + written, styles).write_csv(
+                sheet, include_header=False, quote_style="never", line_terminator=""
+            )
             written += chunk.height
         sheet.write((close_tag + tail).encode("utf-8"))
     if written != body.part.rows:
@@ -272,8 +275,9 @@ PRESERVED = ' xml:space="preserve">'
 NEEDS_CARE = f"{XML_FORBIDDEN}|[&<>]|{EXCEL_ESCAPE_LOOKALIKE}|{EDGE_SPACE}"
 
 
-def _row_xml(chunk: pl.DataFrame, first_row: int, styles: list[int | None]) -> str:
-    """The `<row>` elements of `chunk`, whose first row is the sheet's `first_row` (0-based)."""
+def _row_xml(chunk: pl.DataFrame, first_row: int, styles: list[int | None]) -> pl.DataFrame:
+    """The `<row>` elements of `chunk`, one a row, whose first row is the sheet's `first_row`
+    (0-based)."""
     start = first_row + 1  # Excel counts rows from 1
     numbered = chunk.with_columns(
         pl.int_range(start, start + chunk.height, eager=False).cast(pl.String).alias(ROW_NUMBER)
@@ -285,10 +289,9 @@ def _row_xml(chunk: pl.DataFrame, first_row: int, styles: list[int | None]) -> s
         for col, name in enumerate(chunk.columns)
     ]
     row = pl.col(ROW_NUMBER)
-    rows = numbered.select(
+    return numbered.select(
         pl.concat_str([pl.lit('<row r="'), row, pl.lit('">'), *cells, pl.lit("</row>")])
     )
-    return "".join(rows.to_series().to_list())
 
 
 def _cell_xml(chunk: pl.DataFrame, name: str, style: int | None) -> pl.Expr:
