@@ -39,10 +39,9 @@ ONE_TEST_A_UNIT = {
 }
 
 # What each work unit costs: seconds (setup and teardown included, `--durations=0` summed by
-# module) of one worker of two on 2 cores; only their order matters. A
-# module not listed is handed out first, as if it were the slowest: a slow one left for last
-# would keep one worker busy while the other has ended. Update the numbers when a module
-# grows slow.
+# module) of one worker of two on 2 cores; only their order matters. A module not listed is
+# handed out first, as if it were the slowest: a slow one left for last would keep one worker
+# busy while the other has ended. Update the numbers when a module grows slow.
 MODULE_SECONDS = {
     "tests/test_hostile_input.py": 100,
     "tests/test_trust_identity.py": 91,
