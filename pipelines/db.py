@@ -79,6 +79,14 @@ def connect(db_file: Path, migrations_dir: Path | None = None) -> duckdb.DuckDBP
     return con
 
 
+def second_connection(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Another connection to `con`'s audit database, for a thread that reads beside it: it
+    sees what is committed, not `con`'s open transaction nor its temp tables."""
+    other = con.cursor()
+    execute(other, f"use {DATABASE_NAME}")
+    return other
+
+
 def migrations(folder: Path) -> list[Migration]:
     """The numbered migrations in `folder`, in order; a misnamed or repeated one is refused."""
     found: dict[int, Migration] = {}

@@ -5,20 +5,31 @@ once: at state scale each reads every finding."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 
+from pipelines.db import second_connection
 from pipelines.reports.analyst_report import write_analyst_report
 from pipelines.reports.outputs import reprocessing_log, write_reports
 from pipelines.reports.providers import provider_summary
 
 
 def write_outputs(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
+    """Write every output of the committed log. The analyst report is written beside the
+    files, on a connection of its own: it reads the log while they are written."""
     providers = provider_summary(con)
     log_rows = reprocessing_log(con, as_of)
-    written = write_reports(con, out_dir, as_of=as_of, providers=providers, log_rows=log_rows)
-    written.append(
-        write_analyst_report(con, out_dir, as_of=as_of, providers=providers, log_rows=log_rows)
-    )
+    with second_connection(con) as report_con, ThreadPoolExecutor(max_workers=1) as beside:
+        report = beside.submit(
+            write_analyst_report,
+            report_con,
+            out_dir,
+            as_of=as_of,
+            providers=providers,
+            log_rows=log_rows,
+        )
+        written = write_reports(con, out_dir, as_of=as_of, providers=providers, log_rows=log_rows)
+        written.append(report.result())
     return written

@@ -281,14 +281,18 @@ def write_findings(
     whole = CsvFile(out_dir / "findings.csv")
     packages = {payer: CsvFile(mco_folder(out_dir, payer) / "findings.csv") for payer in spools}
     try:
-        for chunk in findings_in_chunks(con, as_of):
-            whole.write(chunk.drop(IN_PACKAGE))
-            shown = mco_findings(chunk)
-            for payer, package in packages.items():
-                own = shown.filter(pl.col("payer") == payer)
-                if own.height or package.empty:  # an MCO without findings gets the header
-                    package.write(own)
-                    spools[payer].add(own)
+        # findings.csv takes each chunk on a thread of its own while the packages take it
+        # here; one chunk at a time, so memory stays that of one chunk
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            for chunk in findings_in_chunks(con, as_of):
+                written = beside.submit(whole.write, chunk.drop(IN_PACKAGE))
+                shown = mco_findings(chunk)
+                for payer, package in packages.items():
+                    own = shown.filter(pl.col("payer") == payer)
+                    if own.height or package.empty:  # an MCO without findings gets the header
+                        package.write(own)
+                        spools[payer].add(own)
+                written.result()
     finally:
         for file in [whole, *packages.values()]:
             file.close()
