@@ -451,8 +451,10 @@ def _audit_packs(
 ) -> None:
     """Facts, validation and log of each pack due tonight, inside the run's transaction.
 
-    The worker answers in request order: every pack is validated first, then the Data Docs
-    of all are requested (built while the logs are updated and the outputs written).
+    The worker answers in request order: every pack's facts are built and sent to it
+    partition by partition, while it imports Great Expectations and validates what came
+    first; then the Data Docs of all are requested (built while the logs are updated and the
+    outputs written).
     """
     stages, as_of = summary.stages, summary.as_of
     runs = {p.policy_id: p for p in summary.policies}
@@ -460,18 +462,18 @@ def _audit_packs(
     with measure("versions", stages):
         stage_versions(con, list(bases.values()))
     validated = []
+    submitted: list[Path] = []
     for audit in due:
         pack_dir = work_dir / audit.policy_id
-        submitted: list[Path] = []
         validate = partial(_validate_in_worker, gx, audit.rules, submitted)
         with measure("facts", stages):
             facts_dir, runs[audit.policy_id].lines_audited = stage_facts(
                 con, audit, bases[audit.policy_id], pack_dir, on_partition=validate
             )
-        with measure("validation", stages):  # what is left of it by now
-            for _ in submitted:
-                gx.result()
         validated.append((audit, facts_dir, facts_dir.with_name(FINDINGS_DIR)))
+    with measure("validation", stages):  # what is left of it by now
+        for _ in submitted:
+            gx.result()
     for audit, facts_dir, _ in validated:
         gx.submit(stage_data_docs, facts_dir, audit.rules, out_dir.absolute(), as_of=as_of)
     for audit, facts_dir, findings_dir in validated:
