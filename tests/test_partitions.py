@@ -33,7 +33,7 @@ from tests.demo_nights import FIRST_NIGHT, SECOND_NIGHT, DemoNights
 from tests.world import AS_OF, World, pack_audit
 
 NIGHTS = (FIRST_NIGHT, SECOND_NIGHT)  # the demo's, as tests/demo_nights.py audits them
-SMALL_PARTITION = 30  # lines: the demo's packs then run in 2 to 40 partitions a night
+SMALL_PARTITION = 45  # lines: the demo's packs then run in 2 to 20 partitions a night
 
 
 def _settings_with_partitions_of(lines: int, folder: Path) -> Path:
