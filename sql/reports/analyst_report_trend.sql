@@ -1,11 +1,11 @@
 -- open findings after each run, every policy together, replayed from the history. A run
 -- audits each policy it had something new for (a row of audit.runs each): its lines and
--- findings are their sums. Each change holds from its run
--- until the finding's next change; a waiver has no run and holds from the first run on or
--- after its date (runs never change a waived finding). Counting +1 where an open spell starts
--- and -1 where it ends keeps this linear in the history, however many runs there are. A row
--- that leaves the status as it was (a notice, a response, an upheld dispute) starts no spell
--- and ends none: left out, the window reads half the rows once every finding is notified.
+-- findings are their sums. Each change holds from its run until the finding's next change; a
+-- waiver has no run and holds from the first run on or after its date (runs never change a
+-- waived finding). A change to open starts an open spell and the change after it, which
+-- leaves open, ends it: counting +1 and -1 at their runs needs no finding's changes in order,
+-- and keeps this one pass over the history, however many runs there are. A row that leaves
+-- the status as it was (a notice, a response, an upheld dispute) starts no spell and ends none.
 with run as (
     select run_id, min(as_of) as as_of, sum(in_scope_lines) as in_scope_lines,
         sum(findings_produced) as findings_produced
@@ -14,10 +14,8 @@ with run as (
 ),
 changes as (
     select
-        history.policy_id, history.payer, history.claim_id, history.claim_line_number,
-        history.rule_id,
+        history.from_status,
         history.to_status,
-        history.run_id is null as is_waiver,
         coalesce(
             history.run_id,
             (select min(run.run_id) from run where run.as_of >= history.changed_on)
@@ -25,23 +23,14 @@ changes as (
     from audit.finding_history as history
     where history.from_status is distinct from history.to_status
 ),
-spells as (
+open_deltas as (
     select
-        to_status,
-        from_run,
-        lead(from_run) over (
-            partition by policy_id, payer, claim_id, claim_line_number, rule_id
-            order by from_run, is_waiver
-        ) as until_run
+        from_run as run_id,
+        count(*) filter (where to_status = 'open')
+        - count(*) filter (where from_status = 'open') as delta
     from changes
     where from_run is not null
-),
-open_deltas as (
-    select from_run as run_id, count(*) as delta
-    from spells where to_status = 'open' group by all
-    union all
-    select until_run, -count(*)
-    from spells where to_status = 'open' and until_run is not null group by all
+    group by all
 ),
 moves_in_run as (
     select
@@ -61,7 +50,6 @@ select
     coalesce(moves_in_run.closed, 0) as closed,
     coalesce(sum(deltas.delta) over (order by runs.run_id), 0)::bigint as open_findings
 from run as runs
-left join (select run_id, sum(delta) as delta from open_deltas group by run_id) as deltas
-    using (run_id)
+left join open_deltas as deltas using (run_id)
 left join moves_in_run using (run_id)
 order by runs.run_id
