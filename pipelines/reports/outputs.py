@@ -30,6 +30,8 @@ from pipelines.reports.workbook import EXCEL_MAX_ROWS, SHEET_NAME_MAX, TableBook
 
 # OWASP CSV injection: text starting with any of these may run as a formula
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# text starting with one of them, as one regex (each as its code point): one pass a column
+FORMULA_START = "^[" + "".join(f"\\x{{{ord(t):02X}}}" for t in FORMULA_TRIGGERS) + "]"
 FINDING_COLUMNS = [
     "policy_id",
     "payer",
@@ -97,7 +99,7 @@ def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix an apostrophe to text a spreadsheet would otherwise evaluate as a formula."""
     text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     return frame.with_columns(
-        pl.when(pl.any_horizontal([pl.col(name).str.starts_with(t) for t in FORMULA_TRIGGERS]))
+        pl.when(pl.col(name).str.contains(FORMULA_START))
         .then(pl.lit("'") + pl.col(name))
         .otherwise(pl.col(name))
         .alias(name)
