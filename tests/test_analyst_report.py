@@ -312,3 +312,49 @@ def test_data_docs_show_the_suites_validation_of_the_facts(
         len(list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))) == 2
     )
     assert len(docs_views.COMPILED) == compiled, "the templates were compiled once"
+
+
+def test_trend_counts_waivers_from_their_date_and_reopened_findings_again(tmp_path: Path) -> None:
+    """The trend from a history written by hand: a waiver between runs holds from the next
+    run, one after the last run from none yet; a resolved finding that breaks again is open
+    again; a notice (open to open) changes no count."""
+    runs = {1: dt.date(2025, 1, 1), 2: dt.date(2025, 2, 1), 3: dt.date(2025, 3, 1)}
+    history = [  # claim, run (None: a waiver, by its date), date, from, to
+        ("A", 1, runs[1], None, "open"),
+        ("A", None, dt.date(2025, 1, 15), "open", "waived"),
+        ("B", 1, runs[1], None, "open"),
+        ("B", 2, runs[2], "open", "resolved_data_corrected"),
+        ("B", 3, runs[3], "resolved_data_corrected", "open"),
+        ("C", 1, runs[1], None, "open"),
+        ("C", 1, runs[1], "open", "open"),
+        ("D", 2, runs[2], None, "open"),
+        ("D", None, dt.date(2025, 4, 1), "open", "waived"),
+    ]
+    con = connect(tmp_path / "audit.duckdb")
+    try:
+        for run_id, as_of in runs.items():
+            con.execute(
+                "insert into audit.runs values ($run, 'p', $as_of, 0, 'x', 1, 0, 'id')",
+                {"run": run_id, "as_of": as_of},
+            )
+        for claim_id, run_id, changed_on, from_status, to_status in history:
+            con.execute(
+                "insert into audit.finding_history (policy_id, payer, claim_id, "
+                "claim_line_number, rule_id, run_id, changed_on, from_status, to_status) "
+                "values ('p', 'AETNA', $claim, 1, 'PPS001', $run, $on, $from, $to)",
+                {
+                    "claim": claim_id,
+                    "run": run_id,
+                    "on": changed_on,
+                    "from": from_status,
+                    "to": to_status,
+                },
+            )
+        trend = gather(con, runs[3]).runs
+    finally:
+        con.close()
+    assert [(r.opened, r.closed, r.open_findings) for r in trend] == [
+        (3, 0, 3),
+        (1, 1, 2),
+        (1, 0, 3),
+    ]
