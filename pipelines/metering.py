@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -37,9 +40,13 @@ def _reset_peak() -> None:
 
 @contextmanager
 def measure(stage: str, into: list[StageMeasure]) -> Iterator[None]:
+    """Measure a stage, and say when it starts and ends (-v: progress on a long run)."""
+    log.info("%s started", stage)
     _reset_peak()
     started = time.perf_counter()
     try:
         yield
     finally:
-        into.append(StageMeasure(stage, time.perf_counter() - started, _peak_rss_mb()))
+        measured = StageMeasure(stage, time.perf_counter() - started, _peak_rss_mb())
+        into.append(measured)
+        log.info("%s took %.1f s, peak %.0f MB", stage, measured.seconds, measured.peak_rss_mb)

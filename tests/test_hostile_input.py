@@ -175,16 +175,6 @@ def _running(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; only its parent's wait is missing
 
 
-def _uninterrupted_seconds(input_dir: Path, db_file: Path, scratch: Path) -> float:
-    """How long the killed run would take on this machine, measured on a copy of its database."""
-    shutil.copytree(input_dir, scratch / "input")
-    shutil.copy(db_file, scratch / "a.duckdb")
-    args = ["run", "--input", scratch / "input", "--db", scratch / "a.duckdb", "--out", scratch]
-    started = time.monotonic()
-    subprocess.run([str(COMMAND), *map(str, args)], stdout=subprocess.DEVNULL, check=True)
-    return time.monotonic() - started
-
-
 @dataclass(frozen=True)
 class NightBeforeTheKill:
     """A database after one night, with a 200,000-line delivery waiting in its input."""
@@ -206,30 +196,38 @@ def night_before_the_kill(tmp_path_factory: pytest.TempPathFactory) -> NightBefo
     return NightBeforeTheKill(root, before)
 
 
-# when to kill, as a share of the run's own duration: a fixed delay outlives a fast run
-@pytest.mark.parametrize("share", [0.1, 0.45, 0.8])
+# where to kill, by the stage the run's progress (-v) has just announced: inside the
+# transaction with the delivery half loaded, with it loaded but not committed, and after the
+# commit while the outputs are written
+@pytest.mark.parametrize(
+    ("stage", "left"), [("ingest", "before"), ("responses", "before"), ("reports", "complete")]
+)
 def test_killed_run_leaves_the_database_as_before_or_complete(
-    night_before_the_kill: NightBeforeTheKill, tmp_path: Path, share: float
+    night_before_the_kill: NightBeforeTheKill, tmp_path: Path, stage: str, left: str
 ) -> None:
     shutil.copytree(night_before_the_kill.root, tmp_path, dirs_exist_ok=True)
     input_dir, before = tmp_path / "input", night_before_the_kill.before
     assert table_counts(tmp_path / "a.duckdb") == before
-    # timed right before the kill: the machine's load now is the load the killed run meets
-    duration = _uninterrupted_seconds(input_dir, tmp_path / "a.duckdb", tmp_path / "timed")
-    args = ["run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "o2"]
-    process = subprocess.Popen([str(COMMAND), *map(str, args)], stdout=subprocess.DEVNULL)
-    time.sleep(max(0.5, share * duration))  # 0.5 s at least: the worker has started by then
+    args = ["-v", "run", "--input", input_dir, "--db", tmp_path / "a.duckdb"]
+    process = subprocess.Popen(
+        [str(COMMAND), *map(str, [*args, "--out", tmp_path / "o2"])],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    announced = next((line for line in process.stderr if f"{stage} started" in line), None)
     helpers = _descendants(process.pid)  # the Great Expectations worker among them
-    assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
+    assert announced, f"the run ended without starting {stage}"
     after_kill = table_counts(tmp_path / "a.duckdb")
     deadline = time.monotonic() + 60
-    while (left := [pid for pid in helpers if _running(pid)]) and time.monotonic() < deadline:
+    while (alive := [pid for pid in helpers if _running(pid)]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert helpers and not left, "the run's helper processes outlive it"
+    assert helpers and not alive, "the run's helper processes outlive it"
     # the next run completes the work, whatever point the kill reached
     _run(input_dir, tmp_path)
     complete = table_counts(tmp_path / "a.duckdb")
-    assert after_kill in (before, complete)
+    assert after_kill == {"before": before, "complete": complete}[left]
     assert complete["raw.claim_lines"] == before["raw.claim_lines"] + 200_000

@@ -34,7 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each file as it loads")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each stage as it starts and ends, and each file as it loads",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
