@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.db import second_connection
+from pipelines.db import REPORTS_MEMORY_LIMIT, memory_lowered, second_connection
 from pipelines.reports.analyst_report import write_analyst_report
 from pipelines.reports.outputs import reprocessing_log, write_reports
 from pipelines.reports.providers import provider_summary
@@ -19,6 +19,13 @@ from pipelines.reports.providers import provider_summary
 def write_outputs(con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date) -> list[Path]:
     """Write every output of the committed log. The analyst report is written beside the
     files, on a connection of its own: it reads the log while they are written."""
+    with memory_lowered(con, REPORTS_MEMORY_LIMIT):
+        return _write_every_output(con, out_dir, as_of=as_of)
+
+
+def _write_every_output(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, *, as_of: dt.date
+) -> list[Path]:
     providers = provider_summary(con)
     log_rows = reprocessing_log(con, as_of)
     with second_connection(con) as report_con, ThreadPoolExecutor(max_workers=1) as beside:
