@@ -118,23 +118,25 @@ class Result:
 def run_measured(command: list[str], log: Path) -> Measured:
     """Run a child process; its wall time and peak resident memory.
 
-    The peak is the larger of the child's own (wait4) and the sum over the child and its
-    own children (the audit's Great Expectations process), sampled every 50 ms.
+    The peak is the larger of the child's own high-water mark and the sum over the child and
+    its own children (the audit's Great Expectations process), both sampled every 50 ms. Not
+    wait4's ru_maxrss: Linux carries the parent's high-water mark into a child it starts, so
+    after this process has read millions of findings every child would seem to use as much.
     """
     with log.open("w", encoding="utf-8") as out:
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        tree_peak_kb = 0
+        peak_kb = 0
         while (waited := os.wait4(child.pid, os.WNOHANG))[0] == 0:
-            tree_peak_kb = max(tree_peak_kb, process_tree_rss_kb(child.pid))
+            own_peak_kb = _status_kb(child.pid, "VmHWM:")
+            peak_kb = max(peak_kb, own_peak_kb, process_tree_rss_kb(child.pid))
             time.sleep(0.05)
-        _, status, usage = waited
+        _, status, _ = waited
         seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise RuntimeError(f"{Path(command[1]).name} exited {child.returncode}; see {log}")
-    peak_mb = max(usage.ru_maxrss, tree_peak_kb) / 1024
-    return Measured(seconds, peak_mb, log.read_text(encoding="utf-8"))
+    return Measured(seconds, peak_kb / 1024, log.read_text(encoding="utf-8"))
 
 
 def process_tree_rss_kb(pid: int) -> int:
@@ -143,17 +145,22 @@ def process_tree_rss_kb(pid: int) -> int:
     pending = [pid]
     while pending:
         current = pending.pop()
+        total += _status_kb(current, "VmRSS:")
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += next(
-                (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")),
-                0,
-            )
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, ValueError):
             continue  # the process ended while it was read
     return total
+
+
+def _status_kb(pid: int, field: str) -> int:
+    """A kB figure of /proc/<pid>/status (0 once the process has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field)), 0)
 
 
 def last_json(output: str) -> dict:
@@ -183,9 +190,9 @@ def run_audit(input_dir: Path, db: Path, out: Path, as_of: str, log: Path, pack:
     summary = json.loads((out / "run_summary.json").read_text(encoding="utf-8"))
     opened = open_findings(out, pack)
     policy = next(p for p in summary["policies"] if p["policy_id"] == pack)
-    # the audit resets the kernel's high-water mark at each stage, so the child's own peak
-    # covers only its last stage: the run's peak is the largest of the sampled peak over all
-    # its processes and the stage peaks
+    # the audit resets the kernel's high-water mark at each stage, so a sample can miss a
+    # stage's short peak: the run's peak is the largest of the sampled peaks and the stage
+    # peaks
     peak = max([measured.peak_mb, *(s["peak_rss_mb"] for s in summary["stages"])])
     return AuditRun(
         seconds=measured.seconds,
