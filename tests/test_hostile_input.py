@@ -197,8 +197,8 @@ def night_before_the_kill(tmp_path_factory: pytest.TempPathFactory) -> NightBefo
 
 
 # where to kill, by the stage the run's progress (-v) has just announced: inside the
-# transaction with the delivery half loaded, with it loaded but not committed, and after the
-# commit while the outputs are written
+# transaction as the delivery starts loading, with it loaded but not committed, and after the
+# commit as the outputs are written
 @pytest.mark.parametrize(
     ("stage", "left"), [("ingest", "before"), ("responses", "before"), ("reports", "complete")]
 )
@@ -220,6 +220,7 @@ def test_killed_run_leaves_the_database_as_before_or_complete(
     helpers = _descendants(process.pid)  # the Great Expectations worker among them
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
+    process.stderr.close()
     assert announced, f"the run ended without starting {stage}"
     after_kill = table_counts(tmp_path / "a.duckdb")
     deadline = time.monotonic() + 60
