@@ -164,7 +164,8 @@ def memory_lowered(
     back after.
 
     For work where DuckDB only streams rows to polars (the facts stage): what DuckDB keeps of
-    tonight's lines then waits on disk rather than in memory beside polars. Setting the cap,
+    tonight's lines then waits on disk rather than in memory beside polars. For the outputs
+    (REPORTS_MEMORY_LIMIT): DuckDB's sort of every finding spills instead. Setting the cap,
     even to the value it has, also flushes DuckDB's allocator: the memory it freed but kept
     for reuse (0.8 GB after loading 10M lines) goes back to the system.
     """
