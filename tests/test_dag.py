@@ -132,9 +132,14 @@ print(json.dumps({{
                     "outlets": [
                         o.uri if isinstance(o, Asset) else o.name for o in t.outlets
                     ],
+                    "upstream": sorted(t.upstream_task_ids),
+                    "ancestors": sorted(t.get_flat_relative_ids(upstream=True)),
+                    "trigger_rule": t.trigger_rule.value,
+                    "teardown": t.is_teardown,
                 }}
                 for t in dag.tasks
             }},
+            "params": {{k: dag.params[k] for k in dag.params}},
         }}
         for dag_id, dag in bag.dags.items()
     }},
@@ -193,6 +198,26 @@ def test_nightly_dag_shape(integrity: dict[str, Any]) -> None:
     assert {t: task["outlets"] for t, task in nightly.items() if task["outlets"]} == {
         task_id: [alias] for task_id, alias in ALIASES.items()
     }
+
+
+def test_the_dag_report_does_not_wait_for_data_docs(integrity: dict[str, Any]) -> None:
+    """Data Docs come after the commit: in the DAG neither the report nor the log waits for
+    them (a failure of theirs is reported, never a rolled-back audit)."""
+    nightly = integrity["dags"][NIGHTLY]
+    tasks = nightly["tasks"]
+    # neither the report nor the log waits for the Data Docs, in any way
+    assert "data_docs" not in tasks["report"]["ancestors"]
+    assert "data_docs" not in tasks["reprocessing_log"]["ancestors"]
+    # the work files the Data Docs read go last, once both are done, whatever their state;
+    # as a teardown it does not decide the run's state
+    cleanup = tasks["remove_work_files"]
+    assert cleanup["teardown"] and cleanup["upstream"] == ["data_docs", "report"]
+    assert cleanup["trigger_rule"] == "all_done_setup_success"
+    assert not any("remove_work_files" in task["ancestors"] for task in tasks.values()), (
+        "nothing runs after the work files are gone"
+    )
+    # a full audit on demand, off by default
+    assert nightly["params"] == {"full_audit": False}
 
 
 # Four runs of the DAG in one process (Airflow's in-process API starts once):

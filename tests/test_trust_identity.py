@@ -3,21 +3,21 @@
 - A missing value in a column a rule reads stops validation: Great Expectations would pass it.
 - The audit's identity (suite, policy, code) decides whether a run may build on the last
   audit: change any of it, or ask with --full, and every line is audited again.
-- Data Docs come after the commit: their failure is reported, never a rolled-back audit, and
-  in the DAG the report does not wait for them.
+- Data Docs come after the commit: their failure is reported, never a rolled-back audit (that
+  the DAG's report does not wait for them either is checked in test_dag.py, with the DAG's
+  other shape checks).
 
-Real parts throughout: DuckDB files, Great Expectations, the `claims-audit` command, and
-Airflow's own DagBag.
+Real parts throughout: DuckDB files, Great Expectations and the `claims-audit` command.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ from pipelines.db import connect
 from pipelines.ingest.load import ingest
 from tests.world import AS_OF, PPS, World, pack_audit, pack_copy
 
-REPO = Path(__file__).resolve().parents[1]
 COMMAND = Path(sys.executable).with_name("claims-audit")
 CHILD, ADULT, STRANGER = "10000000001", "10000000002", "19999999999"
 MEMBER_IDS = (CHILD, ADULT, STRANGER)
@@ -160,12 +159,33 @@ def test_a_null_in_a_column_a_rule_reads_stops_validation_instead_of_passing(
 # 9. A changed rule does not re-audit ------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FirstNight:
+    """_world() delivered as day1.csv and audited on AS_OF, as every test below starts."""
+
+    root: Path  # input/ and a.duckdb as the first night left them
+    summary: RunSummary
+
+
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory: pytest.TempPathFactory) -> FirstNight:
+    """Built once; each test works on a copy of it."""
+    root = tmp_path_factory.mktemp("first_night")
+    input_dir = _world().write(root / "input", claim_file="day1.csv")
+    return FirstNight(root, _run(input_dir, root / "a.duckdb", root / "out1", AS_OF))
+
+
+def _copy_of(first_night: FirstNight, tmp_path: Path) -> tuple[Path, Path]:
+    """The input folder and database of a copy of the first night."""
+    shutil.copytree(first_night.root, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "input", tmp_path / "a.duckdb"
+
+
 def test_an_edited_suite_re_audits_every_line_on_the_next_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    first_night: FirstNight, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    input_dir = _world().write(tmp_path / "input")
-    db = tmp_path / "audit.duckdb"
-    first = _run(input_dir, db, tmp_path / "out1", AS_OF)
+    input_dir, db = _copy_of(first_night, tmp_path)
+    first = first_night.summary
     assert first.audited and first.lines_audited == first.in_scope_lines == 3
 
     location = pack_copy(tmp_path / "packs")
@@ -191,12 +211,10 @@ def test_an_edited_suite_re_audits_every_line_on_the_next_run(
 
 
 def test_a_changed_line_of_code_re_audits_every_line_on_the_next_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    first_night: FirstNight, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world = _world()
-    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
-    db = tmp_path / "audit.duckdb"
-    _run(input_dir, db, tmp_path / "out1", AS_OF)
+    input_dir, db = _copy_of(first_night, tmp_path)
 
     # the same package version, one more line in the code that computes the facts
     code = tmp_path / "pipelines"
@@ -238,12 +256,10 @@ def test_a_new_package_version_or_policy_changes_the_audit_identity(
 
 
 def test_a_database_from_before_the_audit_identity_audits_everything_once(
-    tmp_path: Path,
+    first_night: FirstNight, tmp_path: Path
 ) -> None:
     world = _world()
-    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
-    db = tmp_path / "a.duckdb"
-    _run(input_dir, db, tmp_path / "out1", AS_OF)
+    input_dir, db = _copy_of(first_night, tmp_path)
     # the database as migration 0001 leaves one from before the identity: its runs have none
     con = duckdb.connect(str(db))
     con.execute("update a.audit.runs set audit_identity = null")
@@ -257,10 +273,11 @@ def test_a_database_from_before_the_audit_identity_audits_everything_once(
     assert not third.audited, "the upgraded database keeps the identity from then on"
 
 
-def test_full_re_audits_every_line_when_nothing_new_was_delivered(tmp_path: Path) -> None:
-    input_dir = _world().write(tmp_path / "input")
-    args = ("run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "out")
-    assert _cli(*args, "--as-of", AS_OF.isoformat()).returncode == 0
+def test_full_re_audits_every_line_when_nothing_new_was_delivered(
+    first_night: FirstNight, tmp_path: Path
+) -> None:
+    input_dir, db = _copy_of(first_night, tmp_path)
+    args = ("run", "--input", input_dir, "--db", db, "--out", tmp_path / "out")
     # the near miss: without --full, nothing new means nothing to audit
     again = _cli(*args, "--as-of", NEXT_DAY.isoformat())
     assert "nothing new to audit" in again.stdout
@@ -316,57 +333,3 @@ def test_a_data_docs_failure_leaves_the_audit_committed_and_is_reported(tmp_path
     assert "Data Docs" not in rebuilt.stdout
     assert json.loads((out / "run_summary.json").read_text())["data_docs_error"] is None
     assert (out / "data_docs" / PPS / "README-RESTRICTED.txt").exists()
-
-
-DAG_SHAPE = """
-import json
-from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder={dags!r})
-dag = bag.dags["claims_audit_nightly"]
-print(json.dumps({{
-    "errors": {{k: str(v) for k, v in bag.import_errors.items()}},
-    "params": {{k: dag.params[k] for k in dag.params}},
-    "tasks": {{
-        t.task_id: {{
-            "upstream": sorted(t.upstream_task_ids),
-            "ancestors": sorted(t.get_flat_relative_ids(upstream=True)),
-            "trigger_rule": t.trigger_rule.value,
-            "teardown": t.is_teardown,
-        }}
-        for t in dag.tasks
-    }},
-}}))
-"""
-
-
-def test_the_dag_report_does_not_wait_for_data_docs(tmp_path: Path) -> None:
-    env = os.environ | {
-        "AIRFLOW_HOME": str(tmp_path),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "PYTHONPATH": str(REPO),
-    }
-    probe = subprocess.run(
-        [sys.executable, "-c", DAG_SHAPE.format(dags=str(REPO / "dags"))],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert probe.returncode == 0, probe.stderr[-2000:]
-    shape = json.loads(probe.stdout.strip().splitlines()[-1])
-    assert shape["errors"] == {}
-    tasks = shape["tasks"]
-    # neither the report nor the log waits for the Data Docs, in any way
-    assert "data_docs" not in tasks["report"]["ancestors"]
-    assert "data_docs" not in tasks["reprocessing_log"]["ancestors"]
-    # the work files the Data Docs read go last, once both are done, whatever their state;
-    # as a teardown it does not decide the run's state
-    cleanup = tasks["remove_work_files"]
-    assert cleanup["teardown"] and cleanup["upstream"] == ["data_docs", "report"]
-    assert cleanup["trigger_rule"] == "all_done_setup_success"
-    assert not any("remove_work_files" in task["ancestors"] for task in tasks.values()), (
-        "nothing runs after the work files are gone"
-    )
-    # a full audit on demand, off by default
-    assert shape["params"] == {"full_audit": False}
