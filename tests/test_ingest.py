@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
-from pipelines.audit.run import run_audit
+from pipelines.audit.packs import discover, unit_minutes_by_code
+from pipelines.audit.run import next_run_id, run_audit
+from pipelines.db import connect, transaction
 from pipelines.ingest import readers
 from pipelines.ingest.datasets import CLAIM_COLUMNS
+from pipelines.ingest.load import IngestReport, ingest
 from tests.world import AS_OF, PEER, World, audit, flagged, write_rows
 
 CHILD = "10000000001"
@@ -61,6 +65,42 @@ def _three_lines(world: World) -> None:
     world.line("AETNA", "EARLY", CHILD, claim_line_start_date="2022-12-31")
     world.line("AETNA", "ADULT", ADULT, claim_line_start_date="2023-03-03")
     world.line("AETNA", "CLEAN", CHILD, hcpcs_code=" h0038 ")
+
+
+def _ingest(input_dir: Path, db_file: Path) -> IngestReport:
+    """Only the audit's first step, ingest, as run_audit runs it: for the tests that look at
+    nothing but what ingest loads or rejects."""
+    con = connect(db_file)
+    try:
+        with transaction(con):
+            return ingest(
+                con,
+                input_dir,
+                loaded_on=AS_OF,
+                run_id=next_run_id(con),
+                unit_minutes=unit_minutes_by_code(discover()),
+            )
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def audited_three_lines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFrame]:
+    """The three lines audited once for the module, as `audit` leaves them (input/,
+    audit.duckdb, out/), and their findings."""
+    root = tmp_path_factory.mktemp("three_lines")
+    world = _world()
+    _three_lines(world)
+    return root, audit(world, root)
+
+
+@pytest.fixture
+def three_lines(audited_three_lines: tuple[Path, pl.DataFrame], tmp_path: Path) -> pl.DataFrame:
+    """A copy of the audited three lines in tmp_path, for the test to run again on; their
+    findings."""
+    root, findings = audited_three_lines
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True)
+    return findings
 
 
 @pytest.mark.parametrize(
@@ -131,10 +171,8 @@ def test_missing_required_column_rejects_only_that_file(tmp_path: Path) -> None:
     assert set(findings["payer"]) == {"AETNA"}
 
 
-def test_rerun_on_the_same_input_changes_nothing(tmp_path: Path) -> None:
-    world = _world()
-    _three_lines(world)
-    first = audit(world, tmp_path)
+def test_rerun_on_the_same_input_changes_nothing(tmp_path: Path, three_lines: pl.DataFrame) -> None:
+    first = three_lines
     before = table_counts(tmp_path / "audit.duckdb")
     summary = run_audit(
         tmp_path / "input",
@@ -148,10 +186,8 @@ def test_rerun_on_the_same_input_changes_nothing(tmp_path: Path) -> None:
     assert again.equals(first)
 
 
+@pytest.mark.usefixtures("three_lines")
 def test_same_content_under_another_name_is_skipped(tmp_path: Path) -> None:
-    world = _world()
-    _three_lines(world)
-    audit(world, tmp_path)
     before = table_counts(tmp_path / "audit.duckdb")
     source = tmp_path / "input" / "claims" / "AETNA" / "claims.csv"
     (source.parent / "claims_resent.csv").write_bytes(source.read_bytes())
@@ -170,10 +206,10 @@ def test_same_content_under_another_name_is_skipped(tmp_path: Path) -> None:
     assert table_counts(tmp_path / "audit.duckdb") == before
 
 
+@pytest.mark.usefixtures("three_lines")
 def test_known_name_with_new_content_is_a_new_delivery(tmp_path: Path) -> None:
     world = _world()
-    _three_lines(world)
-    audit(world, tmp_path)
+    _three_lines(world)  # the world audited already, to deliver once more
     world.line("AETNA", "LATE", ADULT, claim_line_start_date="2023-04-04")
     findings = audit(world, tmp_path)
     assert ("AETNA", "LATE") in flagged(findings, "PPS009")
@@ -315,8 +351,8 @@ def test_parquet_with_colliding_column_names_is_rejected(tmp_path: Path) -> None
     frame = pl.DataFrame([row]).with_columns(pl.col("claim_id").alias("CLAIM_ID"))
     (input_dir / "claims" / "AETNA").mkdir(parents=True)
     frame.write_parquet(input_dir / "claims" / "AETNA" / "twice.parquet")
-    summary = run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
-    [rejected] = summary.ingest.with_status("rejected")
+    report = _ingest(input_dir, tmp_path / "a.duckdb")
+    [rejected] = report.with_status("rejected")
     assert "claim_id appear twice" in (rejected.reason or "")
 
 
@@ -327,7 +363,7 @@ def test_extra_reference_columns_are_kept_in_the_raw_layer(tmp_path: Path) -> No
     write_rows(
         input_dir / "reference" / "members.csv", ["member_id", "date_of_birth", "county"], rows
     )
-    run_audit(input_dir, tmp_path / "a.duckdb", tmp_path / "out", as_of=AS_OF)
+    _ingest(input_dir, tmp_path / "a.duckdb")
     con = duckdb.connect()
     con.execute("attach $p as db (read_only)", {"p": str(tmp_path / "a.duckdb")}).fetchall()
     extras = con.sql("select distinct extra_columns from db.ref.members").fetchall()

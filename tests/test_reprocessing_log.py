@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from pipelines.db import connect, execute, load_temp_table, transaction
 from pipelines.log.analyst import FindingFilter, explain, select_findings, waive
@@ -42,10 +44,32 @@ def _history(db: Path, claim_id: str) -> list[tuple[object, ...]]:
         con.close()
 
 
-def test_waived_finding_stays_waived_with_its_reason_and_analyst(tmp_path: Path) -> None:
+def _one_adult_line() -> World:
     world = _world()
     world.line("AETNA", "ADULT1", ADULT)
-    audit(world, tmp_path, as_of=dt.date(2025, 6, 30))
+    return world
+
+
+@pytest.fixture(scope="module")
+def adult1_audited(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder (input, audit.duckdb, out) after the first night of `_one_adult_line`, one
+    open PPS009 finding (ADULT1) on 2025-06-30, audited once for the tests that start there;
+    each changes a copy of it."""
+    root = tmp_path_factory.mktemp("adult1_audited")
+    audit(_one_adult_line(), root, as_of=dt.date(2025, 6, 30))
+    return root
+
+
+def _copy_db(night: Path, tmp_path: Path) -> Path:
+    """The test's own copy of a shared night's database."""
+    return Path(shutil.copy(night / "audit.duckdb", tmp_path / "audit.duckdb"))
+
+
+def test_waived_finding_stays_waived_with_its_reason_and_analyst(
+    adult1_audited: Path, tmp_path: Path
+) -> None:
+    world = _one_adult_line()
+    shutil.copytree(adult1_audited, tmp_path, dirs_exist_ok=True)
     con = connect(tmp_path / "audit.duckdb")
     previous = waive(
         con,
@@ -150,11 +174,9 @@ def test_findings_filter_and_explain(tmp_path: Path) -> None:
     assert ADULT not in text and "1990-01-01" not in text
 
 
-def test_waive_command_names_a_missing_finding(tmp_path: Path) -> None:
-    world = _world()
-    world.line("AETNA", "ADULT1", ADULT)
-    audit(world, tmp_path)
-    args = ["waive", "--db", str(tmp_path / "audit.duckdb"), "AETNA", "NOPE", "1", "PPS009"]
+def test_waive_command_names_a_missing_finding(adult1_audited: Path, tmp_path: Path) -> None:
+    db = _copy_db(adult1_audited, tmp_path)
+    args = ["waive", "--db", str(db), "AETNA", "NOPE", "1", "PPS009"]
     result = subprocess.run(
         [str(COMMAND), *args, "--reason", "x", "--analyst", "y"],
         capture_output=True,
@@ -165,13 +187,12 @@ def test_waive_command_names_a_missing_finding(tmp_path: Path) -> None:
     assert "no finding PPS009 on AETNA claim NOPE line 1" in result.stderr
 
 
-def test_a_night_that_names_a_finding_twice_leaves_the_log_as_it_was(tmp_path: Path) -> None:
+def test_a_night_that_names_a_finding_twice_leaves_the_log_as_it_was(
+    adult1_audited: Path, tmp_path: Path
+) -> None:
     """The log's key is kept without an index (migration 0006): by the update, which inserts
     only new findings, and by refusing tonight's findings when one appears twice."""
-    world = _world()
-    world.line("AETNA", "ADULT1", ADULT)
-    audit(world, tmp_path, as_of=dt.date(2025, 6, 30))
-    db = tmp_path / "audit.duckdb"
+    db = _copy_db(adult1_audited, tmp_path)
     con = connect(db)
     try:
         before = execute(con, "select * from audit.findings order by all")

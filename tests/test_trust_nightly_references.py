@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -220,14 +221,38 @@ def _pre_implementation(findings: pl.DataFrame, claim_id: str) -> list[str]:
     return rows["pre_implementation"].to_list()
 
 
+@dataclass(frozen=True)
+class DayOne:
+    folder: Path  # input/, night.duckdb and out1/ of day one's audit
+    summary: RunSummary
+
+
+DayOneCopy = tuple[World, Path, Path]  # the world, input folder and database of a copy
+
+
+@pytest.fixture(scope="module")
+def day_one(tmp_path_factory: pytest.TempPathFactory) -> DayOne:
+    """Day one's audit, run once in this module; the tests that go on from it each take a
+    copy (audited_day_one)."""
+    folder = tmp_path_factory.mktemp("day_one")
+    input_dir = _day_one().write(folder / "input")
+    return DayOne(folder, _run(input_dir, folder / "night.duckdb", folder / "out1", DAY_ONE))
+
+
+@pytest.fixture
+def audited_day_one(day_one: DayOne, tmp_path: Path) -> DayOneCopy:
+    """Day one's world, its input folder, and the database of its audit (out1), copied into
+    tmp_path for one test to change."""
+    shutil.copytree(day_one.folder, tmp_path, dirs_exist_ok=True)
+    return _day_one(), tmp_path / "input", tmp_path / "night.duckdb"
+
+
 def test_a_night_of_changed_reference_rows_audits_what_they_reach_and_ends_as_a_full_audit(
-    tmp_path: Path,
+    day_one: DayOne, audited_day_one: DayOneCopy, tmp_path: Path
 ) -> None:
-    world = _day_one()
-    input_dir = world.write(tmp_path / "input")
-    nightly_db, full_db = tmp_path / "nightly.duckdb", tmp_path / "full.duckdb"
-    first = _run(input_dir, nightly_db, tmp_path / "out1", DAY_ONE)
-    assert _lines_audited(first) == {PPS: 19, CHW: 2}
+    world, input_dir, nightly_db = audited_day_one
+    full_db = tmp_path / "full.duckdb"
+    assert _lines_audited(day_one.summary) == {PPS: 19, CHW: 2}
     before = _findings(tmp_path / "out1")
     assert _open_rule(before, "P01", "PPS009") and not _open_rule(before, "P00", "PPS009")
     shutil.copy(nightly_db, full_db)  # the same first night, for a full audit of night two
@@ -260,19 +285,10 @@ def test_a_night_of_changed_reference_rows_audits_what_they_reach_and_ends_as_a_
     assert _pre_implementation(after, "U1") == ["true"]  # paid before UHC's new date
 
 
-def _audited_day_one(tmp_path: Path) -> tuple[World, Path, Path]:
-    """Day one's world, its input folder, and the database of its audit (out1)."""
-    world = _day_one()
-    input_dir = world.write(tmp_path / "input")
-    db = tmp_path / "night.duckdb"
-    _run(input_dir, db, tmp_path / "out1", DAY_ONE)
-    return world, input_dir, db
-
-
 def test_reference_files_sent_again_with_the_same_rows_audit_nothing_again(
-    tmp_path: Path,
+    audited_day_one: DayOneCopy, tmp_path: Path
 ) -> None:
-    world, input_dir, db = _audited_day_one(tmp_path)
+    world, input_dir, db = audited_day_one
 
     # new files (other bytes, so new snapshots) holding the same rows
     _same_rows_in_another_order(world)
@@ -298,9 +314,9 @@ def _end_enrollment(world: World, members: list[str]) -> None:
 
 
 def test_changed_rows_reaching_more_than_half_the_lines_make_a_full_audit(
-    tmp_path: Path,
+    audited_day_one: DayOneCopy, tmp_path: Path
 ) -> None:
-    world, input_dir, db = _audited_day_one(tmp_path)
+    world, input_dir, db = audited_day_one
 
     # the near miss: 9 of the 19 lines, not more than half (settings.toml, [nightly])
     _end_enrollment(world, FILLERS[:9])
@@ -320,9 +336,9 @@ def test_changed_rows_reaching_more_than_half_the_lines_make_a_full_audit(
 
 
 def test_a_database_without_the_keys_of_the_snapshot_in_use_audits_in_full_once(
-    tmp_path: Path,
+    audited_day_one: DayOneCopy, tmp_path: Path
 ) -> None:
-    world, input_dir, db = _audited_day_one(tmp_path)
+    world, input_dir, db = audited_day_one
     con = duckdb.connect(str(db))
     try:  # as a database from before the keys were recorded leaves it
         con.execute("delete from audit.reference_keys")

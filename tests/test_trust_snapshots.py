@@ -106,28 +106,38 @@ def day_one(audited_day_one: Path, tmp_path: Path) -> tuple[World, Path]:
     return _world(), tmp_path / "input"
 
 
+@pytest.fixture(scope="module")
+def audited_held_back(
+    audited_day_one: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[RunSummary, Path]:
+    """The second night audited once for the module, every members row unreadable: its
+    summary and its folder (input/, audit.duckdb, outputs). Read it, change only a copy."""
+    root = tmp_path_factory.mktemp("held_back")
+    shutil.copytree(audited_day_one, root, dirs_exist_ok=True)
+    _members_file(root / "input", _members(_world(), unreadable=len(MEMBERS)))
+    return _run(root / "input", root, DAY_TWO), root
+
+
 # defect 6: a broken reference snapshot replaces a good one ---------------------------------
 
 
 def test_broken_members_file_is_held_back_and_the_findings_do_not_change(
-    tmp_path: Path, day_one: tuple[World, Path]
+    tmp_path: Path, audited_held_back: tuple[RunSummary, Path]
 ) -> None:
-    world, input_dir = day_one
-    _members_file(input_dir, _members(world, unreadable=len(MEMBERS)))
-    summary = _run(input_dir, tmp_path, DAY_TWO)
+    summary, night = audited_held_back
     assert _status(summary) == "held_back"
     # the good snapshot stays in use: no wave of PPS007, nothing new to audit
-    assert _open_findings(tmp_path, DAY_TWO) == {("A0", "PPS009")}
+    assert _open_findings(night, DAY_TWO) == {("A0", "PPS009")}
     assert not summary.audited
-    text = format_summary(summary, tmp_path / "out")
+    text = format_summary(summary, night / "out")
     assert "HELD BACK reference/members.csv: 20 of its 20 rows are quarantined" in text
     assert "more than the 5% allowed" in text
     write_summary_json(summary, tmp_path / "run_summary.json")
     record = json.loads((tmp_path / "run_summary.json").read_text())
     assert [h["source_file"] for h in record["references_held_back"]] == ["reference/members.csv"]
     # recorded with its own status; its rows are in quarantine.csv, where the analyst looks
-    assert _deliveries(tmp_path, "held_back") == [("reference/members.csv", 20)]
-    quarantine = pl.read_csv(tmp_path / f"out-{DAY_TWO}" / "quarantine.csv", infer_schema=False)
+    assert _deliveries(night, "held_back") == [("reference/members.csv", 20)]
+    quarantine = pl.read_csv(night / f"out-{DAY_TWO}" / "quarantine.csv", infer_schema=False)
     assert quarantine.filter(pl.col("source_file") == "reference/members.csv").height == 20
     for line in text.splitlines():
         assert not any(member_id in line for member_id in MEMBERS)
@@ -218,11 +228,12 @@ def test_first_snapshot_is_taken_even_outside_the_limits_and_reported(
 
 
 def test_held_back_file_sent_again_unchanged_is_held_back_again_and_recorded_once(
-    tmp_path: Path, day_one: tuple[World, Path]
+    tmp_path: Path, audited_held_back: tuple[RunSummary, Path]
 ) -> None:
-    world, input_dir = day_one
-    _members_file(input_dir, _members(world, unreadable=len(MEMBERS)))
-    assert _status(_run(input_dir, tmp_path, DAY_TWO)) == "held_back"
+    summary, night = audited_held_back
+    assert _status(summary) == "held_back"
+    shutil.copytree(night, tmp_path, dirs_exist_ok=True)  # to send the file again to
+    input_dir = tmp_path / "input"
     again = _run(input_dir, tmp_path, DAY_THREE)
     assert _status(again) == "already_held_back"  # tried again, not taken as current
     assert "held back earlier, unchanged: reference/members.csv" in format_summary(

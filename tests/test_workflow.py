@@ -365,21 +365,34 @@ def test_a_held_providers_findings_stay_out_of_every_package_until_released(
     ]
 
 
+NOTIFIED = "NOTIFIED-1"  # the claim of the `one_finding` night
+
+
+@pytest.fixture(scope="module")
+def one_finding(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder (input, a.duckdb, out) after one night with one open finding, notified
+    (NOTIFIED-1), audited once for the tests below; each changes a copy of it."""
+    root = tmp_path_factory.mktemp("one_finding")
+    world = _world()
+    _line(world, "AETNA", NOTIFIED, 2)
+    _deliver(world, root / "input", "night1.csv")
+    run_audit(root / "input", root / "a.duckdb", root / "out", as_of=NIGHT_1)
+    return root
+
+
+def _copy(night: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The test's own copy of a shared night: its input folder, database and outputs."""
+    shutil.copytree(night, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "input", tmp_path / "a.duckdb", tmp_path / "out"
+
+
 def test_holding_a_notified_provider_takes_its_findings_out_of_the_packages(
-    tmp_path: Path,
+    one_finding: Path, tmp_path: Path
 ) -> None:
-    world, input_dir, db, out = (
-        _world(),
-        tmp_path / "input",
-        tmp_path / "a.duckdb",
-        tmp_path / "out",
-    )
-    _line(world, "AETNA", "NOTIFIED-1", 2)
-    _deliver(world, input_dir, "night1.csv")
-    run_audit(input_dir, db, out, as_of=NIGHT_1)
+    input_dir, db, out = _copy(one_finding, tmp_path)
     hold = ["hold", "--db", str(db), "--provider", PEER, "--analyst", "J. Rivera"]
     assert cli.main([*hold, "--reason", "referral", "--as-of", "2025-07-01"]) == 0
-    assert _events(db, "NOTIFIED-1")[-1] == (
+    assert _events(db, NOTIFIED)[-1] == (
         NIGHT_2,
         "held",
         "open",
@@ -387,20 +400,9 @@ def test_holding_a_notified_provider_takes_its_findings_out_of_the_packages(
         "J. Rivera",
     )
     run_audit(input_dir, db, out, as_of=NIGHT_2)
-    assert "NOTIFIED-1" not in _files_of(out / "mco")
-    finding = _finding(db, "NOTIFIED-1")
+    assert NOTIFIED not in _files_of(out / "mco")
+    finding = _finding(db, NOTIFIED)
     assert (finding["held"], finding["notified_date"], finding["due_date"]) == (True, NIGHT_1, DUE)
-
-
-@pytest.fixture(scope="module")
-def one_finding(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database after one night with one open finding (A1), audited once for the tests
-    below; each changes a copy of it."""
-    root = tmp_path_factory.mktemp("one_finding")
-    world = _world()
-    _line(world, "AETNA", "A1", 2)
-    run_audit(world.write(root / "input"), root / "a.duckdb", root / "out", as_of=NIGHT_1)
-    return root / "a.duckdb"
 
 
 @pytest.mark.parametrize(
@@ -420,7 +422,7 @@ def test_analyst_actions_that_cannot_be_taken_exit_2_and_say_why(
     message: str,
 ) -> None:
     db = tmp_path / "a.duckdb"
-    shutil.copy(one_finding, db)
+    shutil.copy(one_finding / "a.duckdb", db)
     before = _query(db, "select * from audit.finding_history order by all")
     extra = ["--reason", "r"] if args[0] in ("decide", "hold") else []
     assert cli.main([args[0], "--db", str(db), *args[1:], *extra, "--analyst", "J. Rivera"]) == 2
@@ -432,9 +434,9 @@ def test_a_response_file_the_command_line_cannot_take_exits_2_and_records_nothin
     one_finding: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "a.duckdb"
-    shutil.copy(one_finding, db)
+    shutil.copy(one_finding / "a.duckdb", db)
     no_columns = tmp_path / "no_columns.csv"
-    write_rows(no_columns, ["claim_id", "answer"], [{"claim_id": "A1", "answer": "agree"}])
+    write_rows(no_columns, ["claim_id", "answer"], [{"claim_id": NOTIFIED, "answer": "agree"}])
     respond = ["respond", "--db", str(db), "--analyst", "J. Rivera"]
     assert cli.main([*respond, "--payer", "NOT/AN-MCO", str(no_columns)]) == 2
     assert "not a configured MCO" in capsys.readouterr().err
@@ -446,19 +448,16 @@ def test_a_response_file_the_command_line_cannot_take_exits_2_and_records_nothin
 
 
 def test_response_folders_that_name_no_mco_and_odd_file_names_are_rejected(
-    tmp_path: Path,
+    one_finding: Path, tmp_path: Path
 ) -> None:
-    world, input_dir, db = _world(), tmp_path / "input", tmp_path / "a.duckdb"
-    _line(world, "AETNA", "A1", 2)
-    _deliver(world, input_dir, "night1.csv")
-    run_audit(input_dir, db, tmp_path / "out", as_of=NIGHT_1)
-    answer = {"finding_id": _finding(db, "A1")["finding_id"], "response": "agree"}
+    input_dir, db, out = _copy(one_finding, tmp_path)
+    answer = {"finding_id": _finding(db, NOTIFIED)["finding_id"], "response": "agree"}
     columns = ["finding_id", "response"]
     write_rows(input_dir / "responses" / "HUMANA" / "a.csv", columns, [answer])
     write_rows(input_dir / "responses" / "AETNA" / "$(reboot).csv", columns, [answer])
     write_rows(input_dir / "responses" / "AETNA" / "deeper" / "a.csv", columns, [answer])
     write_rows(input_dir / "responses" / "AETNA" / ".hidden.csv", columns, [answer])
-    summary = run_audit(input_dir, db, tmp_path / "out", as_of=NIGHT_2)
+    summary = run_audit(input_dir, db, out, as_of=NIGHT_2)
     assert sorted((o.status, o.reason) for o in summary.responses) == [
         ("rejected", "response files belong directly in responses/<PAYER>/"),
         ("rejected", "the file name is not letters, digits, '.', '_', '-' and spaces"),
@@ -468,14 +467,14 @@ def test_response_folders_that_name_no_mco_and_odd_file_names_are_rejected(
             "and -, listed in mco_implementation.csv)",
         ),
     ]
-    assert _finding(db, "A1")["response"] is None
+    assert _finding(db, NOTIFIED)["response"] is None
     assert _query(db, "select distinct payer, source_file from audit.response_files") == [
         (None, "responses/(rejected file)")
     ]
     # the near miss: the same answer in a well-named file of the MCO's folder is taken
     write_rows(input_dir / "responses" / "AETNA" / "answers-1.csv", columns, [answer])
-    run_audit(input_dir, db, tmp_path / "out", as_of=NIGHT_2)
-    assert _finding(db, "A1")["response"] == "agree"
+    run_audit(input_dir, db, out, as_of=NIGHT_2)
+    assert _finding(db, NOTIFIED)["response"] == "agree"
 
 
 def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workflow: str) -> None:
@@ -570,14 +569,24 @@ def test_the_provider_view_ranks_providers_and_lists_one_providers_findings(
     assert ADULT not in printed
 
 
-def test_commands_name_a_finding_by_its_id(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    world, input_dir, db = _world(), tmp_path / "input", tmp_path / "a.duckdb"
+@pytest.fixture(scope="module")
+def two_findings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder (input, a.duckdb, out) after one night with two open findings, W1 and W2,
+    audited once for the two tests below; each changes a copy of it."""
+    root = tmp_path_factory.mktemp("two_findings")
+    world = _world()
     for day, claim_id in ((2, "W1"), (3, "W2")):
         _line(world, "AETNA", claim_id, day)
-    _deliver(world, input_dir, "night1.csv")
-    run_audit(input_dir, db, tmp_path / "out", as_of=NIGHT_1)
+    _deliver(world, root / "input", "night1.csv")
+    run_audit(root / "input", root / "a.duckdb", root / "out", as_of=NIGHT_1)
+    return root
+
+
+def test_commands_name_a_finding_by_its_id(
+    two_findings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "a.duckdb"
+    shutil.copy(two_findings / "a.duckdb", db)
     w1, w2 = (str(_finding(db, c)["finding_id"]) for c in ("W1", "W2"))
 
     assert cli.main(["explain", "--db", str(db), w1.lower()]) == 0
@@ -614,18 +623,10 @@ def test_commands_name_a_finding_by_its_id(
     assert cli.main(["waive", "--db", str(db), "AETNA", "W1", *analyst]) == 2, "ID or full key"
 
 
-def test_an_mco_answers_in_its_own_workbook_sent_back_as_it_is(tmp_path: Path) -> None:
-    world, input_dir, db, out = (
-        _world(),
-        tmp_path / "input",
-        tmp_path / "a.duckdb",
-        tmp_path / "out",
-    )
-    for day, claim_id in ((2, "X1"), (3, "X2")):
-        _line(world, "AETNA", claim_id, day)
-    _deliver(world, input_dir, "night1.csv")
-    run_audit(input_dir, db, out, as_of=NIGHT_1)
-
+def test_an_mco_answers_in_its_own_workbook_sent_back_as_it_is(
+    two_findings: Path, tmp_path: Path
+) -> None:
+    input_dir, db, out = _copy(two_findings, tmp_path)
     book = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
     sheet = book["Findings 22321"]
     header = [cell.value for cell in sheet[3]]
@@ -637,26 +638,26 @@ def test_an_mco_answers_in_its_own_workbook_sent_back_as_it_is(tmp_path: Path) -
         f"{openpyxl.utils.get_column_letter(column['response'])}4"
     )
     rows = {sheet.cell(r, column["claim_id"]).value: r for r in range(4, sheet.max_row + 1)}
-    x1 = rows["X1"]
-    sheet.cell(x1, column["response"]).value = "corrected"
-    sheet.cell(x1, column["comment"]).value = "=1+1"  # typed as a formula: kept as its text
-    sheet.cell(x1, column["planned_date"]).value = dt.datetime(2025, 8, 1)
+    w1 = rows["W1"]
+    sheet.cell(w1, column["response"]).value = "corrected"
+    sheet.cell(w1, column["comment"]).value = "=1+1"  # typed as a formula: kept as its text
+    sheet.cell(w1, column["planned_date"]).value = dt.datetime(2025, 8, 1)
     (input_dir / "responses" / "AETNA").mkdir(parents=True)
     book.save(input_dir / "responses" / "AETNA" / "AETNA_claims_audit.xlsx")
 
     summary = run_audit(input_dir, db, out, as_of=NIGHT_2)
     assert [(o.status, o.taken, o.rejected) for o in summary.responses] == [("taken", 1, [])]
-    x1_finding = _finding(db, "X1")
-    assert (x1_finding["response"], x1_finding["planned_date"]) == (
+    w1_finding = _finding(db, "W1")
+    assert (w1_finding["response"], w1_finding["planned_date"]) == (
         "corrected",
         dt.date(2025, 8, 1),
     )
-    assert x1_finding["response_comment"] == "=1+1"
-    assert _finding(db, "X2")["response"] is None
+    assert w1_finding["response_comment"] == "=1+1"
+    assert _finding(db, "W2")["response"] is None
     again = openpyxl.load_workbook(out / "mco" / "AETNA" / "AETNA_claims_audit.xlsx")
     answered = {
         row[column["claim_id"] - 1]: row
         for row in again["Findings 22321"].iter_rows(values_only=True)
     }
-    assert answered["X1"][column["comment"] - 1] == "'=1+1", "written back as text"
-    assert answered["X1"][column["response"] - 1] == "corrected"
+    assert answered["W1"][column["comment"] - 1] == "'=1+1", "written back as text"
+    assert answered["W1"][column["response"] - 1] == "corrected"
