@@ -2,28 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from tests.world import World, audit, flagged
 
 ADULT = "10000000002"
 
+Scenario = Callable[[World, str], None]  # adds one adult's lines to a world
+
+# scenario -> its own adult: the single-delivery scenarios, audited together once
+ONE_DELIVERY: dict[Scenario, str] = {}
+
+
+def _adult(world: World, member_id: str = ADULT) -> None:
+    """Every line of the adult breaks PPS009 (no written consent), so findings show currency."""
+    world.member(member_id, dob="1990-01-01")
+    world.ref["consents"].pop()
+
 
 def _world() -> World:
-    """Every line of the adult breaks PPS009 (no written consent), so findings show currency."""
     world = World()
-    world.member(ADULT, dob="1990-01-01")
-    world.ref["consents"].pop()
+    _adult(world)
     return world
 
 
-def _replace(world: World, payer: str, claim_id: str, original: str, paid: str, **kw: str) -> None:
+def _replace(
+    world: World,
+    payer: str,
+    claim_id: str,
+    original: str,
+    paid: str,
+    member: str = ADULT,
+    **kw: str,
+) -> None:
     world.line(
         payer,
         claim_id,
-        ADULT,
+        member,
         claim_frequency_code="7",
         original_claim_id=original,
         paid_date=paid,
@@ -31,11 +50,13 @@ def _replace(world: World, payer: str, claim_id: str, original: str, paid: str, 
     )
 
 
-def _void(world: World, payer: str, claim_id: str, original: str, paid: str) -> None:
+def _void(
+    world: World, payer: str, claim_id: str, original: str, paid: str, member: str = ADULT
+) -> None:
     world.line(
         payer,
         claim_id,
-        ADULT,
+        member,
         claim_frequency_code="8",
         original_claim_id=original,
         paid_date=paid,
@@ -43,50 +64,87 @@ def _void(world: World, payer: str, claim_id: str, original: str, paid: str) -> 
     )
 
 
-def test_replacement_supersedes_and_void_removes(tmp_path: Path) -> None:
-    world = _world()
-    world.line("AETNA", "A1", ADULT, paid_date="2023-05-10")
-    _replace(world, "AETNA", "A2", "A1", "2023-06-10")
-    world.line("AETNA", "B1", ADULT, paid_date="2023-05-10")
-    _void(world, "AETNA", "B2", "B1", "2023-06-10")
-    findings = audit(world, tmp_path)
+def _in_one_delivery(scenario: Scenario) -> Scenario:
+    """Audit the scenario in the shared delivery, on an adult of its own."""
+    ONE_DELIVERY[scenario] = str(10000000011 + len(ONE_DELIVERY))
+    return scenario
+
+
+@pytest.fixture(scope="module")
+def one_delivery(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    """The findings of one audit of every single-delivery scenario. They cannot interact:
+    each has an adult and claim IDs of its own (a chain only names claims of its MCO), and
+    no line is a group line, the only kind whose rule (PPS002) looks at other members."""
+    world = World()
+    for scenario, member in ONE_DELIVERY.items():
+        _adult(world, member)
+        scenario(world, member)
+    return audit(world, tmp_path_factory.mktemp("one_delivery"))
+
+
+def _findings_of(findings: pl.DataFrame, scenario: Scenario) -> pl.DataFrame:
+    """Every finding on the scenario's adult: all a scenario audited alone would have."""
+    return findings.filter(pl.col("member_id") == ONE_DELIVERY[scenario])
+
+
+@_in_one_delivery
+def _replacement_and_void(world: World, member: str) -> None:
+    world.line("AETNA", "A1", member, paid_date="2023-05-10")
+    _replace(world, "AETNA", "A2", "A1", "2023-06-10", member)
+    world.line("AETNA", "B1", member, paid_date="2023-05-10")
+    _void(world, "AETNA", "B2", "B1", "2023-06-10", member)
+
+
+def test_replacement_supersedes_and_void_removes(one_delivery: pl.DataFrame) -> None:
+    findings = _findings_of(one_delivery, _replacement_and_void)
     assert flagged(findings, "PPS009") == {("AETNA", "A2")}
 
 
-def test_chain_three_deep_and_correction_of_a_superseded_version(tmp_path: Path) -> None:
-    world = _world()
-    world.line("AETNA", "C1", ADULT, paid_date="2023-05-10")
-    _replace(world, "AETNA", "C2", "C1", "2023-06-10")
-    _replace(world, "AETNA", "C3", "C2", "2023-07-10")
+@_in_one_delivery
+def _chain_three_deep(world: World, member: str) -> None:
+    world.line("AETNA", "C1", member, paid_date="2023-05-10")
+    _replace(world, "AETNA", "C2", "C1", "2023-06-10", member)
+    _replace(world, "AETNA", "C3", "C2", "2023-07-10", member)
     # names the already-superseded C1: applies to the chain, and is the newest
-    _replace(world, "AETNA", "C4", "C1", "2023-08-10")
-    findings = audit(world, tmp_path)
+    _replace(world, "AETNA", "C4", "C1", "2023-08-10", member)
+
+
+def test_chain_three_deep_and_correction_of_a_superseded_version(
+    one_delivery: pl.DataFrame,
+) -> None:
+    findings = _findings_of(one_delivery, _chain_three_deep)
     assert flagged(findings, "PPS009") == {("AETNA", "C4")}
 
 
-def test_newest_correction_by_paid_date_not_file_order(tmp_path: Path) -> None:
-    world = _world()
-    world.line("AETNA", "D1", ADULT, paid_date="2023-05-10")
+@_in_one_delivery
+def _corrections_out_of_file_order(world: World, member: str) -> None:
+    world.line("AETNA", "D1", member, paid_date="2023-05-10")
     # the void was paid after the replacement although it comes first in the file
-    _void(world, "AETNA", "D3", "D1", "2023-08-10")
-    _replace(world, "AETNA", "D2", "D1", "2023-07-10")
+    _void(world, "AETNA", "D3", "D1", "2023-08-10", member)
+    _replace(world, "AETNA", "D2", "D1", "2023-07-10", member)
     # a void then a later replacement: the chain is back
-    world.line("AETNA", "E1", ADULT, paid_date="2023-05-10")
-    _void(world, "AETNA", "E2", "E1", "2023-06-10")
-    _replace(world, "AETNA", "E3", "E2", "2023-07-10")
-    findings = audit(world, tmp_path)
+    world.line("AETNA", "E1", member, paid_date="2023-05-10")
+    _void(world, "AETNA", "E2", "E1", "2023-06-10", member)
+    _replace(world, "AETNA", "E3", "E2", "2023-07-10", member)
+
+
+def test_newest_correction_by_paid_date_not_file_order(one_delivery: pl.DataFrame) -> None:
+    findings = _findings_of(one_delivery, _corrections_out_of_file_order)
     assert flagged(findings, "PPS009") == {("AETNA", "E3")}
 
 
-def test_claim_ids_are_unique_only_within_an_mco(tmp_path: Path) -> None:
-    world = _world()
+@_in_one_delivery
+def _same_claim_id_at_two_mcos(world: World, member: str) -> None:
     world.ref["enrollment"].append(
-        {"member_id": ADULT, "payer": "UHC", "start_date": "2020-01-01", "end_date": ""}
+        {"member_id": member, "payer": "UHC", "start_date": "2020-01-01", "end_date": ""}
     )
-    world.line("AETNA", "SAME", ADULT, paid_date="2023-05-10")
-    world.line("UHC", "SAME", ADULT, paid_date="2023-05-10", claim_line_start_date="2023-05-03")
-    _void(world, "UHC", "V1", "SAME", "2023-06-10")
-    findings = audit(world, tmp_path)
+    world.line("AETNA", "SAME", member, paid_date="2023-05-10")
+    world.line("UHC", "SAME", member, paid_date="2023-05-10", claim_line_start_date="2023-05-03")
+    _void(world, "UHC", "V1", "SAME", "2023-06-10", member)
+
+
+def test_claim_ids_are_unique_only_within_an_mco(one_delivery: pl.DataFrame) -> None:
+    findings = _findings_of(one_delivery, _same_claim_id_at_two_mcos)
     assert flagged(findings, "PPS009") == {("AETNA", "SAME")}
 
 
@@ -138,11 +196,17 @@ def test_a_line_sent_again_under_another_code_leaves_scope(tmp_path: Path) -> No
     assert statuses == {"1": "open", "2": "resolved_data_corrected"}
 
 
-def test_claim_paid_date_comes_from_the_lowest_line_even_another_service(tmp_path: Path) -> None:
-    world = _world()
-    world.line("AETNA", "P1", ADULT, paid_date="2023-04-01", hcpcs_code="90837")
-    world.line("AETNA", "P1", ADULT, paid_date="2023-05-10", claim_line_number="2")
-    world.line("AETNA", "P2", ADULT, paid_date="2023-05-10")
-    findings = audit(world, tmp_path).filter(pl.col("rule_id") == "PPS009")
-    paid = dict(zip(findings["claim_id"], findings["paid_date"], strict=True))
+@_in_one_delivery
+def _claim_paid_date_from_another_service(world: World, member: str) -> None:
+    world.line("AETNA", "P1", member, paid_date="2023-04-01", hcpcs_code="90837")
+    world.line("AETNA", "P1", member, paid_date="2023-05-10", claim_line_number="2")
+    world.line("AETNA", "P2", member, paid_date="2023-05-10")
+
+
+def test_claim_paid_date_comes_from_the_lowest_line_even_another_service(
+    one_delivery: pl.DataFrame,
+) -> None:
+    findings = _findings_of(one_delivery, _claim_paid_date_from_another_service)
+    pps009 = findings.filter(pl.col("rule_id") == "PPS009")
+    paid = dict(zip(pps009["claim_id"], pps009["paid_date"], strict=True))
     assert paid == {"P1": "2023-04-01", "P2": "2023-05-10"}
