@@ -94,10 +94,6 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _last_json(output: str) -> Any:
-    return json.loads(output.strip().splitlines()[-1])
-
-
 def test_airflow_init_creates_the_duckdb_pool_with_one_slot() -> None:
     commands = _compose_pool_commands()
     assert [c[:3] for c in commands] == [["pools", "set", DUCKDB_POOL]]
@@ -111,7 +107,7 @@ from airflow.models.pool import Pool
 from airflow.sdk import Asset
 known_pools = {{pool.pool for pool in Pool.get_pools()}}
 bag = DagBag(dag_folder={dags!r}, known_pools=known_pools)
-print(json.dumps({{
+integrity = {{
     "errors": {{k: str(v) for k, v in bag.import_errors.items()}},
     "warnings": sorted(w.message for w in bag.dag_warnings),
     "parse_warnings": {{k: list(v) for k, v in bag.captured_warnings.items()}},
@@ -143,15 +139,14 @@ print(json.dumps({{
         }}
         for dag_id, dag in bag.dags.items()
     }},
-}}))
+}}
 """
 
 
 @pytest.fixture(scope="module")
-def integrity(airflow_env: dict[str, str]) -> dict[str, Any]:
-    probe = _python(INTEGRITY.format(dags=str(DAGS)), airflow_env)
-    assert probe.returncode == 0, probe.stderr[-2000:]
-    return _last_json(probe.stdout)
+def integrity(airflow_process: tuple[dict[str, Any], str, Path]) -> dict[str, Any]:
+    found, _, _ = airflow_process
+    return found["integrity"]
 
 
 def test_every_dag_imports_with_tags_owner_and_retries(integrity: dict[str, Any]) -> None:
@@ -220,7 +215,8 @@ def test_the_dag_report_does_not_wait_for_data_docs(integrity: dict[str, Any]) -
     assert nightly["params"] == {"full_audit": False}
 
 
-# Four runs of the DAG in one process (Airflow's in-process API starts once):
+# One Airflow process (it starts once) reads every DAG as INTEGRITY does, then runs the
+# nightly DAG four times:
 #   first  - two payer folders with files: ingest maps once per payer;
 #   again  - nothing new: ingest maps over no payer and the database does not change;
 #   late   - one new UHC file: ingest maps over UHC alone;
@@ -280,7 +276,7 @@ broken_work.mkdir(parents=True)
 results["broken"] = audit(4)
 results["broken"]["work_left"] = sorted(p.name for p in broken_work.parent.iterdir())
 # a file, not stdout: the results quote findings, and stdout is checked like a task log
-Path({results!r}).write_text(json.dumps(results))
+Path({results!r}).write_text(json.dumps({{"integrity": integrity, "runs": results}}))
 """
 
 
@@ -307,7 +303,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 @pytest.fixture(scope="module")
-def nightly_runs(
+def airflow_process(
     airflow_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
     webhook: tuple[str, list[dict[str, Any]]],
@@ -332,7 +328,7 @@ def nightly_runs(
         "CLAIMS_AUDIT_WORK": str(root / "work"),
         "CLAIMS_AUDIT_ALERT_WEBHOOK": webhook[0],
     }
-    code = RUNS.format(
+    code = INTEGRITY.format(dags=str(DAGS)) + RUNS.format(
         dags=str(DAGS),
         late=str(root / "late" / "claims" / "UHC" / "claims.csv"),
         results=str(root / "results.json"),
@@ -341,6 +337,14 @@ def nightly_runs(
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
     return json.loads((root / "results.json").read_text()), output, root
+
+
+@pytest.fixture(scope="module")
+def nightly_runs(
+    airflow_process: tuple[dict[str, Any], str, Path],
+) -> tuple[dict[str, Any], str, Path]:
+    found, output, root = airflow_process
+    return found["runs"], output, root
 
 
 def _findings(csv_text: str) -> set[tuple[str, str]]:
