@@ -5,6 +5,17 @@ that is not open or given without a reason or a name, and the status of a (payer
 in reprocessing_log.csv for every mix of its findings' statuses. Every case runs the real
 audit over several nights on a real DuckDB file; the nightly (incremental) path and a full
 audit of the same deliveries must end in the same log.
+
+The chain scenarios of (a) are delivered together, in one world per mode (nightly, full), so
+that each night costs one audit per mode rather than one per scenario. They cannot meet: each
+has an adult of its own (member, caregiver and plan IDs apart), a peer and a billing provider
+of its own, and claim IDs of its own (tagged `S<n>-`). A chain links claims of one payer by
+claim ID, GEN001 compares a member's own lines, PPS002's groups are a peer's day, and a
+nightly run widens what its files touched only through claim chains and the pack's related
+lines (a peer's day, a member's day: pipelines/claims/scope.py), so another scenario's
+deliveries neither change a scenario's findings nor what a nightly run audits of it. A
+scenario's tests read its own rows alone, with the tag taken off, and a scenario that ends
+before the last night is read from a copy of the database taken after its last night.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from pipelines.audit.run import RunSummary, run_audit
 from pipelines.db import connect, execute
 from pipelines.log.analyst import WaiverRefused, waive
 from pipelines.reports.outputs import reprocessing_log
-from tests.world import World
+from tests.world import World, luhn_npi
 
 COMMAND = Path(sys.executable).with_name("claims-audit")
 ADULT = "10000000002"  # no written consent: every line of this member breaks PPS009
@@ -32,10 +43,14 @@ FIRST_NIGHT, SECOND_NIGHT, THIRD_NIGHT = (night.isoformat() for night in NIGHTS)
 Claim = dict[str, str]
 
 
-def _world() -> World:
+def _world(members: tuple[str, ...] = (ADULT,), providers: tuple[str, ...] = ()) -> World:
+    """Adults without written consent, and peers or billing providers besides the world's."""
     world = World()
-    world.member(ADULT, dob="1990-01-01")
-    world.ref["consents"].pop()
+    for member in members:
+        world.member(member, dob="1990-01-01")
+    world.ref["consents"] = []
+    for npi in providers:
+        world.provider(npi)
     return world
 
 
@@ -55,24 +70,30 @@ UNTOUCHED = _claim("UNTOUCHED", "2023-05-10", dos="2023-09-01")
 
 
 def _audit_nights(
-    tmp_path: Path, deliveries: list[list[Claim]], *, full: bool, nights_done: int = 0
+    tmp_path: Path,
+    deliveries: list[list[Claim]],
+    *,
+    full: bool,
+    world: World | None = None,
+    after_night: Callable[[int, RunSummary], None] = lambda night, summary: None,
 ) -> Path:
     """Deliver one claim file a night and audit; returns the database.
 
     With `full`, every night is a full audit (--full); otherwise a night audits only what
-    its file touched. The first `nights_done` nights were audited already: tmp_path holds
-    their input folder, database and outputs.
+    its file touched. A claim is the adult's unless it says its member_id (and providers);
+    `world` holds the reference rows (by default the adult's alone). `after_night` is called
+    with each night's index and summary once it is audited.
     """
-    world = _world()
+    world = world or _world()
     input_dir, db = tmp_path / "input", tmp_path / "audit.duckdb"
-    for night in range(nights_done, len(deliveries)):
-        as_of, claims = NIGHTS[night], deliveries[night]
+    for night, claims in enumerate(deliveries):
         world.claims = {}
         for claim in claims:
             world.line("AETNA", claim["claim_id"], ADULT).update(claim)
         world.write(input_dir, claim_file=f"night{night + 1}.csv")
-        summary = run_audit(input_dir, db, tmp_path / "out", as_of=as_of, full=full)
+        summary = run_audit(input_dir, db, tmp_path / "out", as_of=NIGHTS[night], full=full)
         _assert_audit_path(summary, night, full=full)
+        after_night(night, summary)
     return db
 
 
@@ -84,22 +105,33 @@ def _assert_audit_path(summary: RunSummary, night: int, *, full: bool) -> None:
         assert 0 < summary.lines_audited < summary.in_scope_lines
 
 
-def _findings(db: Path) -> pl.DataFrame:
+def _findings(db: Path, scenario: str | None = None) -> pl.DataFrame:
+    """The log's findings; of a chain scenario's claims alone, with their tag taken off."""
     con = connect(db)
     try:
-        return con.sql(
+        findings = con.sql(
             "select claim_id, rule_id, status, first_found_date::varchar as first_found_date, "
             "last_found_date::varchar as last_found_date, resolved_date::varchar as "
-            "resolved_date, chain_root_id from audit.findings order by claim_id, rule_id"
+            "resolved_date, chain_root_id, member_id from audit.findings "
+            "order by claim_id, rule_id"
         ).pl()
     finally:
         con.close()
+    if scenario is not None:
+        tag, member = _TAG[scenario], _MEMBER[scenario]
+        findings = findings.filter(pl.col("claim_id").str.starts_with(tag))
+        assert findings.height, f"{scenario}'s claims have findings"
+        assert set(findings["member_id"]) == {member}, f"{scenario}'s claims are its adult's"
+        findings = findings.with_columns(pl.col("claim_id", "chain_root_id").str.strip_prefix(tag))
+    return findings.drop("member_id")
 
 
-def _history(db: Path) -> list[tuple[object, ...]]:
+def _history(db: Path, scenario: str | None = None) -> list[tuple[object, ...]]:
+    """The log's status changes; of a chain scenario's claims alone, with their tag taken off
+    (also where a note names one of its claims)."""
     con = connect(db)
     try:
-        return execute(
+        history = execute(
             con,
             "select claim_id, rule_id, changed_on::varchar, from_status, to_status, note "
             "from audit.finding_history where from_status is distinct from to_status "
@@ -107,6 +139,14 @@ def _history(db: Path) -> list[tuple[object, ...]]:
         )
     finally:
         con.close()
+    if scenario is None:
+        return history
+    tag = _TAG[scenario]
+    return [
+        (str(claim_id).removeprefix(tag), *rest[:-1], str(rest[-1]).replace(f" {tag}", " "))
+        for claim_id, *rest in history
+        if str(claim_id).startswith(tag)
+    ]
 
 
 def _row(findings: pl.DataFrame, claim_id: str) -> dict[str, object]:
@@ -155,31 +195,75 @@ SCENARIOS = {
     "as_replacement": REDELIVERED_AS_REPLACEMENT,
     "as_original": REDELIVERED_AS_ORIGINAL,
 }
+# what keeps the scenarios apart in the world they share: a claim ID tag, an adult (whose
+# caregiver and plan IDs end in the member ID's last four digits), a peer and a billing NPI
+_TAG = {scenario: f"S{n}-" for n, scenario in enumerate(SCENARIOS, start=1)}
+_MEMBER = {scenario: f"1000000{n:03d}2" for n, scenario in enumerate(SCENARIOS, start=1)}
+_PEER = {scenario: luhn_npi(123450000 + n) for n, scenario in enumerate(SCENARIOS, start=1)}
+_BILLING = {scenario: luhn_npi(987650000 + n) for n, scenario in enumerate(SCENARIOS, start=1)}
+# the lines a scenario's nightly run audits night by night when it is delivered alone: every
+# line the first night, then only those its night's claims reach, never UNTOUCHED
+NIGHTLY_LINES_AUDITED = {
+    "late": [2, 1, 1],
+    "late_with_successor": [2, 1],
+    "as_replacement": [3, 1, 1],
+    "as_original": [2, 2, 1],
+}
 Audited = Callable[..., Path]
+
+
+def _scenario_claim(scenario: str, claim: Claim) -> Claim:
+    """A claim of a scenario as the shared world delivers it: its IDs tagged, its adult's."""
+    tag = _TAG[scenario]
+    return claim | {
+        "claim_id": tag + claim["claim_id"],
+        "original_claim_id": claim["original_claim_id"] and tag + claim["original_claim_id"],
+        "member_id": _MEMBER[scenario],
+        "rendering_npi": _PEER[scenario],
+        "billing_npi": _BILLING[scenario],
+    }
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Audited:
-    """The database after a scenario's nights, nightly or full: each is audited once in this
-    module, and the tests that ask for it only read it. Scenarios whose first night delivers
-    the same claims (late, late_with_successor) go on from copies of one audit of it."""
-    first_nights: dict[tuple[object, bool], Path] = {}
+    """The database after a scenario's nights, nightly or full: every scenario is delivered
+    in one world per mode, audited once in this module, and the tests only read it. A
+    scenario whose nights end before the last is read from a copy taken after its last."""
     databases: dict[tuple[str, bool], Path] = {}
 
-    def first_night(claims: list[Claim], *, full: bool) -> Path:
-        key = (tuple(tuple(claim.items()) for claim in claims), full)
-        if key not in first_nights:
-            root = tmp_path_factory.mktemp("first-night")
-            _audit_nights(root, [claims], full=full)
-            first_nights[key] = root
-        return first_nights[key]
+    def audit_all(full: bool) -> None:
+        root = tmp_path_factory.mktemp("full" if full else "nightly")
+        nights = max(len(deliveries) for deliveries in SCENARIOS.values())
+        deliveries = [
+            [
+                _scenario_claim(scenario, claim)
+                for scenario, scenario_nights in SCENARIOS.items()
+                if night < len(scenario_nights)
+                for claim in scenario_nights[night]
+            ]
+            for night in range(nights)
+        ]
+        world = _world(tuple(_MEMBER.values()), (*_PEER.values(), *_BILLING.values()))
+
+        def after_night(night: int, summary: RunSummary) -> None:
+            if not full:  # each scenario's share, as when it was audited alone
+                shares = NIGHTLY_LINES_AUDITED.values()
+                assert summary.lines_audited == sum(c[night] for c in shares if night < len(c))
+            ended = [s for s, nights_of in SCENARIOS.items() if len(nights_of) == night + 1]
+            if ended and night + 1 < nights:
+                copy = tmp_path_factory.mktemp(f"{'full' if full else 'nightly'}-{night + 1}")
+                shutil.copytree(root, copy, dirs_exist_ok=True)
+                for scenario in ended:
+                    databases[scenario, full] = copy / "audit.duckdb"
+
+        db = _audit_nights(root, deliveries, full=full, world=world, after_night=after_night)
+        for scenario, nights_of in SCENARIOS.items():
+            if len(nights_of) == nights:
+                databases[scenario, full] = db
 
     def database(scenario: str, *, full: bool) -> Path:
         if (scenario, full) not in databases:
-            nights = SCENARIOS[scenario]
-            root = tmp_path_factory.mktemp(f"{scenario}-{'full' if full else 'nightly'}")
-            shutil.copytree(first_night(nights[0], full=full), root, dirs_exist_ok=True)
-            databases[scenario, full] = _audit_nights(root, nights, full=full, nights_done=1)
+            audit_all(full)
         return databases[scenario, full]
 
     return database
@@ -190,14 +274,14 @@ def test_replaced_line_is_superseded_when_an_older_ancestor_arrived_after_it(
     audited: Audited, full: bool
 ) -> None:
     db = audited("late", full=full)
-    findings = _findings(db)
+    findings = _findings(db, "late")
     replaced, replacing = _row(findings, "REPL2"), _row(findings, "REPL3")
     assert (replaced["status"], replaced["resolved_date"]) == ("superseded", THIRD_NIGHT)
     assert replaced["first_found_date"] == FIRST_NIGHT
     # the replacement keeps the problem's age, found first on the first night
     assert (replacing["status"], replacing["first_found_date"]) == ("open", FIRST_NIGHT)
     assert set(findings.filter(pl.col("claim_id") != "UNTOUCHED")["chain_root_id"]) == {"ORIG"}
-    assert [h for h in _history(db) if h[0] != "UNTOUCHED"] == [
+    assert [h for h in _history(db, "late") if h[0] != "UNTOUCHED"] == [
         ("REPL2", "PPS009", FIRST_NIGHT, None, "open", "first found"),
         ("REPL2", "PPS009", THIRD_NIGHT, "open", "superseded", "replaced by claim REPL3"),
         ("REPL3", "PPS009", THIRD_NIGHT, None, "open", "first found"),
@@ -208,7 +292,7 @@ def test_replaced_line_is_superseded_when_an_older_ancestor_arrived_after_it(
 def test_replaced_line_is_superseded_when_its_late_ancestor_arrives_with_its_replacement(
     audited: Audited, full: bool
 ) -> None:
-    findings = _findings(audited("late_with_successor", full=full))
+    findings = _findings(audited("late_with_successor", full=full), "late_with_successor")
     replaced, replacing = _row(findings, "REPL2"), _row(findings, "REPL3")
     assert (replaced["status"], replaced["resolved_date"]) == ("superseded", SECOND_NIGHT)
     assert (replacing["status"], replacing["first_found_date"]) == ("open", FIRST_NIGHT)
@@ -218,7 +302,7 @@ def test_replaced_line_is_superseded_when_its_late_ancestor_arrives_with_its_rep
 def test_replaced_line_is_superseded_when_it_was_delivered_again_as_a_replacement(
     audited: Audited, full: bool
 ) -> None:
-    findings = _findings(audited("as_replacement", full=full))
+    findings = _findings(audited("as_replacement", full=full), "as_replacement")
     assert _row(findings, "ORIG")["status"] == "superseded"
     redelivered = _row(findings, "B")
     assert (redelivered["status"], redelivered["resolved_date"]) == ("superseded", THIRD_NIGHT)
@@ -233,7 +317,7 @@ def test_replaced_line_is_superseded_when_it_was_delivered_again_as_an_original(
     audited: Audited, full: bool
 ) -> None:
     db = audited("as_original", full=full)
-    findings = _findings(db)
+    findings = _findings(db, "as_original")
     # B no longer replaces ORIG: ORIG is current again and its finding opens
     assert (_row(findings, "ORIG")["status"], _row(findings, "ORIG")["first_found_date"]) == (
         "open",
@@ -247,7 +331,9 @@ def test_replaced_line_is_superseded_when_it_was_delivered_again_as_an_original(
     )
     assert set(findings.filter(pl.col("claim_id").is_in(["B", "C"]))["chain_root_id"]) == {"B"}
     # replaced by its own successor, never by the original it no longer replaces
-    assert ("B", "PPS009", THIRD_NIGHT, "open", "superseded", "replaced by claim C") in _history(db)
+    assert ("B", "PPS009", THIRD_NIGHT, "open", "superseded", "replaced by claim C") in _history(
+        db, "as_original"
+    )
 
 
 @pytest.mark.parametrize("scenario", ["late", "as_replacement", "as_original"])
@@ -255,10 +341,10 @@ def test_a_chain_whose_root_changed_ends_the_same_nightly_and_in_full_audits(
     audited: Audited, scenario: str
 ) -> None:
     nightly, full = audited(scenario, full=False), audited(scenario, full=True)
-    assert _findings(nightly).equals(_findings(full))
-    assert _history(nightly) == _history(full)
+    assert _findings(nightly, scenario).equals(_findings(full, scenario))
+    assert _history(nightly, scenario) == _history(full, scenario)
     # a root change is not a status change: no history row beyond first found and closed
-    assert {h[4] for h in _history(nightly)} == {"open", "superseded"}
+    assert {h[4] for h in _history(nightly, scenario)} == {"open", "superseded"}
 
 
 # (b) a waiver needs an open finding, a reason and an analyst --------------------------------
