@@ -216,7 +216,7 @@ def test_the_dag_report_does_not_wait_for_data_docs(integrity: dict[str, Any]) -
 
 
 # One Airflow process (it starts once) reads every DAG as INTEGRITY does, then runs the
-# nightly DAG four times:
+# nightly DAG of INTEGRITY's DagBag four times:
 #   first  - two payer folders with files: ingest maps once per payer;
 #   again  - nothing new: ingest maps over no payer and the database does not change;
 #   late   - one new UHC file: ingest maps over UHC alone;
@@ -227,7 +227,6 @@ RUNS = """
 import datetime as dt, json, os, shutil
 from pathlib import Path
 import duckdb
-from airflow.dag_processing.dagbag import DagBag
 from airflow.models.asset import AssetEvent
 from airflow.models.taskinstance import TaskInstance
 from airflow.utils.session import create_session
@@ -261,7 +260,7 @@ def audit(day):
     result["db"] = db_counts() if Path(os.environ["CLAIMS_AUDIT_DB"]).exists() else None
     return result
 
-dag = DagBag(dag_folder={dags!r}).get_dag("claims_audit_nightly")
+dag = bag.get_dag("claims_audit_nightly")
 landing = Path(os.environ["CLAIMS_AUDIT_LANDING"])
 results = {{"first": audit(1), "again": audit(2)}}
 shutil.copy({late!r}, landing / "claims" / "UHC" / "late_delivery.csv")
@@ -329,7 +328,6 @@ def airflow_process(
         "CLAIMS_AUDIT_ALERT_WEBHOOK": webhook[0],
     }
     code = INTEGRITY.format(dags=str(DAGS)) + RUNS.format(
-        dags=str(DAGS),
         late=str(root / "late" / "claims" / "UHC" / "claims.csv"),
         results=str(root / "results.json"),
     )
