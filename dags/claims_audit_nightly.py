@@ -234,7 +234,7 @@ def claims_audit_nightly() -> None:
 
     @task
     @scrub_failures
-    def data_docs(audit: dict[str, str], audit_run: dict[str, Any]) -> str:
+    def data_docs(audit: dict[str, str], audit_run: dict[str, Any]) -> str | None:
         from pipelines.airflow.tasks import task_data_docs
         from pipelines.config import locations_from_env
 

@@ -308,10 +308,17 @@ def test_data_docs_show_the_suites_validation_of_the_facts(
     assert compiled
     # a second night in the same folder adds its page and keeps the first
     stage_data_docs(facts_file.parent, audit.rules, out, as_of=SECOND_NIGHT + dt.timedelta(days=1))
-    assert (
-        len(list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))) == 2
-    )
+    pages = list(docs_dir.glob("gx/uncommitted/data_docs/local_site/validations/**/*.html"))
+    assert len(pages) == 2
     assert len(docs_views.COMPILED) == compiled, "the templates were compiled once"
+    # a night that validated none of the pack's lines leaves its Data Docs as they were
+    site = {path: path.stat().st_mtime_ns for path in docs_dir.rglob("*")}
+    nothing_validated = tmp_path / "quiet_night" / "facts"
+    nothing_validated.mkdir(parents=True)
+    facts.head(0).write_parquet(nothing_validated / facts_file.name)
+    night = SECOND_NIGHT + dt.timedelta(days=2)
+    assert stage_data_docs(nothing_validated, audit.rules, out, as_of=night) is None
+    assert {path: path.stat().st_mtime_ns for path in docs_dir.rglob("*")} == site
 
 
 def test_trend_counts_waivers_from_their_date_and_reopened_findings_again(tmp_path: Path) -> None:

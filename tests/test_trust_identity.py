@@ -333,3 +333,5 @@ def test_a_data_docs_failure_leaves_the_audit_committed_and_is_reported(tmp_path
     assert "Data Docs" not in rebuilt.stdout
     assert json.loads((out / "run_summary.json").read_text())["data_docs_error"] is None
     assert (out / "data_docs" / PPS / "README-RESTRICTED.txt").exists()
+    # a pack with no line to validate (no CHW line here) gets no Data Docs
+    assert [p.name for p in (out / "data_docs").iterdir()] == [PPS]

@@ -228,13 +228,17 @@ def task_validate(facts_path: str, policy_id: str) -> str:
     return str(path)
 
 
-def task_data_docs(facts_path: str, out_dir: str, as_of: str, policy_id: str) -> str:
+def task_data_docs(facts_path: str, out_dir: str, as_of: str, policy_id: str) -> str | None:
+    """The pack's Data Docs index, or None when tonight validated none of its lines."""
     docs = stage_data_docs(
         Path(facts_path),
         _pack_audit(policy_id).rules,
         Path(out_dir),
         as_of=dt.date.fromisoformat(as_of),
     )
+    if docs is None:
+        log.info("%s: no line validated tonight, its Data Docs stay as they were", policy_id)
+        return None
     return str(docs)
 
 

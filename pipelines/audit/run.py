@@ -338,10 +338,11 @@ def stage_log(
 
 def stage_data_docs(
     facts_dir: Path, rule_set: rules.RuleSet, out_dir: Path, *, as_of: dt.date
-) -> Path:
+) -> Path | None:
     """Great Expectations' own view of the pack's run, partition by partition, in a folder
     marked as restricted data: the results validate_partition wrote, named by the partitions'
-    dates of service."""
+    dates of service. Returns the site's index, or None when tonight validated no line of
+    the pack: its Data Docs then stay as they were, or are not made."""
     from pipelines.audit.data_docs import ValidatedPartition, build_data_docs, dates_of_service
 
     validated = [
@@ -352,6 +353,8 @@ def stage_data_docs(
         for path in parts_of(facts_dir)
         if docs_result_file(path).is_file()
     ]
+    if not validated:
+        return None
     docs_dir = out_dir / DATA_DOCS / rule_set.policy_id
     return build_data_docs(validated, rule_set, docs_dir, as_of=as_of)
 
