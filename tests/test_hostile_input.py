@@ -17,6 +17,7 @@ import pytest
 from pipelines.audit.run import run_audit
 from pipelines.ingest.datasets import CLAIM_COLUMNS
 from pipelines.reports.outputs import spreadsheet_safe
+from tests.processes import descendants, running
 from tests.test_ingest import table_counts
 from tests.world import AS_OF, World, write_rows
 
@@ -155,26 +156,6 @@ def _big_delivery(path: Path, lines: int) -> None:
     frame.select(CLAIM_COLUMNS).write_csv(path)
 
 
-def _descendants(pid: int) -> list[int]:
-    try:
-        children = [
-            int(child)
-            for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()
-        ]
-    except OSError:  # it ended meanwhile
-        return []
-    return children + [grandchild for child in children for grandchild in _descendants(child)]
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has ended; only its parent's wait is missing
-
-
 @dataclass(frozen=True)
 class NightBeforeTheKill:
     """A database after one night, with a 200,000-line delivery waiting in its input."""
@@ -217,14 +198,14 @@ def test_killed_run_leaves_the_database_as_before_or_complete(
     )
     assert process.stderr is not None
     announced = next((line for line in process.stderr if f"{stage} started" in line), None)
-    helpers = _descendants(process.pid)  # the Great Expectations worker among them
+    helpers = descendants(process.pid)  # the Great Expectations worker among them
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     process.stderr.close()
     assert announced, f"the run ended without starting {stage}"
     after_kill = table_counts(tmp_path / "a.duckdb")
     deadline = time.monotonic() + 60
-    while (alive := [pid for pid in helpers if _running(pid)]) and time.monotonic() < deadline:
+    while (alive := [pid for pid in helpers if running(pid)]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert helpers and not alive, "the run's helper processes outlive it"
     # the next run completes the work, whatever point the kill reached

@@ -9,6 +9,7 @@ does not use it.
 
 Requests run one at a time, in the order they were sent; their results come back in that
 order. A failed request raises its error here, with the worker's traceback as its cause.
+The worker ends with the run's process, at once, even when that one is killed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class GxProcess:
         context = multiprocessing.get_context("spawn")  # no copy of this process's threads
         self._connection, child_end = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child_end,), name="claims-audit-gx", daemon=True
+            target=_serve, args=(child_end, os.getpid()), name="claims-audit-gx", daemon=True
         )
         self._process.start()
         child_end.close()
@@ -97,7 +98,8 @@ def shared() -> GxProcess:
     return _shared
 
 
-def _serve(connection: Connection) -> None:
+def _serve(connection: Connection, run_pid: int) -> None:
+    _end_with_the_run(run_pid)
     # Ctrl-C reaches the whole process group: the run decides, and this process ends with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
@@ -127,6 +129,21 @@ def _serve(connection: Connection) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # tearing down Great Expectations' modules takes about a second
+
+
+def _end_with_the_run(run_pid: int) -> None:
+    """Have the kernel kill this process when the run's process ends, killed or not, also
+    while this one imports or validates: it would otherwise only notice once it next waits
+    for a request. Linux only; elsewhere it ends at that next wait. (Strictly, when the
+    thread that started it ends: `shared()` then starts another.)"""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != run_pid:  # the run ended before the request above took effect
+        os._exit(0)
 
 
 def _answer(
