@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.world import World, write_rows
 
@@ -36,14 +39,40 @@ def test_help_explains_the_commands() -> None:
     assert "--as-of" in run_help.stdout and "--strict" in run_help.stdout
 
 
-def test_run_prints_a_summary_without_member_ids_and_reruns_as_a_no_op(tmp_path: Path) -> None:
-    input_dir = _input(tmp_path)
-    args = ("run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "out")
-    first = _cli(*args, "--as-of", "2025-06-30")
+def _run_args(root: Path) -> tuple[str | Path, ...]:
+    return ("run", "--input", root / "input", "--db", root / "a.duckdb", "--out", root / "out")
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The first night, run once for the module: two MCOs' claim files and one file the
+    contract rejects. Tests that run again work on a copy of the folder it leaves."""
+    root = tmp_path_factory.mktemp("first_run")
+    input_dir = _input(root)
+    write_rows(input_dir / "claims" / "AETNA" / "broken.csv", ["claim_id", "member_id"], [])
+    return root, _cli(*_run_args(root), "--as-of", "2025-06-30")
+
+
+@pytest.fixture
+def after_first_run(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A copy of the first night's folder in tmp_path, and the first run's result."""
+    root, first = first_run
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True)
+    return tmp_path, first
+
+
+def test_run_prints_a_summary_without_member_ids_and_reruns_as_a_no_op(
+    after_first_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    root, first = after_first_run
     assert first.returncode == 0, first.stderr
     assert "2 claim files" in first.stdout
     assert "AETNA" in first.stdout and "PPS009" in first.stdout
-    second = _cli(*args, "--as-of", "2025-07-01")
+    second = _cli(*_run_args(root), "--as-of", "2025-07-01")
     assert second.returncode == 0, second.stderr
     assert "nothing new to audit" in second.stdout
     for output in (first, second):
@@ -52,14 +81,13 @@ def test_run_prints_a_summary_without_member_ids_and_reruns_as_a_no_op(tmp_path:
         assert "1990-01-01" not in output.stdout + output.stderr
 
 
-def test_rejected_file_exits_0_but_2_with_strict(tmp_path: Path) -> None:
-    input_dir = _input(tmp_path)
-    write_rows(input_dir / "claims" / "AETNA" / "broken.csv", ["claim_id", "member_id"], [])
-    args = ("run", "--input", input_dir, "--db", tmp_path / "a.duckdb", "--out", tmp_path / "out")
-    relaxed = _cli(*args)
+def test_rejected_file_exits_0_but_2_with_strict(
+    after_first_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    root, relaxed = after_first_run
     assert relaxed.returncode == 0
     assert "REJECTED claims/AETNA/broken.csv" in relaxed.stdout
-    strict = _cli(*args, "--strict")
+    strict = _cli(*_run_args(root), "--strict")
     assert strict.returncode == 2
     assert "claims/AETNA/broken.csv" in strict.stderr
 
