@@ -19,8 +19,6 @@ from pipelines.audit.run import stage_validate
 from tests.processes import descendants, running
 from tests.world import pack_audit
 
-REPO = Path(__file__).parent.parent
-
 
 def test_an_error_inside_great_expectations_fails_the_request(tmp_path: Path) -> None:
     # facts without the rules' columns: GX cannot evaluate, which must never read as clean
@@ -63,9 +61,7 @@ time.sleep(3600)
 
 
 def test_a_killed_run_takes_its_busy_worker_with_it() -> None:
-    run = subprocess.Popen(
-        [sys.executable, "-c", BUSY_WORKER], stdout=subprocess.PIPE, text=True, cwd=REPO
-    )
+    run = subprocess.Popen([sys.executable, "-c", BUSY_WORKER], stdout=subprocess.PIPE, text=True)
     assert run.stdout is not None
     pid = int(run.stdout.readline())
     workers = descendants(pid)
