@@ -28,6 +28,7 @@ from pipelines.audit.evidence import (
     covers,
     date_text,
     evidence_only_where_broken,
+    joined_per_line,
     last_in_file,
     look_up,
 )
@@ -285,18 +286,21 @@ def _age_gap(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.
         )
         # sorted once, so that each line's IDs join in order without a sort per line
         .sort(LINE, "caregiver_id")
-        .group_by(LINE)
-        .agg(
-            pl.col("_gap").max().alias("largest_age_gap_years"),
-            pl.col("caregiver_date_of_birth").is_null().any().alias("_candidate_without_dob"),
-            pl.col("caregiver_id").str.join(", ").alias("candidate_caregivers"),
-            pl.col("caregiver_id")
-            .filter(pl.col("caregiver_date_of_birth").is_null())
-            .str.join(", ")
-            .alias("_without_dob"),
-        )
     )
-    facts = attach(facts, candidates).with_columns(
+    gaps = candidates.group_by(LINE).agg(
+        pl.col("_gap").max().alias("largest_age_gap_years"),
+        pl.col("caregiver_date_of_birth").is_null().any().alias("_candidate_without_dob"),
+    )
+    names = joined_per_line(candidates, "caregiver_id", ", ")
+    without_dob = joined_per_line(
+        candidates.filter(pl.col("caregiver_date_of_birth").is_null()), "caregiver_id", ", "
+    )
+    facts = (
+        attach(facts, gaps)
+        .pipe(attach, names.rename({"caregiver_id": "candidate_caregivers"}))
+        .pipe(attach, without_dob.rename({"caregiver_id": "_without_dob"}))
+    )
+    facts = facts.with_columns(
         pl.col("largest_age_gap_years").fill_null(NOT_KNOWN),
         # the split between the violation and the documentation finding: whether the data
         # show every candidate's gap (a provider birth date, a candidate, each with a birth
@@ -445,9 +449,8 @@ def _treatment_plan(facts: pl.DataFrame, ref: Reference, parameters: Parameters)
         .with_columns(pl.col("plan_id").fill_null("(no plan ID)").alias("plan_label"))
         .with_columns(why_not.alias("_why"))
         .sort(LINE, "plan_label", *DELIVERY_ORDER)
-        .group_by(LINE)
-        .agg(pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"))
     )
+    reasons = joined_per_line(reasons, "_why", "; ").rename({"_why": "_why_not"})
     facts = (
         attach(facts, in_force)
         .pipe(attach, reasons)
@@ -499,17 +502,18 @@ def _consent(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.
             .alias("_why"),
         )
         .sort(LINE, "signed_date", *DELIVERY_ORDER)
-        .group_by(LINE)
-        .agg(
-            pl.col("_in_force").any().alias("consent_in_force"),
-            pl.col("_why").drop_nulls().str.join("; ").alias("_why_not"),
-        )
     )
+    in_force = consents.group_by(LINE).agg(pl.col("_in_force").any().alias("consent_in_force"))
+    reasons = joined_per_line(consents, "_why", "; ").rename({"_why": "_why_not"})
     age = age_on(pl.col("service_date"), pl.col("member_date_of_birth"))
-    facts = attach(facts, consents).with_columns(
-        pl.col("consent_in_force").fill_null(False),
-        # a member without a birth date on file is not shown to be an adult (rules page)
-        age.cast(pl.Int64).fill_null(NOT_KNOWN).alias("age_on_dos"),
+    facts = (
+        attach(facts, in_force)
+        .pipe(attach, reasons)
+        .with_columns(
+            pl.col("consent_in_force").fill_null(False),
+            # a member without a birth date on file is not shown to be an adult (rules page)
+            age.cast(pl.Int64).fill_null(NOT_KNOWN).alias("age_on_dos"),
+        )
     )
     evidence = pl.format(
         "member aged {} on DOS {}: {}",
