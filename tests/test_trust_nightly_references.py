@@ -15,10 +15,11 @@ import polars as pl
 import pytest
 
 from pipelines.audit.facts import REFERENCE_TABLES
+from pipelines.audit.packs import LOCATIONS_SETTING, PackError, discover
 from pipelines.audit.run import RunSummary, run_audit
 from pipelines.claims.scope import REFERENCE_KEYS
 from pipelines.ingest.datasets import REFERENCE_DATASETS
-from tests.world import World, luhn_npi
+from tests.world import World, luhn_npi, pack_copy
 
 DAY_ONE = dt.date(2025, 6, 30)
 DAY_TWO = dt.date(2025, 7, 1)
@@ -369,22 +370,91 @@ def test_every_reference_file_a_pack_may_read_has_a_key_that_reaches_lines() -> 
         assert {key.column, key.qualifier or key.column} <= columns[key.dataset], key
 
 
-@pytest.mark.parametrize(("on_the_peers_day", "audited"), [(5, 9), (4, 4)])
-def test_changed_rows_reaching_more_than_half_the_lines_through_a_peers_day_make_a_full_audit(
-    tmp_path: Path, on_the_peers_day: int, audited: int
-) -> None:
-    """One birth date changes: it reaches one line, and through the peer's day that line is
-    on, every session of that day. 5 of 9 lines is more than half: a full audit; the near
-    miss, 4 of 9, is audited in part."""
+def _peers_day_world(on_the_peers_day: int) -> tuple[World, list[str]]:
+    """Nine members, a line each: the first `on_the_peers_day` on one day of the (one) peer,
+    the rest a day each."""
     world = World()
     members = [member_id(60 + n) for n in range(9)]
     for n, member in enumerate(members):
         world.member(member)
-        # the first `on_the_peers_day` lines on one day of the (one) peer, the rest a day each
         world.line("AETNA", f"D{n}", member, **_on_day(0 if n < on_the_peers_day else n))
+    return world, members
+
+
+def test_a_changed_row_re_audits_only_the_line_it_reaches_when_no_tie_reads_reference_rows(
+    tmp_path: Path,
+) -> None:
+    """The project's packs tie lines by the claim lines' own values (a session's members, a
+    member's units): one birth date changes, and only its member's line is audited again,
+    not the four other sessions of the peer's day. The findings are a full audit's."""
+    world, members = _peers_day_world(5)
+    input_dir = world.write(tmp_path / "input")
+    db, full_db = tmp_path / "night.duckdb", tmp_path / "full.duckdb"
+    assert _lines_audited(_run(input_dir, db, tmp_path / "out1", DAY_ONE))[PPS] == 9
+    assert not _open_rule(_findings(tmp_path / "out1"), "D0", "PPS009")
+    shutil.copy(db, full_db)
+    _birth_date(world, members[0], "2001-02-03")
+    _without_consent(world, members[0])  # an adult now, without consent: PPS009
+    world.write(input_dir)
+
+    nightly = _run(input_dir, db, tmp_path / "nightly", DAY_TWO)
+    full = _run(input_dir, full_db, tmp_path / "full", DAY_TWO, full=True)
+    assert _lines_audited(nightly)[PPS] == 1
+    assert _lines_audited(full)[PPS] == 9
+    assert _open_rule(_findings(tmp_path / "nightly"), "D0", "PPS009")
+    assert _findings(tmp_path / "nightly").equals(_findings(tmp_path / "full"))
+    assert _history(db) == _history(full_db)
+
+
+@pytest.mark.parametrize(("on_the_peers_day", "audited"), [(5, 9), (4, 4)])
+def test_changed_rows_reaching_more_than_half_the_lines_through_a_peers_day_make_a_full_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_the_peers_day: int, audited: int
+) -> None:
+    """A pack whose related lines read reference rows: one birth date changes; it reaches one
+    line, and through the peer's day that line is on, every session of that day. 5 of 9
+    lines is more than half: a full audit; the near miss, 4 of 9, is audited in part."""
+    reading = pack_copy(
+        tmp_path / "packs",
+        edit=lambda text: text.replace(
+            "related_lines_read_reference = false", "related_lines_read_reference = true"
+        ),
+    )
+    monkeypatch.setenv(LOCATIONS_SETTING, str(reading))
+    world, members = _peers_day_world(on_the_peers_day)
     input_dir = world.write(tmp_path / "input")
     db = tmp_path / "audit.duckdb"
     assert _lines_audited(_run(input_dir, db, tmp_path / "out1", DAY_ONE))[PPS] == 9
     _birth_date(world, members[0], "2001-02-03")
     world.write(input_dir)
     assert _lines_audited(_run(input_dir, db, tmp_path / "out2", DAY_TWO))[PPS] == audited
+
+
+def test_a_pack_that_does_not_say_is_taken_to_read_reference_rows_through_its_ties(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unsaid = pack_copy(
+        tmp_path,
+        edit=lambda text: "\n".join(
+            line for line in text.splitlines() if "related_lines_read_reference" not in line
+        ),
+    )
+    monkeypatch.setenv(LOCATIONS_SETTING, str(unsaid))
+    packs = discover()
+    assert packs[PPS].related_lines_read_reference
+    assert packs[PPS].scope(packs["general_claims_integrity"]).related_lines_read_reference
+    assert not packs[CHW].scope(packs["general_claims_integrity"]).related_lines_read_reference
+
+
+@pytest.mark.parametrize("value", ['"false"', "0"])
+def test_a_related_lines_reference_setting_other_than_true_or_false_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    location = pack_copy(
+        tmp_path,
+        edit=lambda text: text.replace(
+            "related_lines_read_reference = false", f"related_lines_read_reference = {value}"
+        ),
+    )
+    monkeypatch.setenv(LOCATIONS_SETTING, str(location))
+    with pytest.raises(PackError, match="related_lines_read_reference takes true or false"):
+        discover()

@@ -51,6 +51,10 @@ class Pack:
     unit_minutes: int | None  # minutes in one billed unit, for X12 lines billed in minutes
     general_rules: bool  # the general pack's rules also run over this pack's lines
     related_lines: tuple[str, ...]
+    # whether a line's facts read reference rows through the lines tied to it (True unless
+    # the pack says otherwise): then a changed row also re-audits the lines tied to those it
+    # reaches
+    related_lines_read_reference: bool
     parameters: Mapping[str, Any]
     folder: Path
     suite_file: Path
@@ -58,10 +62,16 @@ class Pack:
     def scope(self, general: Pack | None) -> PackScope:
         """Its codes, what ties its lines together and the reference files it reads, the
         general pack's included."""
-        related = {*self.related_lines, *(general.related_lines if general else ())}
-        references = {t for p in (self, general) if p is not None for t in p.facts().REFERENCES}
+        packs = [p for p in (self, general) if p is not None]
+        related = {r for p in packs for r in p.related_lines}
+        references = {t for p in packs for t in p.facts().REFERENCES}
         return PackScope(
-            self.id, self.codes, frozenset(related), self.bulletin, frozenset(references)
+            self.id,
+            self.codes,
+            frozenset(related),
+            any(p.related_lines_read_reference for p in packs),
+            self.bulletin,
+            frozenset(references),
         )
 
     def facts(self) -> ModuleType:
@@ -131,6 +141,9 @@ def load_pack(folder: Path, location: Path) -> Pack:
         related = tuple(str(r) for r in pack.get("related_lines", ()))
         if not set(related) <= set(RELATED_LINES):
             raise PackError(f"related_lines take {', '.join(sorted(RELATED_LINES))}")
+        read_reference = pack.get("related_lines_read_reference", True)
+        if not isinstance(read_reference, bool):
+            raise PackError("related_lines_read_reference takes true or false")
         return Pack(
             id=pack_id,
             title=str(pack["title"]),
@@ -141,6 +154,7 @@ def load_pack(folder: Path, location: Path) -> Pack:
             unit_minutes=_unit_minutes(pack.get("unit_minutes")),
             general_rules=bool(pack.get("general_rules", False)),
             related_lines=related,
+            related_lines_read_reference=read_reference,
             parameters=parameters,
             folder=folder,
             suite_file=_suite_file(location, pack_id),

@@ -2,12 +2,13 @@
 
 A full audit reads every current in-scope line of a pack. When the pack's last audit had the
 same identity (pipelines/audit/identity.py: pack, suite, code), a nightly run audits again
-just the claims tonight's claim deliveries touched, the claims a changed reference row
-reaches (REFERENCE_KEYS: the reference snapshot in use at the last audit against the one in
-use now), and the claims tied to those through the pack's related lines (a peer's day, a
-member's day or month: its facts depend on nothing else). Every other claim's facts, and so
-its findings, are as the last audit left them (docs/decisions.md, "A nightly run audits again
-only what its deliveries can change").
+just the claims tonight's claim deliveries touched and the claims tied to those through the
+pack's related lines (a peer's day, a member's day or month: its facts depend on nothing
+else), and the claims a changed reference row reaches (REFERENCE_KEYS: the reference snapshot
+in use at the last audit against the one in use now), with the claims tied to those when the
+pack's related lines read reference rows. Every other claim's facts, and so its findings, are
+as the last audit left them (docs/decisions.md, "A nightly run audits again only what its
+deliveries can change").
 """
 
 from __future__ import annotations
@@ -125,6 +126,9 @@ class PackScope:
     policy_id: str
     codes: tuple[str, ...]
     related_lines: frozenset[str]  # of RELATED_LINES
+    # whether a line's facts read reference rows through its related lines: a changed row
+    # then re-audits the lines tied to those it reaches too
+    related_lines_read_reference: bool
     bulletin: str | None  # the mco_implementation rows for it (`policy`) apply to it
     references: frozenset[str]  # the reference files its facts read (IMPLEMENTATION besides)
 
@@ -139,17 +143,17 @@ def lines_to_audit(
     if previous is None or not reference_touched_claims(con, pack, previous):
         return LinesToAudit(stage_in_scope_lines(con, pack.codes), None)
     run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=previous.last_delivery_id)
-    execute(
-        con,
-        "create or replace temp table touched_claim as "
-        "from touched_claim union from reference_touched_claim",
-    )
+    if pack.related_lines_read_reference:
+        _add_reference_touched(con, "touched_claim")
     run_sql_file(con, "versions/touched_lines.sql", codes=list(pack.codes))
     execute(con, "create or replace temp table scope_claim as from touched_claim")
     ties = {tie: tie in pack.related_lines for tie in RELATED_LINES}
     # once: the claims whose facts can have changed; twice: their groups' other claims
     run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
-    if _reaches_through_ties_too_many(con, pack.policy_id):
+    if not pack.related_lines_read_reference:
+        # a changed row changes the facts of the lines it reaches, not of those tied to them
+        _add_reference_touched(con, "scope_claim")
+    if _reaches_too_many(con, pack.policy_id):
         return LinesToAudit(stage_in_scope_lines(con, pack.codes), None)
     audited = con.sql("select payer, claim_id from scope_claim").pl()
     run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
@@ -222,11 +226,24 @@ def reference_touched_claims(
     return not _beyond_full_audit_share(con, "reference_touched_claim", pack.policy_id)
 
 
-def _reaches_through_ties_too_many(con: duckdb.DuckDBPyConnection, policy_id: str) -> bool:
-    """Whether changed reference rows reach more than settings.toml's `full_audit_share`
-    through the lines tied to those they reach (temp table scope_claim, widened once): a
-    peer's day ties a changed member's line to the peer's other sessions that day, and in the
-    10M benchmark reference rows reaching 2.7% of the lines reached 67% of the claims so.
+def _add_reference_touched(
+    con: duckdb.DuckDBPyConnection, claims: Literal["touched_claim", "scope_claim"]
+) -> None:
+    """Add the claims changed reference rows reach (temp table reference_touched_claim) to
+    temp table `claims`."""
+    execute(
+        con,
+        f"create or replace temp table {claims} as from {claims} "
+        "union from reference_touched_claim",
+    )
+
+
+def _reaches_too_many(con: duckdb.DuckDBPyConnection, policy_id: str) -> bool:
+    """Whether changed reference rows reach more than settings.toml's `full_audit_share`,
+    with the claims to audit beside them (temp table scope_claim, widened once): for a pack
+    whose related lines read reference rows, through the lines tied to those they reach too.
+    A peer's day ties a changed member's line to the peer's other sessions that day: in the
+    10M benchmark, reference rows reaching 2.7% of the lines reached 67% of the claims so.
     Auditing that many in part costs more than a full audit, which copies no claim's lines."""
     if not scalar(con, "select count(*) from reference_touched_claim"):
         return False  # tonight's claims alone: audited nightly whatever they reach
