@@ -75,6 +75,7 @@ MODULE_SECONDS = {
     "tests/test_integration_settings.py": 1,
     "tests/test_compose.py": 1,
     "tests/test_dates.py": 1,
+    "tests/test_evidence.py": 1,
 }
 
 
