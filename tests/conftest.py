@@ -61,7 +61,7 @@ MODULE_SECONDS = {
     "tests/test_trust_operations.py": 15,
     "tests/test_cli.py": 14,
     "tests/test_pps_thresholds.py": 14,
-    "tests/test_incremental.py": 13,
+    "tests/test_incremental.py": 19,
     "tests/test_policy_log.py": 13,
     "tests/test_trust_output_scale.py": 9,
     "tests/test_x12.py": 9,

@@ -133,3 +133,38 @@ def test_a_delivery_without_h0038_lines_audits_nothing_again(tmp_path: Path) -> 
     assert _open(tmp_path / "out2").equals(_open(tmp_path / "out1"))
     log = pl.read_csv(tmp_path / "out2" / "findings.csv", infer_schema=False)
     assert set(log.filter(pl.col("status") == "open")["last_found_date"]) == {"2025-07-01"}
+
+
+def test_a_nightly_run_reads_of_the_other_claims_only_the_lines_that_share_a_group(
+    tmp_path: Path,
+) -> None:
+    """A new claim on the peer's day of claim C re-audits C; claim E shares C's other day, so
+    its line on that day is read to complete the group, and its line on a third day is not."""
+    world = World()
+    for member_id in MEMBERS[:4]:
+        world.member(member_id)
+    days = {"C": ["2023-05-02", "2023-05-09"], "E": ["2023-05-09", "2023-05-16"]}
+    for member_id, (claim_id, dates) in zip(MEMBERS, days.items(), strict=False):
+        for number, day in enumerate(dates, start=1):
+            world.line(
+                "AETNA",
+                claim_id,
+                member_id,
+                claim_line_number=str(number),
+                claim_line_start_date=day,
+            )
+    world.line("AETNA", "F", MEMBERS[2], claim_line_start_date="2023-05-16")
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out1", DAY_ONE)
+    world.claims = {}
+    world.line("AETNA", "T", MEMBERS[3], claim_line_start_date="2023-05-02")
+    world.write(input_dir, claim_file="day2.csv")
+
+    nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
+    full = _run(input_dir, tmp_path / "full.duckdb", tmp_path / "full", DAY_TWO)
+
+    pps = {p.policy_id: p for p in nightly.policies}["h0038_parent_peer_support"]
+    assert (pps.lines_audited, pps.lines_read) == (3, 4)  # T, C's two; and E's on the 9th
+    assert (full.lines_audited, full.in_scope_lines) == (6, 6)
+    assert nightly.findings_produced == full.findings_produced
+    assert _open(tmp_path / "out2").equals(_open(tmp_path / "full"))

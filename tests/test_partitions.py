@@ -146,10 +146,10 @@ def test_findings_of_an_earlier_attempt_never_reach_the_log(tmp_path: Path) -> N
         with transaction(con):
             ingest(con, input_dir, loaded_on=AS_OF, run_id=1, unit_minutes={})
             stage_versions(con, [None])
-            facts_dir, lines = stage_facts(con, audit, None, work)
-            assert lines == 1 and not stale.exists()
+            staged = stage_facts(con, audit, None, work)
+            assert staged.lines_audited == staged.lines_read == 1 and not stale.exists()
             with pytest.raises(FileNotFoundError):  # tonight's partition was never validated
-                stage_log(con, facts_dir, work / FINDINGS_DIR, audit, run_id=1, as_of=AS_OF)
+                stage_log(con, staged.folder, work / FINDINGS_DIR, audit, run_id=1, as_of=AS_OF)
     finally:
         con.close()
 

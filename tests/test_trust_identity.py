@@ -97,7 +97,7 @@ def facts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
         units = unit_minutes_by_code(discover())
         ingest(con, input_dir, loaded_on=AS_OF, run_id=1, unit_minutes=units)
         stage_versions(con, [None])
-        path, _ = stage_facts(con, pack_audit(), None, root / "work")
+        path = stage_facts(con, pack_audit(), None, root / "work").folder
     finally:
         con.close()
     return pl.concat(map(pl.read_parquet, parts_of(path)))

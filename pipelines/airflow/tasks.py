@@ -215,11 +215,11 @@ def task_facts(db_file: str, work_dir: str, policy_id: str, *, full: bool = Fals
     con = connect(Path(db_file))
     try:
         previous = audit_basis(con, audit.identity, policy_id, full=full)
-        path, lines = stage_facts(con, audit, previous, Path(work_dir) / policy_id)
+        staged = stage_facts(con, audit, previous, Path(work_dir) / policy_id)
     finally:
         con.close()
-    log.info("%s: %d lines to audit", policy_id, lines)
-    return str(path)
+    log.info("%s: %d lines to audit, %d read", policy_id, staged.lines_audited, staged.lines_read)
+    return str(staged.folder)
 
 
 def task_validate(facts_path: str, policy_id: str) -> str:

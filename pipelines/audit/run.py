@@ -104,6 +104,7 @@ class PolicyRun:
     audited: bool = False
     in_scope_lines: int = 0  # every current in-scope line of the pack
     lines_audited: int = 0  # those whose facts were built tonight (all, or what can change)
+    lines_read: int = 0  # lines_audited and the other claims' lines that complete their groups
     findings_produced: int = 0
     log_changes: LogChanges | None = None
     audit_identity: str = ""  # what decided its findings (pipelines/audit/identity.py)
@@ -183,6 +184,15 @@ def stage_versions(con: duckdb.DuckDBPyConnection, bases: Sequence[scope.LastAud
     return versions.rebuild_claim_versions(con, earliest)
 
 
+@dataclass(frozen=True)
+class StagedFacts:
+    """A pack's facts folder, and the lines whose facts it holds out of the lines read."""
+
+    folder: Path
+    lines_audited: int
+    lines_read: int  # lines_audited and the other claims' lines that complete their groups
+
+
 def stage_facts(
     con: duckdb.DuckDBPyConnection,
     audit: PackAudit,
@@ -190,13 +200,13 @@ def stage_facts(
     work_dir: Path,
     *,
     on_partition: Callable[[Path], None] | None = None,
-) -> tuple[Path, int]:
+) -> StagedFacts:
     """The pack's facts of the lines to audit tonight: a folder of one file per partition
     (pipelines/claims/partitions.py), each written before the next is built and handed to
     `on_partition`; beside it, when only some claims are audited, those claims
-    (AUDITED_CLAIMS_FILE). Returns the folder and the lines audited."""
+    (AUDITED_CLAIMS_FILE)."""
     pack_scope = audit.pack.scope(audit.general)
-    selection = scope.lines_to_audit(con, pack_scope, previous)
+    audited_claims = scope.lines_to_audit(con, pack_scope, previous)
     used = [p for p in (audit.pack, audit.general) if p is not None]
     reference = facts_module.read_reference(con, facts_module.references_of(used))
     units = partitions.partitioning(pack_scope.related_lines)
@@ -209,8 +219,8 @@ def stage_facts(
     shutil.rmtree(work_dir / DOCS_RESULTS_DIR, ignore_errors=True)
     claims_path = facts_dir.with_name(AUDITED_CLAIMS_FILE)
     claims_path.unlink(missing_ok=True)
-    if selection.audited_claims is not None:
-        selection.audited_claims.write_parquet(claims_path)
+    if audited_claims is not None:
+        audited_claims.write_parquet(claims_path)
     first_key = audited = 0
     with memory_lowered(con):  # DuckDB streams the partitions, polars builds beside it
         for number, lines in enumerate(parts, start=1):
@@ -218,15 +228,15 @@ def stage_facts(
                 lines, reference, audit.pack, audit.general, first_key=first_key
             )
             first_key += lines.height
-            if selection.audited_claims is not None:
-                # lines of context claims were only there to complete groups
-                facts = facts.join(selection.audited_claims, on=scope.CLAIM, how="semi")
+            if audited_claims is not None:
+                # the other claims' lines were only there to complete groups
+                facts = facts.join(audited_claims, on=scope.CLAIM, how="semi")
             path = facts_dir / f"{PART}{number:05d}.parquet"
             facts.write_parquet(path, compression="lz4")  # read back three times within minutes
             audited += facts.height
             if on_partition is not None:
                 on_partition(path)
-    return facts_dir, audited
+    return StagedFacts(facts_dir, lines_audited=audited, lines_read=first_key)
 
 
 def _empty_folder(folder: Path) -> Path:
@@ -470,10 +480,12 @@ def _audit_packs(
         pack_dir = work_dir / audit.policy_id
         validate = partial(_validate_in_worker, gx, audit.rules, submitted)
         with measure("facts", stages):
-            facts_dir, runs[audit.policy_id].lines_audited = stage_facts(
+            staged = stage_facts(
                 con, audit, bases[audit.policy_id], pack_dir, on_partition=validate
             )
-        validated.append((audit, facts_dir, facts_dir.with_name(FINDINGS_DIR)))
+        runs[audit.policy_id].lines_audited = staged.lines_audited
+        runs[audit.policy_id].lines_read = staged.lines_read
+        validated.append((audit, staged.folder, staged.folder.with_name(FINDINGS_DIR)))
     with measure("validation", stages):  # what is left of it by now
         for _ in submitted:
             gx.result()

@@ -92,15 +92,6 @@ class LastAudit:
     last_delivery_id: int
 
 
-@dataclass(frozen=True)
-class LinesToAudit:
-    """Tonight's in-scope lines of a pack, in temp table in_scope_line: the audited claims'
-    lines and the context lines that complete their groups."""
-
-    lines: int
-    audited_claims: pl.DataFrame | None  # payer, claim_id; None: every claim is audited
-
-
 def last_audit(con: duckdb.DuckDBPyConnection, identity: str, policy_id: str) -> LastAudit | None:
     """The policy's last audit, when tonight's can build on it: same identity, and audited
     lines kept."""
@@ -135,13 +126,17 @@ class PackScope:
 
 def lines_to_audit(
     con: duckdb.DuckDBPyConnection, pack: PackScope, previous: LastAudit | None
-) -> LinesToAudit:
-    """Every in-scope line without a `previous` audit to build on, or when changed reference
-    rows reach too many of them, directly or through the lines tied to those; else what can
-    have changed."""
+) -> pl.DataFrame | None:
+    """Tonight's in-scope lines of the pack into temp table in_scope_line, and the claims
+    audited (payer, claim_id; None: every claim). Every line without a `previous` audit to
+    build on, or when changed reference rows reach too many of them, directly or through the
+    lines tied to those; else the claims whose facts can have changed, with the other
+    claims' lines that share a group with one of theirs (a peer's day, a member's day or
+    month): those complete each group and are read, not audited."""
     record_reference_keys(con)
     if previous is None or not reference_touched_claims(con, pack, previous):
-        return LinesToAudit(stage_in_scope_lines(con, pack.codes), None)
+        stage_in_scope_lines(con, pack.codes)
+        return None
     run_sql_file(con, "versions/touched_claims.sql", last_delivery_id=previous.last_delivery_id)
     if pack.related_lines_read_reference:
         _add_reference_touched(con, "touched_claim")
@@ -154,10 +149,13 @@ def lines_to_audit(
         # a changed row changes the facts of the lines it reaches, not of those tied to them
         _add_reference_touched(con, "scope_claim")
     if _reaches_too_many(con, pack.policy_id):
-        return LinesToAudit(stage_in_scope_lines(con, pack.codes), None)
-    audited = con.sql("select payer, claim_id from scope_claim").pl()
+        stage_in_scope_lines(con, pack.codes)
+        return None
+    execute(con, "create or replace temp table claim_to_audit as from scope_claim")
     run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
-    return LinesToAudit(stage_in_scope_lines(con, pack.codes, every_claim=False), audited)
+    stage_in_scope_lines(con, pack.codes, every_claim=False)
+    run_sql_file(con, "versions/lines_of_audited_groups.sql", **ties)
+    return con.sql("select payer, claim_id from claim_to_audit").pl()
 
 
 def record_reference_keys(con: duckdb.DuckDBPyConnection) -> None:

@@ -426,6 +426,7 @@ def write_summary_json(summary: RunSummary, path: Path) -> None:
                 "audited": p.audited,
                 "in_scope_lines": p.in_scope_lines,
                 "lines_audited": p.lines_audited,
+                "lines_read": p.lines_read,
                 "findings_produced": p.findings_produced,
                 "audit_identity": p.audit_identity,
             }
