@@ -2,7 +2,8 @@
 
 The engine numbers the lines (`line_key`), hands them with the reference tables the pack
 declares to the pack's facts.py, and, when the pack asks for them, to the general pack's;
-it adds what every policy shares: whether the paying MCO had implemented the policy.
+it adds what every policy shares: whether the paying MCO had implemented the policy. On a
+nightly run only the audited claims' lines get facts (build_facts).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import polars as pl
 from pipelines.audit.evidence import DELIVERY_ORDER, KEY, LINE, attach
 from pipelines.audit.packs import Pack
 from pipelines.claims.partitions import partitioning, partitions, plan_partitions
-from pipelines.claims.scope import IMPLEMENTATION
+from pipelines.claims.scope import CLAIM, IMPLEMENTATION
 from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.config import load_settings
 from pipelines.ingest.datasets import REFERENCE_DATASETS
 
+# a pack's facts.py may define it beside build_facts: the facts that read other lines
+RELATED_FACTS = "related_facts"
 # the reference tables of the contract (the ingest catalog): a pack names those it reads
 REFERENCE_TABLES = tuple(dataset.name for dataset in REFERENCE_DATASETS)
 
@@ -81,28 +84,47 @@ def build_facts(
     general: Pack | None,
     *,
     first_key: int = 0,
+    audited_claims: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The pack's facts of `lines` (its current in-scope lines: whole partitions), with the
     general pack's evidence beside them when `general` is given. Line keys start at
-    `first_key`, so that the partitions of one audit never share one."""
+    `first_key`, so that the partitions of one audit never share one.
+
+    With `audited_claims` (payer, claim_id), only those claims' lines get facts: the other
+    lines are there to complete the groups they are in (a session, a member's day or month).
+    A pack's `related_facts`, the facts that read other lines, sees every line; its
+    `build_facts` then sees the audited lines alone. A pack without `related_facts` sees
+    every line in `build_facts`, since any of its facts may read other lines."""
     numbered = lines.sort(KEY).with_row_index(LINE, offset=first_key)
-    facts = numbered
+    audited = numbered
+    if audited_claims is not None:
+        audited = numbered.join(audited_claims, on=CLAIM, how="semi", maintain_order="left")
+    facts = audited
     for source in (pack, general):
         if source is None:
             continue
-        evidence = source.facts().build_facts(numbered, reference, source.parameters)
-        # a pack may return the lines with its columns added: only its own are kept
-        own = evidence.drop([c for c in numbered.columns if c != LINE], strict=False)
-        facts = _beside(facts, own)
+        module = source.facts()
+        if hasattr(module, RELATED_FACTS):
+            related = module.related_facts(numbered, reference, source.parameters)
+            facts = _beside(facts, _own(related, numbered))
+            evidence = module.build_facts(audited, reference, source.parameters)
+        else:
+            evidence = module.build_facts(numbered, reference, source.parameters)
+        facts = _beside(facts, _own(evidence, numbered))
     return _implementation(facts, reference[IMPLEMENTATION], pack).with_columns(
         pl.col("service_date").dt.to_string("%Y-%m-%d").alias("service_date_text")
     )
 
 
+def _own(evidence: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+    """A pack may return the lines with its columns added: only its own are kept."""
+    return evidence.drop([c for c in lines.columns if c != LINE], strict=False)
+
+
 def _beside(facts: pl.DataFrame, evidence: pl.DataFrame) -> pl.DataFrame:
     """The evidence's columns beside the facts, row for row: as they are when the pack kept
     the lines' order (no copy; at 1M lines a join would hold the evidence twice), else
-    lined up by line key."""
+    lined up by line key (evidence of more lines than the facts has only theirs taken)."""
     if evidence[LINE].equals(facts[LINE]):
         return facts.hstack(evidence.drop(LINE))
     return attach(facts, evidence)

@@ -225,12 +225,14 @@ def stage_facts(
     with memory_lowered(con):  # DuckDB streams the partitions, polars builds beside it
         for number, lines in enumerate(parts, start=1):
             facts = facts_module.build_facts(
-                lines, reference, audit.pack, audit.general, first_key=first_key
+                lines,
+                reference,
+                audit.pack,
+                audit.general,
+                first_key=first_key,
+                audited_claims=audited_claims,
             )
             first_key += lines.height
-            if audited_claims is not None:
-                # the other claims' lines were only there to complete groups
-                facts = facts.join(audited_claims, on=scope.CLAIM, how="semi")
             path = facts_dir / f"{PART}{number:05d}.parquet"
             facts.write_parquet(path, compression="lz4")  # read back three times within minutes
             audited += facts.height

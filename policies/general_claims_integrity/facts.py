@@ -32,9 +32,15 @@ EVIDENCE_OF_FAILURE = {
 }
 
 
+def related_facts(
+    lines: pl.DataFrame, reference: Reference, parameters: Parameters
+) -> pl.DataFrame:
+    """The facts that read other lines: a line's copies (GEN001), among the member's day."""
+    return _duplicates(lines, reference, parameters)
+
+
 def build_facts(lines: pl.DataFrame, reference: Reference, parameters: Parameters) -> pl.DataFrame:
-    facts = _duplicates(lines, reference, parameters)
-    facts = _mco_assignment(facts, reference, parameters)
+    facts = _mco_assignment(lines, reference, parameters)
     return evidence_only_where_broken(facts, EVIDENCE_OF_FAILURE)
 
 

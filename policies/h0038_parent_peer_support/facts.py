@@ -48,17 +48,23 @@ REFERENCES = (
 )
 
 
+def related_facts(
+    lines: pl.DataFrame, reference: Reference, parameters: Parameters
+) -> pl.DataFrame:
+    """The facts that read other lines: a group session's size (PPS002), counted over every
+    line of the session (_session_sizes)."""
+    return _session_sizes(lines, parameters)
+
+
 def build_facts(lines: pl.DataFrame, reference: Reference, parameters: Parameters) -> pl.DataFrame:
     facts = lines.with_columns(
-        pl.any_horizontal([pl.col(m) == parameters["group_modifier"] for m in MODIFIERS])
-        .fill_null(False)
-        .alias("is_group"),
+        _is_group(parameters).alias("is_group"),
         # Great Expectations compares a date only as a datetime64[ns] column against a
         # datetime parameter (PPS001 against effective_date)
         pl.col("service_date").cast(pl.Datetime("ns")).alias("dos_timestamp"),
     )
     for step in (
-        _group_sessions,
+        _session_named,
         _level_of_care,
         _provider,
         _age_gap,
@@ -96,21 +102,36 @@ def evidence_of_failure(parameters: Parameters) -> dict[str, pl.Expr]:
 # PPS002 ---------------------------------------------------------------------------------
 
 
-def _group_sessions(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.DataFrame:
+def _is_group(parameters: Parameters) -> pl.Expr:
+    return pl.any_horizontal(
+        [pl.col(m) == parameters["group_modifier"] for m in MODIFIERS]
+    ).fill_null(False)
+
+
+def _session_sizes(lines: pl.DataFrame, parameters: Parameters) -> pl.DataFrame:
     """Sessions span MCOs; a blank POS or session_id is one value (polars groups nulls)."""
     session = ["peer_npi", "service_date", "place_of_service_code", "session_id"]
+    sessions = lines.select(LINE, *session, "member_id", _is_group(parameters).alias("is_group"))
     sizes = (
-        facts.filter(pl.col("is_group"))
+        sessions.filter(pl.col("is_group"))
         .group_by(session)
         .agg(pl.col("member_id").n_unique().alias("group_session_members"))
     )
-    facts = facts.join(sizes, on=session, how="left", nulls_equal=True)
-    return facts.with_columns(
+    return sessions.join(
+        sizes, on=session, how="left", nulls_equal=True, maintain_order="left"
+    ).select(
+        LINE,
         pl.when(pl.col("is_group"))
         .then(pl.col("group_session_members"))
         .otherwise(0)
         .cast(pl.Int64)
         .alias("group_session_members"),
+    )
+
+
+def _session_named(facts: pl.DataFrame, ref: Reference, parameters: Parameters) -> pl.DataFrame:
+    """What a session's finding names besides its size: the limit, the place and the ID."""
+    return facts.with_columns(
         pl.lit(parameters["group_size_max"]).alias("group_size_max"),
         pl.col("place_of_service_code").fill_null("(blank)").alias("pos_text"),
         pl.col("session_id").fill_null("(blank)").alias("session_text"),
