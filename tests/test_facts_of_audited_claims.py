@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.audit.facts import build_facts, read_reference, references_of
+from pipelines.audit.facts import RELATED_FACTS, build_facts, read_reference, references_of
 from pipelines.audit.packs import discover, unit_minutes_by_code
 from pipelines.audit.run import PackAudit, stage_versions
 from pipelines.claims.versions import stage_in_scope_lines
@@ -60,7 +60,7 @@ def test_a_session_and_a_copy_are_counted_over_lines_that_are_not_audited(
 
     audit, partial, full = _facts(world, tmp_path, PPS, audited=["G1", "D1"])
 
-    assert hasattr(audit.pack.facts(), "related_facts")
+    assert hasattr(audit.pack.facts(), RELATED_FACTS)
     assert partial["claim_id"].to_list() == ["D1", "G1"]
     assert partial["group_session_members"].to_list() == [0, 3]
     assert partial["duplicate_evidence"][0].startswith("duplicate of AETNA claim D0 line 1")
@@ -85,7 +85,7 @@ def test_a_pack_without_related_facts_builds_them_over_every_line_read(tmp_path:
 
     audit, partial, full = _facts(world, tmp_path, CHW, audited=["C2"])
 
-    assert not hasattr(audit.pack.facts(), "related_facts")
+    assert not hasattr(audit.pack.facts(), RELATED_FACTS)
     assert partial["claim_id"].to_list() == ["C2"]
     assert partial["daily_units_over_limit"].cast(pl.Float64).to_list() == [3.0]
     assert partial.equals(full.filter(pl.col("claim_id") == "C2"))
