@@ -112,6 +112,7 @@ def test_the_release_database_keeps_every_finding_and_history_row_as_parent_peer
         (6, "findings_without_index"),
         (7, "audited_lines_billing_npi"),
         (8, "finding_states_without_correlation"),
+        (9, "finding_held_macro"),
     ]
 
 

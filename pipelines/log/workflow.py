@@ -51,8 +51,8 @@ def refresh_workflow(
     settings = settings or load_settings().workflow
     mcos = [str(p) for (p,) in execute(con, "select distinct payer from audit.findings")]
     allowance = pl.DataFrame(
-        {"payer": mcos, "days": [settings.allowance(p) for p in mcos]},
-        schema={"payer": pl.String, "days": pl.Int32},
+        {"mco": mcos, "days": [settings.allowance(p) for p in mcos]},
+        schema={"mco": pl.String, "days": pl.Int32},
     )
     with registered(con, reprocessing_allowance=allowance):
         run_sql_file(
@@ -61,7 +61,6 @@ def refresh_workflow(
             as_of=as_of,
             run_id=run_id,
             lookback_start=settings.lookback_start(as_of),
-            default_days=settings.reprocessing_days,
         )
     counts = dict(execute(con, "select event, count(*) from workflow_changes group by all"))
     return WorkflowChanges(
