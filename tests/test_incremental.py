@@ -135,6 +135,49 @@ def test_a_delivery_without_h0038_lines_audits_nothing_again(tmp_path: Path) -> 
     assert set(log.filter(pl.col("status") == "open")["last_found_date"]) == {"2025-07-01"}
 
 
+def test_a_nightly_run_reads_the_other_claims_lines_of_an_audited_lines_month(
+    tmp_path: Path,
+) -> None:
+    """Community Health Worker's monthly cap: a new August claim re-audits X, which bills 30
+    August and 2 September. X's September line is over the cap only with claim Y's 24 units
+    of 3 to 8 September, paid before it, so Y's lines are read though they share no day."""
+    world = World()
+    world.member(MEMBERS[0])
+
+    def chw(claim_id: str, number: int, day: str, units: str, paid: str) -> None:
+        world.line(
+            "AETNA",
+            claim_id,
+            MEMBERS[0],
+            claim_line_number=str(number),
+            claim_line_start_date=day,
+            hcpcs_code="98960",
+            hcpcs_modifier_1="U7",
+            service_unit_quantity=units,
+            paid_date=paid,
+        )
+
+    for number, day in enumerate(range(3, 9), start=1):
+        chw("Y", number, f"2023-09-{day:02d}", "4", "2023-09-15")
+    chw("X", 1, "2023-08-30", "1", "2023-09-20")
+    chw("X", 2, "2023-09-02", "1", "2023-09-20")
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out1", DAY_ONE)
+    world.claims = {}
+    chw("N", 1, "2023-08-10", "1", "2023-08-25")
+    world.write(input_dir, claim_file="day2.csv")
+
+    nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
+    full = _run(input_dir, tmp_path / "full.duckdb", tmp_path / "full", DAY_TWO)
+
+    chw_run = {p.policy_id: p for p in nightly.policies}["chw_community_health_worker"]
+    assert (chw_run.lines_audited, chw_run.lines_read) == (3, 9)  # N, X's two; and Y's six
+    over_the_month = _open(tmp_path / "out2").filter(pl.col("rule_id") == "CHW004")
+    assert over_the_month.select("claim_id", "claim_line_number").rows() == [("X", "2")]
+    assert nightly.findings_produced == full.findings_produced
+    assert _open(tmp_path / "out2").equals(_open(tmp_path / "full"))
+
+
 def test_a_nightly_run_reads_of_the_other_claims_only_the_lines_that_share_a_group(
     tmp_path: Path,
 ) -> None:

@@ -4,26 +4,24 @@
 -- member's month ($member_month), the pack's ties. Those complete every group an audited
 -- line is in; a context claim's lines on other days are in none, and at state scale they
 -- were most of the lines a night built facts for (a claim bills several days).
+-- each line is tested against the groups' keys: a union of whole lines would hash every
+-- column of millions of them, which ran DuckDB out of memory at 30 million claim lines.
 
 create or replace temp table in_scope_line as
-with audited_line as materialized (
-    select * from in_scope_line semi join claim_to_audit using (payer, claim_id)
+with audited_group as materialized (
+    select distinct peer_npi, member_id, service_date
+    from in_scope_line
+    semi join claim_to_audit using (payer, claim_id)
 )
-select * from audited_line
-union
 select line.*
 from in_scope_line as line
-semi join audited_line using (peer_npi, service_date)
-where $peer_day
-union
-select line.*
-from in_scope_line as line
-semi join audited_line using (member_id, service_date)
-where $member_day
-union
-select line.*
-from in_scope_line as line
-semi join audited_line
-    on audited_line.member_id = line.member_id
-    and date_trunc('month', audited_line.service_date) = date_trunc('month', line.service_date)
-where $member_month;
+where (line.payer, line.claim_id) in (select payer, claim_id from claim_to_audit)
+    or $peer_day and (line.peer_npi, line.service_date) in (
+        select peer_npi, service_date from audited_group
+    )
+    or $member_day and (line.member_id, line.service_date) in (
+        select member_id, service_date from audited_group
+    )
+    or $member_month and (line.member_id, date_trunc('month', line.service_date)) in (
+        select member_id, date_trunc('month', service_date) from audited_group
+    );
