@@ -66,6 +66,7 @@ MODULE_SECONDS = {
     "tests/test_trust_output_scale.py": 9,
     "tests/test_x12.py": 9,
     "tests/test_facts_of_audited_claims.py": 8,
+    "tests/test_log_memory.py": 8,
     "tests/test_migrations.py": 6,
     "tests/test_trust_packages.py": 6,
     "tests/test_gx_process.py": 6,

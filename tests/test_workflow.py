@@ -18,10 +18,9 @@ import pytest
 from pipelines import config
 from pipelines.audit.run import run_audit
 from pipelines.cli import main as cli
-from pipelines.db import connect, execute, memory_lowered, transaction
+from pipelines.db import connect
 from pipelines.log.analyst import STATE_FILTERS
 from pipelines.log.states import WORKFLOW_STATES
-from pipelines.log.workflow import refresh_workflow
 from pipelines.reports.providers import provider_summary
 from tests.world import PEER, World, luhn_npi, write_rows
 
@@ -86,39 +85,6 @@ def _ids(package: Path) -> dict[str, str]:
 
 def test_every_state_filter_of_the_command_line_is_defined() -> None:
     assert set(STATE_FILTERS) == set(WORKFLOW_STATES)
-
-
-def test_the_clock_notifies_a_first_audits_findings_in_place_within_a_small_memory_cap(
-    tmp_path: Path,
-) -> None:
-    """Updating audit.findings joined to the night's changes held every changed row in
-    DuckDB's memory: 14.5 million notices stopped a first audit at 30M lines. Here 300,000
-    notices under a 40 MB cap, which that join could not do."""
-    findings = 300_000
-    with connect(tmp_path / "audit.duckdb") as con, transaction(con):
-        execute(
-            con,
-            "insert into audit.findings (policy_id, payer, claim_id, claim_line_number, "
-            "rule_id, chain_root_id, member_id, peer_npi, billing_npi, service_date, "
-            "paid_amount, paid_date, severity, detail, status, first_found_date, "
-            "last_found_date, pre_implementation) "
-            "select 'policy', 'MCO' || i % 4, 'CLAIM-' || i // 3, i % 3 + 1, 'RULE' || i % 7, "
-            "'CLAIM-' || i // 3, 'MEMBER' || i % 5000, $npi, $npi, $day - (i % 300)::integer, "
-            "10, $day, 'error', 'the evidence of finding ' || i, 'open', $day, $day, false "
-            "from range($findings) as numbers(i)",
-            {"findings": findings, "npi": PEER, "day": NIGHT_1},
-        )
-        with memory_lowered(con, "40MB"):
-            changes = refresh_workflow(con, as_of=NIGHT_1, run_id=1)
-        assert changes.notified == findings
-        assert execute(
-            con,
-            "select count(*) from audit.findings where notified_date = $day and due_date = $due",
-            {"day": NIGHT_1, "due": DUE},
-        ) == [(findings,)]
-        assert execute(
-            con, "select count(*) from audit.finding_history where event = 'notified'"
-        ) == [(findings,)]
 
 
 def test_three_nights_from_notice_to_reprocessed_or_overdue(tmp_path: Path) -> None:

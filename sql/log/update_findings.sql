@@ -85,36 +85,40 @@ where findings.policy_id = $policy_id
     and findings.rule_id = changes.rule_id
     and changes.from_status = 'open';
 
--- found again: its last found date moves (every finding found tonight); a closed one reopens
+-- found again: its last found date moves (every finding found tonight); a closed one reopens.
+-- tested by key rather than joined: DuckDB holds every row of an update joined to another
+-- table in memory, and a full audit finds millions again
 update audit.findings as findings
 set last_found_date = $as_of,
     status = case when findings.status = 'waived' then 'waived' else 'open' end,
     resolved_date = case when findings.status = 'waived' then findings.resolved_date end
-from current_findings as found
 where findings.policy_id = $policy_id
-    and findings.payer = found.payer and findings.claim_id = found.claim_id
-    and findings.claim_line_number = found.claim_line_number
-    and findings.rule_id = found.rule_id;
+    and (findings.payer, findings.claim_id, findings.claim_line_number, findings.rule_id) in (
+        select payer, claim_id, claim_line_number, rule_id from current_findings
+    );
 
--- its evidence, where it changed: rewriting every text column of every finding found again
--- would cost minutes a night at state scale, for the few whose evidence moved
-update audit.findings as findings
-set severity = found.severity,
-    detail = found.detail,
-    mco_detail = found.mco_detail,
-    member_id = found.member_id,
-    peer_npi = found.peer_npi,
-    billing_npi = found.billing_npi,
-    service_date = found.service_date,
-    paid_amount = found.paid_amount,
-    amount_at_risk = found.amount_at_risk,
-    paid_date = found.paid_date,
-    pre_implementation = found.pre_implementation
-from current_findings as found
+-- its evidence, where it changed: those findings are written again, whole, with tonight's
+-- evidence. Rewriting every text column of every finding found again would cost minutes a
+-- night at state scale, for the few whose evidence moved; and an update joined to tonight's
+-- findings holds every row it changes in DuckDB's memory, which a night of many changed
+-- reference rows at 30 million lines ran out of.
+create or replace temp table finding_with_new_evidence as
+select findings.* replace (
+    found.severity as severity,
+    found.detail as detail,
+    found.mco_detail as mco_detail,
+    found.member_id as member_id,
+    found.peer_npi as peer_npi,
+    found.billing_npi as billing_npi,
+    found.service_date as service_date,
+    found.paid_amount as paid_amount,
+    found.amount_at_risk as amount_at_risk,
+    found.paid_date as paid_date,
+    found.pre_implementation as pre_implementation
+)
+from audit.findings as findings
+join current_findings as found using (payer, claim_id, claim_line_number, rule_id)
 where findings.policy_id = $policy_id
-    and findings.payer = found.payer and findings.claim_id = found.claim_id
-    and findings.claim_line_number = found.claim_line_number
-    and findings.rule_id = found.rule_id
     and (
         findings.severity is distinct from found.severity
         or findings.detail is distinct from found.detail
@@ -128,6 +132,15 @@ where findings.policy_id = $policy_id
         or findings.paid_date is distinct from found.paid_date
         or findings.pre_implementation is distinct from found.pre_implementation
     );
+
+delete from audit.findings as findings
+where findings.policy_id = $policy_id
+    and (findings.payer, findings.claim_id, findings.claim_line_number, findings.rule_id) in (
+        select payer, claim_id, claim_line_number, rule_id from finding_with_new_evidence
+    );
+
+insert into audit.findings by name
+select * from finding_with_new_evidence;
 
 -- a replacing line that still breaks the rule keeps the first_found_date of the finding
 -- it supersedes (closed as superseded just above, or on an earlier night), names it, and
