@@ -16,9 +16,8 @@ from pipelines.audit.run import PackAudit, stage_versions
 from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.db import connect
 from pipelines.ingest.load import ingest
-from tests.world import AS_OF, PPS, World, pack_audit
+from tests.world import AS_OF, CHW, PPS, World, pack_audit
 
-CHW = "chw_community_health_worker"
 MEMBERS = [f"3000000{i:04d}" for i in range(3)]
 
 

@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from pipelines.audit.run import RunSummary, run_audit
-from tests.world import World
+from tests.world import CHW, PPS, World
 
 DAY_ONE = dt.date(2025, 6, 30)
 DAY_TWO = dt.date(2025, 7, 1)
@@ -170,7 +170,7 @@ def test_a_nightly_run_reads_the_other_claims_lines_of_an_audited_lines_month(
     nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
     full = _run(input_dir, tmp_path / "full.duckdb", tmp_path / "full", DAY_TWO)
 
-    chw_run = {p.policy_id: p for p in nightly.policies}["chw_community_health_worker"]
+    chw_run = {p.policy_id: p for p in nightly.policies}[CHW]
     assert (chw_run.lines_audited, chw_run.lines_read) == (3, 9)  # N, X's two; and Y's six
     over_the_month = _open(tmp_path / "out2").filter(pl.col("rule_id") == "CHW004")
     assert over_the_month.select("claim_id", "claim_line_number").rows() == [("X", "2")]
@@ -206,7 +206,7 @@ def test_a_nightly_run_reads_of_the_other_claims_only_the_lines_that_share_a_gro
     nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
     full = _run(input_dir, tmp_path / "full.duckdb", tmp_path / "full", DAY_TWO)
 
-    pps = {p.policy_id: p for p in nightly.policies}["h0038_parent_peer_support"]
+    pps = {p.policy_id: p for p in nightly.policies}[PPS]
     assert (pps.lines_audited, pps.lines_read) == (3, 4)  # T, C's two; and E's on the 9th
     assert (full.lines_audited, full.in_scope_lines) == (6, 6)
     assert nightly.findings_produced == full.findings_produced

@@ -181,6 +181,7 @@ def flagged(findings: pl.DataFrame, rule_id: str) -> set[tuple[str, str]]:
 
 
 PPS = "h0038_parent_peer_support"  # the Parent Peer Support pack
+CHW = "chw_community_health_worker"  # the Community Health Worker pack
 
 
 def pack_audit(policy_id: str = PPS) -> PackAudit:
