@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from pipelines.airflow.tasks import task_load_references
+from pipelines.audit.evidence import DELIVERY_ORDER
 from pipelines.audit.facts import REFERENCE_TABLES, build_facts, read_reference
 from pipelines.audit.run import RunSummary, run_audit
 from pipelines.claims.versions import current_in_scope_lines
@@ -322,6 +323,10 @@ def test_reference_rows_with_two_birth_dates_give_the_last_in_the_file_whatever_
         audit = pack_audit()
         lines = current_in_scope_lines(con, audit.pack.codes)
         ref = read_reference(con, REFERENCE_TABLES)
+        # each table whole, in delivery order and with DuckDB's types (it comes through a file)
+        for name, table in ref.items():
+            in_db = con.sql(f"from ref.{name} order by {', '.join(DELIVERY_ORDER)}").pl()
+            assert table.equals(in_db) and table.schema == in_db.schema, name
     finally:
         con.close()
     chosen = [
