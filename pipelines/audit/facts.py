@@ -22,6 +22,7 @@ from pipelines.claims.scope import CLAIM, IMPLEMENTATION
 from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.config import load_settings
 from pipelines.ingest.datasets import REFERENCE_DATASETS
+from pipelines.ingest.values import EXTRA_COLUMNS
 
 # a pack's facts.py may define it beside build_facts: the facts that read other lines
 RELATED_FACTS = "related_facts"
@@ -43,10 +44,12 @@ def read_reference(
 ) -> dict[str, pl.DataFrame]:
     """The snapshots in use, each in delivery order (file row order): DuckDB keeps no order
     of its own here, and every choice among several rows must come out the same each night.
+    Without their extra columns, which no rule reads (docs/decisions.md).
 
-    Each table goes through a Parquet file rather than DuckDB's result: polars then holds it
-    in about 200 MB less at 30M claim lines (1.5M members), memory the facts stage carries
-    through every partition (bench/README.md).
+    The facts stage carries these frames through every partition, so they are read to take
+    little memory (bench/README.md, at 30M claim lines and 1.5M members): through a Parquet
+    file rather than DuckDB's result (about 200 MB less), and without the extra columns (about
+    90 MB less).
     """
     with tempfile.TemporaryDirectory(prefix="claims-audit-reference-") as folder:
         return {
@@ -61,7 +64,7 @@ def _reference_table(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> p
     # query's order whatever the connection's preserve_insertion_order says
     order = ", ".join(DELIVERY_ORDER)
     con.execute(
-        f"copy (select * from ref.{name} order by {order}) to $path "
+        f"copy (select * exclude ({EXTRA_COLUMNS}) from ref.{name} order by {order}) to $path "
         "(format parquet, compression uncompressed, preserve_order)",
         {"path": str(path)},
     )

@@ -21,6 +21,8 @@ DATE_FORMS = (
 )
 REASON = "reason"
 RAW_ROW = "raw_row"
+# columns outside the contract, kept as one JSON object per row for analysts; no rule reads them
+EXTRA_COLUMNS = "extra_columns"
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,10 @@ def type_rows(
         + [pl.col(c).str.to_uppercase().alias(c) for c in dataset.upper_columns]
     ).with_columns(_open_end(c, dates.open_end_from) for c in dataset.open_end_columns)
     if extras:
-        typed = typed.with_columns(pl.struct(extras).struct.json_encode().alias("extra_columns"))
+        typed = typed.with_columns(pl.struct(extras).struct.json_encode().alias(EXTRA_COLUMNS))
     else:
-        typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias("extra_columns"))
-    kept = [*contract, ROW_COLUMN, "extra_columns"]
+        typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA_COLUMNS))
+    kept = [*contract, ROW_COLUMN, EXTRA_COLUMNS]
     if dataset is CLAIMS:
         # the folder names the payer; a payer column is kept only to report disagreement
         in_file = pl.col("payer").str.strip_chars() if "payer" in rows.columns else pl.lit(None)
