@@ -402,10 +402,9 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.RecordBatchRead
 
 
 def as_stream(rows: pl.DataFrame) -> pa.RecordBatchReader:
-    """A frame as DuckDB should insert it into a table: batch by batch. A frame inserted
-    whole keeps its rows in this process's memory (about 60 bytes a row) until the run's
-    transaction commits, through every stage of the run: at 30M claim lines, 450 MB of
-    reference rows (bench/README.md, ¹⁷). Streamed, they go to the database file."""
+    """A frame as DuckDB should insert it into a table: batch by batch. DuckDB keeps the rows
+    of a frame inserted whole in this process's memory until the run's transaction commits
+    (docs/decisions.md, "DuckDB's memory is capped"); a stream's go to the database file."""
     table = rows.to_arrow()
     return pa.RecordBatchReader.from_batches(
         table.schema, table.to_batches(max_chunksize=BATCH_ROWS)
