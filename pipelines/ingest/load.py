@@ -457,8 +457,8 @@ def _load_reference(
     delivery_id = _record(con, outcome, sha, loaded_on, run_id)
     # a reference file is a full snapshot: it replaces the previous one
     execute(con, f"delete from {dataset.table}")
-    delivery = pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")
-    _insert(con, dataset.table, as_stream(typed.loaded.with_columns(delivery)))
+    loaded = typed.loaded.with_columns(pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id"))
+    _insert(con, dataset.table, as_stream(loaded))
     # rows kept while this content was held back are listed once: under the loaded delivery
     execute(
         con,
