@@ -391,13 +391,17 @@ def _quarantine(
         REASON,
         "raw_row",
     )
-    with registered(con, quarantined_rows=as_stream(quarantined)):
-        execute(con, "insert into audit.quarantine by name select * from quarantined_rows")
+    _insert(con, "audit.quarantine", quarantined)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.RecordBatchReader) -> None:
-    with registered(con, incoming_rows=rows):
-        # table names come from the fixed dataset catalog, never from input
+def _insert(
+    con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame | pa.RecordBatchReader
+) -> None:
+    """Rows into one of the engine's tables, always as a stream (`as_stream`)."""
+    stream = as_stream(rows) if isinstance(rows, pl.DataFrame) else rows
+    with registered(con, incoming_rows=stream):
+        # table names are the engine's own (the dataset catalog's, audit.quarantine), never
+        # from input
         execute(con, f"insert into {table} by name select * from incoming_rows")
 
 
@@ -457,8 +461,11 @@ def _load_reference(
     delivery_id = _record(con, outcome, sha, loaded_on, run_id)
     # a reference file is a full snapshot: it replaces the previous one
     execute(con, f"delete from {dataset.table}")
-    loaded = typed.loaded.with_columns(pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id"))
-    _insert(con, dataset.table, as_stream(loaded))
+    _insert(
+        con,
+        dataset.table,
+        typed.loaded.with_columns(pl.lit(delivery_id, dtype=pl.Int32).alias("delivery_id")),
+    )
     # rows kept while this content was held back are listed once: under the loaded delivery
     execute(
         con,
