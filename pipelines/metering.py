@@ -50,3 +50,17 @@ def measure(stage: str, into: list[StageMeasure]) -> Iterator[None]:
         measured = StageMeasure(stage, time.perf_counter() - started, _peak_rss_mb())
         into.append(measured)
         log.info("%s took %.1f s, peak %.0f MB", stage, measured.seconds, measured.peak_rss_mb)
+
+
+class Stopwatch:
+    """Seconds between one step of a stage and the next, for its progress lines (-v): a
+    long run says where its time goes."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+
+    def lap(self) -> float:
+        """Seconds since the watch started or the last lap; the next lap starts now."""
+        now = time.perf_counter()
+        elapsed, self._started = now - self._started, now
+        return elapsed

@@ -125,6 +125,9 @@ def test_member_ids_and_birth_dates_never_reach_logs_or_console(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     printed = result.stdout + result.stderr
     assert "REJECTED" in printed and "renamed_columns.csv" in printed
+    # progress on a long run: each partition and output says what it did and how long it took
+    assert "partition 1 of 1, " in printed and "findings.csv and the MCOs'" in printed
+    assert "AETNA: workbook of " in printed and "provider summary: " in printed
     for member_id in {m["member_id"] for m in world.ref["members"]}:
         assert member_id not in printed
     assert ADULT_DOB not in printed and "20231399" not in printed

@@ -44,7 +44,7 @@ from pipelines.log.reprocessing_log import (
 )
 from pipelines.log.responses import ResponseOutcome, take_response_folder
 from pipelines.log.workflow import WorkflowChanges, refresh_workflow
-from pipelines.metering import StageMeasure, measure
+from pipelines.metering import StageMeasure, Stopwatch, measure
 from pipelines.reports.every_output import write_outputs
 
 log = logging.getLogger(__name__)
@@ -222,8 +222,10 @@ def stage_facts(
     if audited_claims is not None:
         audited_claims.write_parquet(claims_path)
     first_key = audited = 0
+    watch = Stopwatch()
     with memory_lowered(con):  # DuckDB streams the partitions, polars builds beside it
         for number, lines in enumerate(parts, start=1):
+            read = watch.lap()
             facts = facts_module.build_facts(
                 lines,
                 reference,
@@ -236,6 +238,16 @@ def stage_facts(
             path = facts_dir / f"{PART}{number:05d}.parquet"
             facts.write_parquet(path, compression="lz4")  # read back three times within minutes
             audited += facts.height
+            log.info(
+                "%s: partition %d of %d, %d lines read in %.1f s, facts of %d built in %.1f s",
+                audit.policy_id,
+                number,
+                max(planned, 1),
+                lines.height,
+                read,
+                facts.height,
+                watch.lap(),
+            )
             if on_partition is not None:
                 on_partition(path)
     return StagedFacts(facts_dir, lines_audited=audited, lines_read=first_key)

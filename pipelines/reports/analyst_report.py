@@ -25,6 +25,7 @@ import duckdb
 import polars as pl
 
 from pipelines.config import read_sql
+from pipelines.metering import Stopwatch
 from pipelines.reports.outputs import audited_policies, reprocessing_log
 from pipelines.reports.policy_text import PolicyText, RuleText, rule_texts
 from pipelines.reports.providers import PROVIDER_SUMMARY_FILE, provider_summary
@@ -1057,14 +1058,16 @@ def write_analyst_report(
     log_rows: pl.DataFrame | None = None,
 ) -> Path:
     """Write `out_dir/analyst_report_<as_of>.html`: one page, no network, restricted data."""
+    watch = Stopwatch()
     data = gather(con, as_of, providers, log_rows)
     path = out_dir / f"analyst_report_{as_of.isoformat()}.html"
     out_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(render(data), encoding="utf-8")
     log.info(
-        "analyst report: %d open findings, %d runs, written to %s",
+        "analyst report: %d open findings, %d runs, written to %s in %.1f s",
         _count(data.open_findings),
         len(data.runs),
         path,
+        watch.lap(),
     )
     return path

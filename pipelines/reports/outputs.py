@@ -9,6 +9,7 @@ analysts: its findings carry the MCO-safe detail and none of the state's own col
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,11 +23,14 @@ import pyarrow as pa
 from pipelines.config import read_sql
 from pipelines.db import registered, scalar
 from pipelines.log.states import RESPONSES
+from pipelines.metering import Stopwatch
 from pipelines.reports.output_paths import mco_folder
 from pipelines.reports.policy_text import PolicyText, policy_text, rule_texts
 from pipelines.reports.providers import PROVIDER_SUMMARY_FILE, provider_summary
 from pipelines.reports.spool import DATE_FORMAT, CsvFile, PolicySpool
 from pipelines.reports.workbook import EXCEL_MAX_ROWS, SHEET_NAME_MAX, TableBook, TableRows
+
+log = logging.getLogger(__name__)
 
 # OWASP CSV injection: text starting with any of these may run as a formula
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -250,19 +254,27 @@ def write_reports(
             payer: PolicySpool(Path(spool_root) / f"mco-{number:03d}", CHUNK_ROWS)
             for number, payer in enumerate(mcos)
         }
-        write_findings(con, out_dir, spools, as_of)
+        watch = Stopwatch()
+        found = write_findings(con, out_dir, spools, as_of)
+        log.info(
+            "findings.csv and the MCOs' findings.csv: %d findings in %.1f s", found, watch.lap()
+        )
 
         def write_package(payer: str) -> list[Path]:
+            watch = Stopwatch()
             folder = mco_folder(out_dir, payer)
             own_log = package_log.filter(pl.col("payer") == payer)
             sheets = {p.policy_id: spools[payer].table(p.policy_id) for p in policies}
-            return [
+            written = [
                 folder / "findings.csv",
                 write_csv(own_log, folder / "reprocessing_log.csv", already_safe=True),
                 write_workbook(
                     payer, policies, sheets, own_log, workbook_path(folder, payer), as_of
                 ),
             ]
+            shown = sum(spools[payer].rows(p.policy_id) for p in policies)
+            log.info("%s: workbook of %d findings in %.1f s", payer, shown, watch.lap())
+            return written
 
         # polars and zlib work outside the GIL: two MCOs' workbooks at a time use both cores
         with ThreadPoolExecutor(max_workers=PACKAGES_AT_A_TIME) as pool:
@@ -273,15 +285,17 @@ def write_reports(
 
 def write_findings(
     con: duckdb.DuckDBPyConnection, out_dir: Path, spools: dict[str, PolicySpool], as_of: dt.date
-) -> None:
+) -> int:
     """findings.csv with every column, and for each MCO of `spools` mco/<payer>/findings.csv
     with its rows as its package shows them (mco_findings), kept in its spool as well.
+    Returns how many findings findings.csv lists.
 
     An MCO gets one findings file for every policy, its `policy_id` column saying which: one
     file to load into its claims system, filtered by policy as needed; the workbook beside it
     has a sheet per policy for reading."""
     whole = CsvFile(out_dir / "findings.csv")
     packages = {payer: CsvFile(mco_folder(out_dir, payer) / "findings.csv") for payer in spools}
+    found = 0
     try:
         # findings.csv takes each chunk on a thread of its own while the packages take it
         # here; one chunk at a time, so memory stays that of one chunk
@@ -295,11 +309,13 @@ def write_findings(
                         package.write(own)
                         spools[payer].add(own)
                 written.result()
+                found += chunk.height
     finally:
         for file in [whole, *packages.values()]:
             file.close()
         for spool in spools.values():
             spool.close()
+    return found
 
 
 # XLSX -------------------------------------------------------------------------------------

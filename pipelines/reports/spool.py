@@ -73,6 +73,10 @@ class PolicySpool:
             writer.close()
         self._writers.clear()
 
+    def rows(self, policy_id: str) -> int:
+        """How many rows of one policy were kept."""
+        return self._rows.get(policy_id, 0)
+
     def table(self, policy_id: str) -> TableRows:
         """One policy's kept rows, read a chunk at a time; none when it had none."""
         if self._schema is None or self._writers:
@@ -87,4 +91,4 @@ class PolicySpool:
             for offset in range(skip, skip + count, chunk_rows):
                 yield rows.slice(offset, min(chunk_rows, skip + count - offset)).collect()
 
-        return TableRows(self._schema, self._rows.get(policy_id, 0), read)
+        return TableRows(self._schema, self.rows(policy_id), read)
