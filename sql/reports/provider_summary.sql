@@ -55,18 +55,31 @@ provider_name as (
     from ref.providers
     group by npi
 ),
-by_provider as (
-    select role, npi,
+by_provider_rule_and_mco as (
+    -- one pass over the findings; a provider's rules and MCOs are then read from these few rows
+    select role, npi, rule_id, payer,
         count(*) filter (where status = 'open') as open_findings,
         coalesce(sum(amount) filter (where status = 'open'), 0) as amount_open,
         count(*) filter (where overdue) as overdue_findings,
         count(*) as findings,
+        min(first_found_date) as first_found_date,
+        max(last_found_date) as last_found_date,
+        bool_or(held) as held
+    from finding_by_role
+    group by all
+),
+by_provider as (
+    select role, npi,
+        sum(open_findings)::bigint as open_findings,
+        sum(amount_open) as amount_open,
+        sum(overdue_findings)::bigint as overdue_findings,
+        sum(findings)::bigint as findings,
         string_agg(distinct rule_id, ' ' order by rule_id) as rules,
         string_agg(distinct payer, ' ' order by payer) as mcos,
         min(first_found_date) as first_found_date,
         max(last_found_date) as last_found_date,
         bool_or(held) as held
-    from finding_by_role
+    from by_provider_rule_and_mco
     group by all
 )
 select by_provider.npi, by_provider.role, provider_name.provider_name,
