@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import ALLOCATOR_SETTINGS
 from tests.world import World, write_rows
 
 COMMAND = Path(sys.executable).with_name("claims-audit")
@@ -109,3 +111,28 @@ def test_bad_as_of_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "YYYY-MM-DD" in result.stderr
+
+
+@pytest.mark.parametrize("users_own", [None, "narenas:2"])
+def test_polars_keeps_freed_pages_3_s_unless_the_user_set_its_allocator(
+    users_own: str | None,
+) -> None:
+    """pipelines/__init__.py sets polars' allocator before polars is imported; a setting of
+    the user's own is left as it is (docs/decisions.md, "DuckDB's memory is capped")."""
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if users_own is not None:
+        env["_RJEM_MALLOC_CONF"] = users_own
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, pipelines, polars; print(os.environ['_RJEM_MALLOC_CONF'])",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    # polars puts its own defaults first: the last value of a setting is the one used
+    assert shown.endswith(users_own or ALLOCATOR_SETTINGS)
+    assert (ALLOCATOR_SETTINGS in shown) == (users_own is None)
