@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 
 from pipelines.audit.run import RunSummary, run_audit
 from tests.world import CHW, PPS, World
@@ -18,6 +19,8 @@ DAY_TWO = dt.date(2025, 7, 1)
 MEMBERS = [f"3000000{i:04d}" for i in range(9)]
 ADULT = "10000000002"
 FINDING = ["payer", "claim_id", "claim_line_number", "rule_id", "severity", "detail"]
+# a line of group session S1 (its place of service is the world's default)
+SESSION = {"hcpcs_modifier_1": "HQ", "session_id": "S1"}
 
 
 def _day_one() -> World:
@@ -181,8 +184,9 @@ def test_a_nightly_run_reads_the_other_claims_lines_of_an_audited_lines_month(
 def test_a_nightly_run_reads_of_the_other_claims_only_the_lines_that_share_a_group(
     tmp_path: Path,
 ) -> None:
-    """A new claim on the peer's day of claim C re-audits C; claim E shares C's other day, so
-    its line on that day is read to complete the group, and its line on a third day is not."""
+    """A new claim in the group session of claim C re-audits C; claim E shares C's session of
+    another day, so its line on that day is read to complete the group, and its line on a
+    third day is not."""
     world = World()
     for member_id in MEMBERS[:4]:
         world.member(member_id)
@@ -195,12 +199,13 @@ def test_a_nightly_run_reads_of_the_other_claims_only_the_lines_that_share_a_gro
                 member_id,
                 claim_line_number=str(number),
                 claim_line_start_date=day,
+                **SESSION,
             )
-    world.line("AETNA", "F", MEMBERS[2], claim_line_start_date="2023-05-16")
+    world.line("AETNA", "F", MEMBERS[2], claim_line_start_date="2023-05-16", **SESSION)
     input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
     _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out1", DAY_ONE)
     world.claims = {}
-    world.line("AETNA", "T", MEMBERS[3], claim_line_start_date="2023-05-02")
+    world.line("AETNA", "T", MEMBERS[3], claim_line_start_date="2023-05-02", **SESSION)
     world.write(input_dir, claim_file="day2.csv")
 
     nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
@@ -211,3 +216,77 @@ def test_a_nightly_run_reads_of_the_other_claims_only_the_lines_that_share_a_gro
     assert (full.lines_audited, full.in_scope_lines) == (6, 6)
     assert nightly.findings_produced == full.findings_produced
     assert _open(tmp_path / "out2").equals(_open(tmp_path / "full"))
+
+
+def _same_peers_day(world: World, claim_id: str, member_id: str, **values: str) -> None:
+    world.line("AETNA", claim_id, member_id, claim_line_start_date="2023-05-02", **values)
+
+
+@pytest.mark.parametrize(
+    ("tonight", "audited"),
+    [
+        # joins the session without an ID: its two lines are audited again with it
+        ({"hcpcs_modifier_1": "HQ"}, 3),
+        # the near misses: the peer's individual service, a session with another ID, a
+        # session at home (12, not the office, 11); none changes a session of the first night
+        ({}, 1),
+        ({"hcpcs_modifier_1": "HQ", "session_id": "S9"}, 1),
+        ({"hcpcs_modifier_1": "HQ", "place_of_service_code": "12"}, 1),
+    ],
+)
+def test_a_nightly_run_re_audits_the_group_session_a_line_joins_not_the_peers_whole_day(
+    tmp_path: Path, tonight: dict[str, str], audited: int
+) -> None:
+    """One peer's day: a session without a session ID (A1, A2: a blank is one value), an
+    individual service (B) and session S2 (C). A new line ties to the lines of its own
+    session only: those whose size it can change."""
+    world = World()
+    for member_id in MEMBERS[:5]:
+        world.member(member_id)
+    _same_peers_day(world, "A1", MEMBERS[0], hcpcs_modifier_1="HQ")
+    _same_peers_day(world, "A2", MEMBERS[1], hcpcs_modifier_1="HQ")
+    _same_peers_day(world, "B", MEMBERS[2])
+    _same_peers_day(world, "C", MEMBERS[3], hcpcs_modifier_1="HQ", session_id="S2")
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out1", DAY_ONE)
+    world.claims = {}
+    _same_peers_day(world, "T", MEMBERS[4], **tonight)
+    world.write(input_dir, claim_file="day2.csv")
+
+    nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
+    full = _run(input_dir, tmp_path / "full.duckdb", tmp_path / "full", DAY_TWO)
+
+    pps = {p.policy_id: p for p in nightly.policies}[PPS]
+    assert (pps.lines_audited, pps.lines_read) == (audited, audited)
+    assert nightly.findings_produced == full.findings_produced
+    assert _open(tmp_path / "out2").equals(_open(tmp_path / "full"))
+
+
+def test_a_line_moved_to_another_session_re_audits_the_session_it_left(tmp_path: Path) -> None:
+    """A replacement moves A2 from session S1 to S3: S1 shrinks to A1, whose size finding
+    must close. S1 is found through the replaced version's recorded line."""
+    world = World()
+    for member_id in MEMBERS:
+        world.member(member_id)
+    for n, member_id in enumerate(MEMBERS):  # nine members: one over the limit of eight
+        _same_peers_day(world, f"A{n}", member_id, **SESSION)
+    input_dir = world.write(tmp_path / "input", claim_file="day1.csv")
+    _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out1", DAY_ONE)
+    assert _open_rule(tmp_path / "out1", "PPS002") == {f"A{n}" for n in range(9)}
+    world.claims = {}
+    moved = {**SESSION, "session_id": "S3"}
+    _same_peers_day(
+        world, "A8R", MEMBERS[8], claim_frequency_code="7", original_claim_id="A8", **moved
+    )
+    world.write(input_dir, claim_file="day2.csv")
+
+    nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
+    full = _run(input_dir, tmp_path / "full.duckdb", tmp_path / "full", DAY_TWO)
+
+    assert _open_rule(tmp_path / "out2", "PPS002") == set()
+    assert nightly.findings_produced == full.findings_produced
+    assert _open(tmp_path / "out2").equals(_open(tmp_path / "full"))
+
+
+def _open_rule(out: Path, rule_id: str) -> set[str]:
+    return set(_open(out).filter(pl.col("rule_id") == rule_id)["claim_id"])

@@ -113,6 +113,7 @@ def test_the_release_database_keeps_every_finding_and_history_row_as_parent_peer
         (7, "audited_lines_billing_npi"),
         (8, "finding_states_without_correlation"),
         (9, "finding_held_macro"),
+        (10, "audited_lines_sessions"),
     ]
 
 
@@ -298,6 +299,18 @@ def test_the_cli_audits_on_the_upgraded_release_database(release_db: Path, tmp_p
         "select count(*), max(policy_id) from audit.runs where run_id > 2 "
         f"and policy_id = '{PARENT_PEER_SUPPORT}'",
     ) == [(1, PARENT_PEER_SUPPORT)]
+    # lines recorded before migration 0010 have no session columns: the new code's identity
+    # makes this run a full audit, which records every line again with them
+    recorded, without_place = _rows(
+        release_db,
+        "with latest as (select payer, claim_id, claim_line_number, "
+        "arg_max(place_of_service_code, (delivery_id, source_row)) as place "
+        "from raw.claim_lines group by all) "
+        "select count(*), count(*) filter (where line.place_of_service_code is null "
+        "and latest.place is not null) "
+        "from audit.audited_lines as line join latest using (payer, claim_id, claim_line_number)",
+    )[0]
+    assert recorded > 300 and without_place == 0
     # the first run after the upgrade gives the open findings notified before it their due
     # date, from the notice and the configured allowance (90 days)
     due = _rows(

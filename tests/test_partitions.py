@@ -119,6 +119,12 @@ def test_no_partition_splits_a_group_a_rule_reads(small_partitions: Path) -> Non
             month = pl.col("service_date").dt.truncate("1mo").alias("month")
             ties = {
                 "peer_day": ["peer_npi", "service_date"],
+                "group_session": [
+                    "peer_npi",
+                    "service_date",
+                    "place_of_service_code",
+                    "session_id",
+                ],
                 "member_day": ["member_id", "service_date"],
                 "member_month": ["member_id", month],
             }

@@ -370,14 +370,15 @@ def test_every_reference_file_a_pack_may_read_has_a_key_that_reaches_lines() -> 
         assert {key.column, key.qualifier or key.column} <= columns[key.dataset], key
 
 
-def _peers_day_world(on_the_peers_day: int) -> tuple[World, list[str]]:
-    """Nine members, a line each: the first `on_the_peers_day` on one day of the (one) peer,
-    the rest a day each."""
+def _session_world(in_the_session: int) -> tuple[World, list[str]]:
+    """Nine members, a line each: the first `in_the_session` in one group session of the
+    (one) peer, the rest a day each."""
     world = World()
     members = [member_id(60 + n) for n in range(9)]
     for n, member in enumerate(members):
         world.member(member)
-        world.line("AETNA", f"D{n}", member, **_on_day(0 if n < on_the_peers_day else n))
+        session = {"hcpcs_modifier_1": "HQ", "session_id": "S1"} if n < in_the_session else {}
+        world.line("AETNA", f"D{n}", member, **_on_day(0 if n < in_the_session else n), **session)
     return world, members
 
 
@@ -386,8 +387,8 @@ def test_a_changed_row_re_audits_only_the_line_it_reaches_when_no_tie_reads_refe
 ) -> None:
     """The project's packs tie lines by the claim lines' own values (a session's members, a
     member's units): one birth date changes, and only its member's line is audited again,
-    not the four other sessions of the peer's day. The findings are a full audit's."""
-    world, members = _peers_day_world(5)
+    not the four other lines of its group session. The findings are a full audit's."""
+    world, members = _session_world(5)
     input_dir = world.write(tmp_path / "input")
     db, full_db = tmp_path / "night.duckdb", tmp_path / "full.duckdb"
     assert _lines_audited(_run(input_dir, db, tmp_path / "out1", DAY_ONE))[PPS] == 9
@@ -406,12 +407,12 @@ def test_a_changed_row_re_audits_only_the_line_it_reaches_when_no_tie_reads_refe
     assert _history(db) == _history(full_db)
 
 
-@pytest.mark.parametrize(("on_the_peers_day", "audited"), [(5, 9), (4, 4)])
-def test_changed_rows_reaching_more_than_half_the_lines_through_a_peers_day_make_a_full_audit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_the_peers_day: int, audited: int
+@pytest.mark.parametrize(("in_the_session", "audited"), [(5, 9), (4, 4)])
+def test_changed_rows_reaching_more_than_half_the_lines_through_a_session_make_a_full_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_the_session: int, audited: int
 ) -> None:
     """A pack whose related lines read reference rows: one birth date changes; it reaches one
-    line, and through the peer's day that line is on, every session of that day. 5 of 9
+    line, and through the group session that line is in, every line of the session. 5 of 9
     lines is more than half: a full audit; the near miss, 4 of 9, is audited in part."""
     reading = pack_copy(
         tmp_path / "packs",
@@ -420,7 +421,7 @@ def test_changed_rows_reaching_more_than_half_the_lines_through_a_peers_day_make
         ),
     )
     monkeypatch.setenv(LOCATIONS_SETTING, str(reading))
-    world, members = _peers_day_world(on_the_peers_day)
+    world, members = _session_world(in_the_session)
     input_dir = world.write(tmp_path / "input")
     db = tmp_path / "audit.duckdb"
     assert _lines_audited(_run(input_dir, db, tmp_path / "out1", DAY_ONE))[PPS] == 9
@@ -457,4 +458,13 @@ def test_a_related_lines_reference_setting_other_than_true_or_false_is_refused(
     )
     monkeypatch.setenv(LOCATIONS_SETTING, str(location))
     with pytest.raises(PackError, match="related_lines_read_reference takes true or false"):
+        discover()
+
+
+def test_a_group_session_tie_without_its_modifier_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = pack_copy(tmp_path, edit=lambda text: text.replace('group_modifier = "HQ"', ""))
+    monkeypatch.setenv(LOCATIONS_SETTING, str(location))
+    with pytest.raises(PackError, match="group_session needs the parameter group_modifier"):
         discover()

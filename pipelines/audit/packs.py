@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pipelines.claims.scope import RELATED_LINES, PackScope
+from pipelines.claims.scope import GROUP_MODIFIER, GROUP_SESSION, RELATED_LINES, PackScope
 from pipelines.config import project_path
 
 # the pack whose rules every other pack may ask for over its own lines
@@ -65,6 +65,7 @@ class Pack:
         packs = [p for p in (self, general) if p is not None]
         related = {r for p in packs for r in p.related_lines}
         references = {t for p in packs for t in p.facts().REFERENCES}
+        sessions = [p for p in packs if GROUP_SESSION in p.related_lines]
         return PackScope(
             self.id,
             self.codes,
@@ -72,6 +73,7 @@ class Pack:
             any(p.related_lines_read_reference for p in packs),
             self.bulletin,
             frozenset(references),
+            group_modifier=str(sessions[0].parameters[GROUP_MODIFIER]) if sessions else None,
         )
 
     def facts(self) -> ModuleType:
@@ -141,6 +143,8 @@ def load_pack(folder: Path, location: Path) -> Pack:
         related = tuple(str(r) for r in pack.get("related_lines", ()))
         if not set(related) <= set(RELATED_LINES):
             raise PackError(f"related_lines take {', '.join(sorted(RELATED_LINES))}")
+        if GROUP_SESSION in related and not _is_text(parameters.get(GROUP_MODIFIER)):
+            raise PackError(f"{GROUP_SESSION} needs the parameter {GROUP_MODIFIER}: its modifier")
         read_reference = pack.get("related_lines_read_reference", True)
         if not isinstance(read_reference, bool):
             raise PackError("related_lines_read_reference takes true or false")
@@ -168,6 +172,10 @@ def _suite_file(location: Path, pack_id: str) -> Path:
     if not suite.is_file():
         raise PackError(f"policy {pack_id} has no suite {suite}")
     return suite
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _unit_minutes(value: object) -> int | None:

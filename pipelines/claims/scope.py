@@ -20,11 +20,13 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from pipelines.audit.evidence import MODIFIERS
 from pipelines.claims.versions import stage_in_scope_lines
 from pipelines.config import load_settings
 from pipelines.db import execute, registered, run_sql_file, scalar
 
 CLAIM = ["payer", "claim_id"]
+GROUP_SESSION = "group_session"
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,15 @@ class Tie:
 
 # what can tie one line's facts to other lines' (a pack names those of its rules)
 RELATED_LINES = {
-    "peer_day": Tie("day", across_members=True),  # a group session: one peer, many members
+    "peer_day": Tie("day", across_members=True),
+    # the lines billed with the pack's group modifier by one peer on one day, at one place of
+    # service, with one session ID (a blank is a value): one group session, many members
+    GROUP_SESSION: Tie("day", across_members=True),
     "member_day": Tie("day", across_members=False),
     "member_month": Tie("month", across_members=False),
 }
+# the parameter that names a group session's modifier, for a pack whose lines it ties
+GROUP_MODIFIER = "group_modifier"
 AUDITED_LINE_COLUMNS = [
     "payer",
     "claim_id",
@@ -49,6 +56,10 @@ AUDITED_LINE_COLUMNS = [
     "billing_npi",
     "member_id",
     "service_date",
+    # what puts a line in a group session
+    "place_of_service_code",
+    "session_id",
+    *MODIFIERS,
 ]
 # the MCO implementation dates decide every pack's pre_implementation (pipelines/audit/facts.py)
 IMPLEMENTATION = "mco_implementation"
@@ -122,6 +133,15 @@ class PackScope:
     related_lines_read_reference: bool
     bulletin: str | None  # the mco_implementation rows for it (`policy`) apply to it
     references: frozenset[str]  # the reference files its facts read (IMPLEMENTATION besides)
+    group_modifier: str | None = None  # the modifier of its group sessions (GROUP_SESSION)
+
+    def ties(self) -> dict[str, object]:
+        """The SQL parameters of its related lines: each tie, on or off, and the group
+        modifier."""
+        return {
+            **{tie: tie in self.related_lines for tie in RELATED_LINES},
+            GROUP_MODIFIER: self.group_modifier,
+        }
 
 
 def lines_to_audit(
@@ -142,7 +162,7 @@ def lines_to_audit(
         _add_reference_touched(con, "touched_claim")
     run_sql_file(con, "versions/touched_lines.sql", codes=list(pack.codes))
     execute(con, "create or replace temp table scope_claim as from touched_claim")
-    ties = {tie: tie in pack.related_lines for tie in RELATED_LINES}
+    ties = pack.ties()
     # once: the claims whose facts can have changed; twice: their groups' other claims
     run_sql_file(con, "versions/claims_tied_by_day.sql", policy_id=pack.policy_id, **ties)
     if not pack.related_lines_read_reference:

@@ -12,8 +12,10 @@ where line.policy_id = $policy_id
 
 insert into audit.audited_lines (
     policy_id, payer, claim_id, claim_line_number, peer_npi, billing_npi, member_id,
-    service_date
+    service_date, place_of_service_code, session_id, hcpcs_modifier_1, hcpcs_modifier_2,
+    hcpcs_modifier_3, hcpcs_modifier_4
 )
 select $policy_id, payer, claim_id, claim_line_number, peer_npi, billing_npi, member_id,
-    service_date
+    service_date, place_of_service_code, session_id, hcpcs_modifier_1, hcpcs_modifier_2,
+    hcpcs_modifier_3, hcpcs_modifier_4
 from current_facts;
