@@ -1,12 +1,12 @@
 """Partitions: tonight's in-scope lines of a pack in groups that no rule crosses.
 
-A pack's related lines say how its rules tie lines together (scope.RELATED_LINES): a peer's
-day, a member's day, a member's month. A unit is the smallest group no tie crosses: a day of
-service when every tie stays within a day, else a month; split further by member (a bucket
-of member IDs) when no tie joins different members. Units are packed in date order into
-partitions of about `lines_per_partition` lines (settings.toml), each audited whole before
-the next is read, so that memory follows the largest partition rather than every line ever
-delivered. A unit larger than that is one partition.
+A pack's related lines say how its rules tie lines together (scope.RELATED_LINES): a group
+session, a peer's day, a member's day, a member's month. A unit is the smallest group no tie
+crosses: a day of service when every tie stays within a day, else a month; split further by
+member (a bucket of member IDs) when no tie joins different members. Units are packed in
+date order into partitions of about `lines_per_partition` lines (settings.toml), each
+audited whole before the next is read, so that memory follows the largest partition rather
+than every line ever delivered. A unit larger than that is one partition.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 A full audit reads every current in-scope line of a pack. When the pack's last audit had the
 same identity (pipelines/audit/identity.py: pack, suite, code), a nightly run audits again
 just the claims tonight's claim deliveries touched and the claims tied to those through the
-pack's related lines (a peer's day, a member's day or month: its facts depend on nothing
-else), and the claims a changed reference row reaches (REFERENCE_KEYS: the reference snapshot
-in use at the last audit against the one in use now), with the claims tied to those when the
-pack's related lines read reference rows. Every other claim's facts, and so its findings, are
-as the last audit left them (docs/decisions.md, "A nightly run audits again only what its
-deliveries can change").
+pack's related lines (a group session, a peer's day, a member's day or month: its facts
+depend on nothing else), and the claims a changed reference row reaches (REFERENCE_KEYS: the
+reference snapshot in use at the last audit against the one in use now), with the claims
+tied to those when the pack's related lines read reference rows. Every other claim's facts,
+and so its findings, are as the last audit left them (docs/decisions.md, "A nightly run
+audits again only what its deliveries can change").
 """
 
 from __future__ import annotations
@@ -151,8 +151,8 @@ def lines_to_audit(
     audited (payer, claim_id; None: every claim). Every line without a `previous` audit to
     build on, or when changed reference rows reach too many of them, directly or through the
     lines tied to those; else the claims whose facts can have changed, with the other
-    claims' lines that share a group with one of theirs (a peer's day, a member's day or
-    month): those complete each group and are read, not audited."""
+    claims' lines that share a group with one of theirs (a session, a peer's day, a member's
+    day or month): those complete each group and are read, not audited."""
     record_reference_keys(con)
     if previous is None or not reference_touched_claims(con, pack, previous):
         stage_in_scope_lines(con, pack.codes)
@@ -260,8 +260,8 @@ def _reaches_too_many(con: duckdb.DuckDBPyConnection, policy_id: str) -> bool:
     """Whether changed reference rows reach more than settings.toml's `full_audit_share`,
     with the claims to audit beside them (temp table scope_claim, widened once): for a pack
     whose related lines read reference rows, through the lines tied to those they reach too.
-    A peer's day ties a changed member's line to the peer's other sessions that day: in the
-    10M benchmark, reference rows reaching 2.7% of the lines reached 67% of the claims so.
+    A wide tie reaches far: in the 10M benchmark, when Parent Peer Support tied a peer's whole
+    day, reference rows reaching 2.7% of the lines reached 67% of the claims through it.
     Auditing that many in part costs more than a full audit, which copies no claim's lines."""
     if not scalar(con, "select count(*) from reference_touched_claim"):
         return False  # tonight's claims alone: audited nightly whatever they reach

@@ -64,4 +64,7 @@ def stage_in_scope_lines(
         )
         execute(con, "create or replace temp view candidate_line as from scoped_claim_line")
     run_sql_file(con, "versions/current_in_scope_lines.sql", codes=list(codes))
+    # the copied lines would otherwise stay in DuckDB's memory, beside polars, all night
+    execute(con, "drop view candidate_line")
+    execute(con, "drop table if exists scoped_claim_line")
     return int(scalar(con, "select count(*) from in_scope_line"))
