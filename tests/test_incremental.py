@@ -11,8 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from pipelines.audit.packs import LOCATIONS_SETTING
 from pipelines.audit.run import RunSummary, run_audit
-from tests.world import CHW, PPS, World
+from tests.world import CHW, PPS, World, pack_copy
 
 DAY_ONE = dt.date(2025, 6, 30)
 DAY_TWO = dt.date(2025, 7, 1)
@@ -237,9 +238,31 @@ def _same_peers_day(world: World, claim_id: str, member_id: str, **values: str) 
 def test_a_nightly_run_re_audits_the_group_session_a_line_joins_not_the_peers_whole_day(
     tmp_path: Path, tonight: dict[str, str], audited: int
 ) -> None:
+    """A new line ties to the lines of its own session only: those whose size it can
+    change."""
+    assert _night_on_a_peers_day(tmp_path, tonight) == audited
+
+
+def test_a_pack_that_ties_a_peers_day_re_audits_every_line_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wider tie a pack may name instead (a provider's daily cap would need it): the
+    peer's individual service re-audits the day's four other lines."""
+    location = pack_copy(
+        tmp_path / "packs",
+        edit=lambda text: text.replace(
+            'related_lines = ["group_session"', 'related_lines = ["peer_day"'
+        ),
+    )
+    monkeypatch.setenv(LOCATIONS_SETTING, str(location))
+    assert _night_on_a_peers_day(tmp_path, {}) == 5
+
+
+def _night_on_a_peers_day(tmp_path: Path, tonight: dict[str, str]) -> int:
     """One peer's day: a session without a session ID (A1, A2: a blank is one value), an
-    individual service (B) and session S2 (C). A new line ties to the lines of its own
-    session only: those whose size it can change."""
+    individual service (B) and session S2 (C); the next night adds line T, billed with
+    `tonight`'s values. Returns the lines the nightly run audited and read (the same count),
+    having checked that it ends where a full audit ends."""
     world = World()
     for member_id in MEMBERS[:5]:
         world.member(member_id)
@@ -256,10 +279,11 @@ def test_a_nightly_run_re_audits_the_group_session_a_line_joins_not_the_peers_wh
     nightly = _run(input_dir, tmp_path / "nightly.duckdb", tmp_path / "out2", DAY_TWO)
     full = _run(input_dir, tmp_path / "full.duckdb", tmp_path / "full", DAY_TWO)
 
-    pps = {p.policy_id: p for p in nightly.policies}[PPS]
-    assert (pps.lines_audited, pps.lines_read) == (audited, audited)
     assert nightly.findings_produced == full.findings_produced
     assert _open(tmp_path / "out2").equals(_open(tmp_path / "full"))
+    pps = {p.policy_id: p for p in nightly.policies}[PPS]
+    assert pps.lines_audited == pps.lines_read
+    return pps.lines_audited
 
 
 def test_a_line_moved_to_another_session_re_audits_the_session_it_left(tmp_path: Path) -> None:
