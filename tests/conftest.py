@@ -46,6 +46,7 @@ MODULE_SECONDS = {
     "tests/test_dag.py": 57,
     "tests/test_trust_identity.py": 49,
     "tests/test_ingest.py": 46,
+    "tests/test_incremental.py": 49,
     "tests/test_hostile_input.py": 41,
     "demo_nights": 32,  # with test_partitions' nights in small partitions
     "tests/test_trust_nightly_references.py": 28,
@@ -61,7 +62,6 @@ MODULE_SECONDS = {
     "tests/test_trust_operations.py": 15,
     "tests/test_cli.py": 14,
     "tests/test_pps_thresholds.py": 14,
-    "tests/test_incremental.py": 19,
     "tests/test_policy_log.py": 13,
     "tests/test_trust_output_scale.py": 9,
     "tests/test_x12.py": 9,
