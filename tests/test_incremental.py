@@ -287,8 +287,9 @@ def _night_on_a_peers_day(tmp_path: Path, tonight: dict[str, str]) -> int:
 
 
 def test_a_line_moved_to_another_session_re_audits_the_session_it_left(tmp_path: Path) -> None:
-    """A replacement moves A2 from session S1 to S3: S1 shrinks to A1, whose size finding
-    must close. S1 is found through the replaced version's recorded line."""
+    """A replacement moves A8 out of session S1 (nine members, one over the limit) to S3: the
+    eight lines left in S1 are within the limit, and their size findings must close. S1 is
+    found through the replaced version's line."""
     world = World()
     for member_id in MEMBERS:
         world.member(member_id)
